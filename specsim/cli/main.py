@@ -1,0 +1,55 @@
+"""Entry point of the ``specsim`` command.
+
+Each subcommand lives in its own module of :mod:`specsim.cli` and exposes ``register(subparsers)``
+(adds its parser and sets ``func``). Subcommands import heavy libraries (torch, transformers)
+lazily inside ``func`` so that ``specsim --help`` and the hardware-side commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from specsim import __version__
+from specsim.errors import USER_ERROR_EXIT_CODE, SpecsimError
+from specsim.cli import formats_cmd
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse parser whose usage errors exit with the project's user-error code (2)."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        self.exit(USER_ERROR_EXIT_CODE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="specsim",
+        description=(
+            "Cycle-level simulator of SPEQ self-speculative decoding (4-bit drafts from the top bits "
+            "of the target's own FP16 weights) on a reconfigurable PE array, with FP16, OliVe, Tender, "
+            "ML-SpecQD and SpecMQuant baselines."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"specsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    formats_cmd.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SpecsimError as err:
+        print(f"specsim: error: {err}", file=sys.stderr)
+        return USER_ERROR_EXIT_CODE
+    except KeyboardInterrupt:
+        print("specsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

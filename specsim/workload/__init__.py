@@ -1,0 +1,1 @@
+"""Workload side: real models, bit-exact number formats and traces (needs torch)."""

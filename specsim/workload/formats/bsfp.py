@@ -1,0 +1,386 @@
+"""BSFP: SPEQ's bit-sharing floating point (a 4-bit draft inside every FP16 weight).
+
+Every weight is stored as one 16-bit word. Its top nibble is the draft operand; all 16 bits give
+back the original FP16 weight bit-exactly. The draft therefore costs no extra storage and a draft
+pass fetches a quarter of the weight bytes (the top-nibble plane).
+
+Exact bit layout of a stored word::
+
+     15   14 13 12   11 ............ 0
+    +----+--------+-------------------+
+    | s  |   c    |      offset       |      draft operand = bits 15..12 = (s, c)
+    +----+--------+-------------------+
+
+* ``s``: the FP16 sign bit, unchanged.
+* ``c``: 3-bit bucket code. The *aligned* weight ``v = w * 2**d`` (``d`` a power-of-two shift per
+  scope: the whole tensor, or each row = output channel) has ``|v| < 2``, so FP16's top exponent
+  bit is 0 and its remaining 14 bits, the *magnitude code* ``u = bits(v) & 0x3FFF`` (4 exponent
+  bits + 10 mantissa bits, monotone in ``|v|``), take 16,384 values. A per-tensor *remap* splits
+  ``[0, 16384)`` into 8 consecutive buckets with edges ``e0 = 0 <= e1 <= ... <= e8 = 16384`` and
+  widths ``e[c+1] - e[c] <= 4096`` (at most 4 binades); ``c`` is the bucket of ``u``.
+* ``offset = u - e[c]`` (12 bits).
+
+Full decode (verify pass): ``u = e[c] + offset``; ``v = fp16(s << 15 | u)``; ``w = v * 2**-d``;
+bit-exact. Draft decode: ``w_draft = (-1)**s * level[c] * 2**-d`` where ``level`` is an 8-entry
+per-tensor table of FP16 magnitudes constrained by the *layout*:
+
+* ``e3``   -- sign + 3-bit exponent code: ``level = (0, 2^-6, ..., 2^-1, 1) * g``; decoding is an
+  exponent add (the mantissa of the per-tensor gain ``g`` is applied once per output).
+* ``e2m1`` -- sign + E2M1 code: ``level = (0, 0.5, 1, 1.5, 2, 3, 4, 6) / 6 * g``.
+* ``lut8`` -- a free per-tensor table of 8 FP16 magnitudes (Lloyd-Max fit), ``level[0] = 0``.
+
+The remap is the exponent remapping: given the levels, bucket edges sit at the code of the midpoint
+between consecutive levels (round to nearest), then are moved the least needed to respect the
+4096-code width limit. The gain ``g`` (or the table) is fitted per tensor to minimise the draft's
+squared error (``fit="mse"``) or pins the top level at the tensor's largest aligned magnitude
+(``fit="max"``).
+
+Special values: zeros are exact in both passes (level[0] = 0 and ``u = 0``); subnormals are ordinary
+magnitude codes (exact in the full decode); the largest values are aligned into ``[1, 2)`` by ``d``.
+Outliers take an exact side list of ``(flat index, original FP16 bits)`` read by both passes:
+(a) the ``exact_outliers`` largest magnitudes of a tensor if the layout asks for them, and
+(b) elements outside the BSFP range: non-finite values, or values whose alignment ``w * 2**d`` is
+not exact (a scope whose largest value is >= 2 aligns downwards, ``d < 0``, and its tiniest values
+would lose bits). Their stored word holds the saturated code of the nearest in-range value.
+
+Storage per tensor (bits): 16 per weight + 8 per scope shift + 7 x 14 (edges) + 8 x 16 (levels)
++ 48 per side-list entry (32-bit index + 16-bit value). A draft pass fetches 4 per weight + the
+shifts + the level table + the side list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import torch
+
+from specsim.errors import SpecsimError
+from specsim.workload.formats import _fp16_kernels as _kernels
+from specsim.workload.formats import fp16
+from specsim.workload.formats.base import EncodedTensor, WeightFormat
+
+N_BUCKETS = 8
+CODE_SPACE = 1 << 14  #: magnitude codes of aligned values |v| < 2
+OFFSET_BITS = 12
+BUCKET_CAPACITY = 1 << OFFSET_BITS  #: at most 4096 consecutive codes per bucket (4 binades)
+SHIFT_BITS = 8
+EDGE_BITS = 14
+LEVEL_BITS = 16
+SIDE_ENTRY_BITS = 32 + 16
+
+Scope = Literal["tensor", "row"]
+Fit = Literal["mse", "max"]
+
+_GRIDS: dict[str, tuple[float, ...] | None] = {
+    "e3": (0.0,) + tuple(2.0 ** (c - 7) for c in range(1, 8)),
+    "e2m1": tuple(v / 6.0 for v in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)),
+    "lut8": None,
+}
+
+
+@dataclass(frozen=True)
+class BSFPLayout:
+    """How the draft nibble is decoded and how the remap is fitted.
+
+    Attributes:
+        name: layout name as used in format names (``bsfp_draft_<name>``).
+        grid: the 8 draft levels relative to a per-tensor gain, or ``None`` for a free table.
+        scope: granularity of the power-of-two alignment shift ``d`` (``tensor`` or ``row``).
+        fit: ``mse`` (least squared draft error) or ``max`` (top level = largest aligned magnitude).
+        exact_outliers: the k largest magnitudes of each tensor kept exactly on the side list.
+    """
+
+    name: str
+    grid: tuple[float, ...] | None
+    scope: Scope = "tensor"
+    fit: Fit = "mse"
+    exact_outliers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.grid is not None and (len(self.grid) != N_BUCKETS or list(self.grid) != sorted(self.grid)):
+            raise ValueError(f"layout {self.name}: grid must hold {N_BUCKETS} ascending levels")
+        if self.scope not in ("tensor", "row"):
+            raise ValueError(f"layout {self.name}: scope must be 'tensor' or 'row'")
+        if self.fit not in ("mse", "max"):
+            raise ValueError(f"layout {self.name}: fit must be 'mse' or 'max'")
+        if self.exact_outliers < 0:
+            raise ValueError(f"layout {self.name}: exact_outliers must be >= 0")
+
+
+def _layout(base: str, scope: Scope = "tensor", fit: Fit = "mse", k: int = 0) -> BSFPLayout:
+    name = base + ("_row" if scope == "row" else "") + ("_max" if fit == "max" else "") + (f"_x{k}" if k else "")
+    return BSFPLayout(name, _GRIDS[base], scope, fit, k)
+
+
+#: Named layouts selectable as ``bsfp_draft_<name>``.
+LAYOUTS: dict[str, BSFPLayout] = {
+    lay.name: lay
+    for lay in (
+        _layout("e3"),
+        _layout("e3", fit="max"),
+        _layout("e2m1"),
+        _layout("lut8"),
+        _layout("e3", "row"),
+        _layout("e2m1", "row"),
+        _layout("lut8", "row"),
+        _layout("lut8", "row", k=8),
+    )
+}
+DEFAULT_LAYOUT = "lut8_row"
+
+
+def get_layout(name: str) -> BSFPLayout:
+    try:
+        return LAYOUTS[name]
+    except KeyError:
+        raise SpecsimError(f"unknown BSFP layout '{name}'; expected one of: {', '.join(LAYOUTS)}") from None
+
+
+@dataclass(frozen=True)
+class BSFPRemap:
+    """Per-tensor exponent remapping: bucket edges (magnitude codes) and draft levels (aligned domain)."""
+
+    edges: tuple[int, ...]
+    levels: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        e = self.edges
+        if len(e) != N_BUCKETS + 1 or e[0] != 0 or e[-1] != CODE_SPACE:
+            raise ValueError(f"remap edges must be {N_BUCKETS + 1} codes from 0 to {CODE_SPACE}: {e}")
+        widths = [b - a for a, b in zip(e[:-1], e[1:])]
+        if min(widths) < 0 or max(widths) > BUCKET_CAPACITY:
+            raise ValueError(f"remap bucket widths must lie in [0, {BUCKET_CAPACITY}]: {widths}")
+        if len(self.levels) != N_BUCKETS:
+            raise ValueError(f"remap needs {N_BUCKETS} levels")
+
+
+@dataclass
+class BSFPTensor(EncodedTensor):
+    """Stored BSFP codes of one tensor (see the module docstring for the layout)."""
+
+    words: torch.Tensor = field(repr=False)  #: int32 holding the 16-bit words, weight shape
+    shift: torch.Tensor = field(repr=False)  #: int32 alignment shift d per scope, [rows, 1] or [1, 1]
+    remap: BSFPRemap = None  # type: ignore[assignment]
+    side_index: torch.Tensor = field(default=None, repr=False)  #: int64 flat indices of side-list entries
+    side_bits: torch.Tensor = field(default=None, repr=False)  #: int32 original FP16 bits of those entries
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def _metadata_bits(self, draft: bool) -> int:
+        shift = SHIFT_BITS * self.shift.numel()
+        table = N_BUCKETS * LEVEL_BITS + (0 if draft else (N_BUCKETS - 1) * EDGE_BITS)
+        return shift + table + SIDE_ENTRY_BITS * int(self.side_index.numel())
+
+    def stored_bits(self) -> int:
+        return 16 * self.numel + self._metadata_bits(draft=False)
+
+    def fetched_bits(self) -> int:
+        """Bits a draft pass reads: the top-nibble plane, the shifts, the level table, the side list."""
+        return 4 * self.numel + self._metadata_bits(draft=True)
+
+    def outlier_count(self) -> int:
+        return int(self.side_index.numel())
+
+    @property
+    def draft_nibbles(self) -> torch.Tensor:
+        """The draft operands: bits 15..12 of every word (sign, bucket code)."""
+        return self.words >> OFFSET_BITS
+
+
+@lru_cache(maxsize=1)
+def _code_values() -> torch.Tensor:
+    """float64 value of every magnitude code in [0, 16384) (ascending)."""
+    return fp16.from_bits(torch.arange(CODE_SPACE, dtype=torch.int32)).double()
+
+
+def project_edges(edges: list[int]) -> list[int]:
+    """Move monotone bucket edges the least needed so every bucket holds <= 4096 codes."""
+    e = [0] + [min(max(int(x), 0), CODE_SPACE) for x in edges[1:-1]] + [CODE_SPACE]
+    for i in range(1, N_BUCKETS):  # forward: a bucket may not outgrow its capacity from below
+        e[i] = max(e[i], e[i - 1]) if e[i] - e[i - 1] <= BUCKET_CAPACITY else e[i - 1] + BUCKET_CAPACITY
+    for i in range(N_BUCKETS - 1, 0, -1):  # backward: ... nor from above
+        e[i] = max(e[i], e[i + 1] - BUCKET_CAPACITY)
+        e[i] = min(e[i], e[i + 1])
+    return e
+
+
+def remap_for_levels(levels: list[float]) -> BSFPRemap:
+    """Round-to-nearest remap for given ascending levels (FP16-rounded), made feasible."""
+    lv = torch.tensor(levels, dtype=torch.float64).half().double()
+    mids = (lv[:-1] + lv[1:]) / 2
+    cut = torch.searchsorted(_code_values(), mids).tolist()  # first code whose value >= midpoint
+    return BSFPRemap(tuple(project_edges([0] + cut + [CODE_SPACE])), tuple(lv.tolist()))
+
+
+def _bucket_of_codes(edges: tuple[int, ...]) -> torch.Tensor:
+    """Lookup table code -> bucket over [0, 16384)."""
+    return torch.bucketize(
+        torch.arange(CODE_SPACE, dtype=torch.int32), torch.tensor(edges[1:-1], dtype=torch.int32), right=True
+    )
+
+
+def _draft_sse(hist: torch.Tensor, remap: BSFPRemap) -> float:
+    """Weighted squared draft error of a magnitude-code histogram under a remap."""
+    lv = torch.tensor(remap.levels, dtype=torch.float64)
+    err = _code_values() - lv[_bucket_of_codes(remap.edges)]
+    return float((hist * err * err).sum())
+
+
+def fit_remap(hist: torch.Tensor, layout: BSFPLayout, top: float) -> BSFPRemap:
+    """Choose the per-tensor remap from a weighted histogram of aligned magnitude codes.
+
+    Args:
+        hist: float64 tensor [16384], weighted count of each magnitude code.
+        layout: draft layout (grid or free table, fit objective).
+        top: largest aligned magnitude of the tensor (used by ``fit="max"``), in (0, 2).
+    """
+    if top <= 0:
+        top = 1.0
+    if layout.grid is not None:
+        grid = torch.tensor(layout.grid, dtype=torch.float64)
+        fractions = [1.0] if layout.fit == "max" else torch.linspace(0.45, 1.0, 45).tolist()
+        best = min(
+            (remap_for_levels((grid * top * f / grid[-1]).tolist()) for f in fractions),
+            key=lambda r: _draft_sse(hist, r),
+        )
+        return best
+    return _lloyd_max(hist, top, pin_top=layout.fit == "max")
+
+
+def _lloyd_max(hist: torch.Tensor, top: float, pin_top: bool, iterations: int = 40) -> BSFPRemap:
+    """Lloyd-Max quantizer on the code histogram, level[0] pinned to 0, edges kept feasible."""
+    values = _code_values()
+    levels = [0.0] + [top * 2.0 ** (c - 7) for c in range(1, 8)]
+    remap = remap_for_levels(levels)
+    for _ in range(iterations):
+        bucket = _bucket_of_codes(remap.edges)
+        mass = torch.zeros(N_BUCKETS, dtype=torch.float64).index_add_(0, bucket, hist)
+        moment = torch.zeros(N_BUCKETS, dtype=torch.float64).index_add_(0, bucket, hist * values)
+        centroid = torch.where(mass > 0, moment / mass.clamp_min(1e-300), torch.tensor(remap.levels))
+        new = centroid.tolist()
+        new[0] = 0.0
+        if pin_top:
+            new[-1] = top
+        new = sorted(new)
+        candidate = remap_for_levels(new)
+        if candidate == remap:
+            break
+        remap = candidate
+    return remap
+
+
+def _alignment_shift(peak_codes: np.ndarray, scope: Scope) -> np.ndarray:
+    """Per-row shift d (int32) aligning each scope's largest magnitude code into [1, 2)."""
+    if scope == "tensor":
+        peak_codes = np.full_like(peak_codes, peak_codes.max(initial=0))
+    d = np.zeros(peak_codes.shape, dtype=np.int32)
+    for code in np.unique(peak_codes):
+        if code > 0:
+            d[peak_codes == code] = -_kernels.floor_log2_code(int(code))
+    return d
+
+
+class BSFP(WeightFormat):
+    """SPEQ bit-sharing FP16 codec for one draft layout (see the module docstring)."""
+
+    def __init__(self, layout: str | BSFPLayout = DEFAULT_LAYOUT):
+        self.layout = get_layout(layout) if isinstance(layout, str) else layout
+        self.name = f"bsfp_{self.layout.name}"
+
+    def encode(
+        self, w: torch.Tensor, remap: BSFPRemap | None = None, shift: torch.Tensor | None = None
+    ) -> BSFPTensor:
+        """Encode weights (any float dtype; rounded to FP16 first; non-finite values allowed).
+
+        Args:
+            w: 2-D tensor ``[out, in]``.
+            remap: use this remap instead of fitting one (tests sweep every remap choice).
+            shift: alignment shift d, a scalar or one per row, instead of the fitted one.
+        """
+        if w.dim() != 2:
+            raise SpecsimError(f"BSFP expects a 2-D [out, in] tensor, got shape {tuple(w.shape)}")
+        h = w.detach().to(torch.float16).contiguous()
+        rows, _ = h.shape
+        bits = fp16.to_bits(h).numpy()
+        mag = (bits & fp16.MAGNITUDE_MASK).astype(np.uint16)
+        side = np.zeros(mag.shape, dtype=np.bool_)
+        k = min(self.layout.exact_outliers, h.numel())
+        if k:
+            finite_mag = torch.from_numpy(np.where(mag < fp16.INF_CODE, mag, 0).astype(np.int32))
+            side.reshape(-1)[torch.topk(finite_mag.reshape(-1), k).indices.numpy()] = True
+        if shift is None:
+            d = _alignment_shift(_kernels.row_peak_codes(mag, side), self.layout.scope)
+        else:
+            d = np.broadcast_to(np.asarray(shift, dtype=np.int32).reshape(-1), (rows,)).copy()
+        aligned = np.empty(mag.shape, dtype=np.int32)
+        _kernels.align_codes(mag, d, CODE_SPACE, aligned, side)
+        if remap is None:
+            hist = _kernels.weighted_histogram(aligned, side, np.exp2(-2.0 * d), CODE_SPACE)
+            nonzero = np.flatnonzero(hist)
+            top = float(_code_values()[int(nonzero[-1])]) if nonzero.size else 1.0
+            remap = fit_remap(torch.from_numpy(hist), self.layout, top)
+        edges = np.asarray(remap.edges, dtype=np.int32)
+        words = np.empty(mag.shape, dtype=np.int32)
+        _kernels.pack_words(bits, aligned, _bucket_of_codes(remap.edges).numpy(), edges, OFFSET_BITS, words)
+        side_index = np.flatnonzero(side)
+        counts = {
+            "weights": h.numel(),
+            "zeros": int(np.count_nonzero(mag == 0)),
+            "subnormals": int(np.count_nonzero((mag > 0) & (mag < 0x400))),
+            "side_exact_top": k,
+            "side_out_of_range": int(side_index.size) - k,
+        }
+        scope_shift = d[:1] if self.layout.scope == "tensor" and shift is None else d
+        return BSFPTensor(
+            shape=tuple(h.shape),
+            words=torch.from_numpy(words),
+            shift=torch.from_numpy(scope_shift.reshape(-1, 1)),
+            remap=remap,
+            side_index=torch.from_numpy(side_index),
+            side_bits=torch.from_numpy(bits.reshape(-1)[side_index]),
+            counts=counts,
+        )
+
+    def _row_shift(self, enc: BSFPTensor) -> np.ndarray:
+        return np.broadcast_to(enc.shift.numpy().reshape(-1), (enc.shape[0],)).astype(np.int32)
+
+    def decode(self, enc: BSFPTensor) -> torch.Tensor:
+        """Full 16-bit decode (verify pass): the original FP16 values, bit-exact, as float32."""
+        return self.decode_fp16(enc).float()
+
+    def decode_fp16(self, enc: BSFPTensor) -> torch.Tensor:
+        """Full 16-bit decode returning FP16 (bit-exact reconstruction of the encoded tensor)."""
+        out_bits = np.empty(enc.shape, dtype=np.int32)
+        edges = np.asarray(enc.remap.edges, dtype=np.int32)
+        _kernels.unpack_words(enc.words.numpy(), self._row_shift(enc), edges, OFFSET_BITS, out_bits)
+        out_bits.reshape(-1)[enc.side_index.numpy()] = enc.side_bits.numpy()
+        return fp16.from_bits(torch.from_numpy(out_bits))
+
+    def decode_draft(self, enc: BSFPTensor) -> torch.Tensor:
+        """Draft decode from the top nibble only (+ level table, shifts, side list), as float32."""
+        out = np.empty(enc.shape, dtype=np.float32)
+        levels = np.asarray(enc.remap.levels, dtype=np.float32)
+        _kernels.draft_values(enc.words.numpy(), self._row_shift(enc), levels, OFFSET_BITS, out)
+        result = torch.from_numpy(out)
+        result.view(-1)[enc.side_index] = fp16.from_bits(enc.side_bits).float()
+        return result
+
+    def quantize_draft(self, w: torch.Tensor) -> torch.Tensor:
+        """Draft view of ``w`` (what a quarter-width draft pass computes with), in ``w``'s dtype."""
+        return self.decode_draft(self.encode(w)).to(w.dtype)
+
+
+class BSFPDraft(WeightFormat):
+    """The draft view of BSFP as a :class:`WeightFormat` (``decode`` = draft decode)."""
+
+    def __init__(self, layout: str | BSFPLayout = DEFAULT_LAYOUT):
+        self.codec = BSFP(layout)
+        self.name = f"bsfp_draft_{self.codec.layout.name}"
+
+    def encode(self, w: torch.Tensor) -> BSFPTensor:
+        return self.codec.encode(w)
+
+    def decode(self, enc: BSFPTensor) -> torch.Tensor:
+        return self.codec.decode_draft(enc)
