@@ -120,13 +120,11 @@ LAYOUTS: dict[str, BSFPLayout] = {
     lay.name: lay
     for lay in (
         _layout("e3"),
-        _layout("e3", fit="max"),
         _layout("e2m1"),
         _layout("lut8"),
         _layout("e3", "row"),
         _layout("e2m1", "row"),
         _layout("lut8", "row"),
-        _layout("lut8", "row", k=8),
     )
 }
 DEFAULT_LAYOUT = "lut8_row"

