@@ -188,81 +188,92 @@ class BSFPTensor(EncodedTensor):
 
 
 @lru_cache(maxsize=1)
-def _code_values() -> torch.Tensor:
+def _code_values() -> np.ndarray:
     """float64 value of every magnitude code in [0, 16384) (ascending)."""
-    return fp16.from_bits(torch.arange(CODE_SPACE, dtype=torch.int32)).double()
+    return fp16.from_bits(torch.arange(CODE_SPACE, dtype=torch.int32)).double().numpy()
 
 
-def project_edges(edges: list[int]) -> list[int]:
-    """Move monotone bucket edges the least needed so every bucket holds <= 4096 codes."""
-    e = [0] + [min(max(int(x), 0), CODE_SPACE) for x in edges[1:-1]] + [CODE_SPACE]
+def project_edges(edges: np.ndarray) -> np.ndarray:
+    """Move monotone bucket edges ``[..., 9]`` the least needed so every bucket holds <= 4096 codes."""
+    e = np.clip(np.asarray(edges, dtype=np.int64), 0, CODE_SPACE)
+    e[..., 0] = 0
+    e[..., -1] = CODE_SPACE
     for i in range(1, N_BUCKETS):  # forward: a bucket may not outgrow its capacity from below
-        e[i] = max(e[i], e[i - 1]) if e[i] - e[i - 1] <= BUCKET_CAPACITY else e[i - 1] + BUCKET_CAPACITY
+        e[..., i] = np.minimum(np.maximum(e[..., i], e[..., i - 1]), e[..., i - 1] + BUCKET_CAPACITY)
     for i in range(N_BUCKETS - 1, 0, -1):  # backward: ... nor from above
-        e[i] = max(e[i], e[i + 1] - BUCKET_CAPACITY)
-        e[i] = min(e[i], e[i + 1])
+        e[..., i] = np.minimum(np.maximum(e[..., i], e[..., i + 1] - BUCKET_CAPACITY), e[..., i + 1])
     return e
 
 
-def remap_for_levels(levels: list[float]) -> BSFPRemap:
+def nearest_edges(levels: np.ndarray) -> np.ndarray:
+    """Feasible round-to-nearest edges ``[..., 9]`` for ascending levels ``[..., 8]`` (float64)."""
+    mids = (levels[..., :-1] + levels[..., 1:]) / 2
+    cut = np.searchsorted(_code_values(), mids)  # first code whose value >= midpoint
+    pad = np.zeros(cut.shape[:-1] + (1,), dtype=np.int64)
+    return project_edges(np.concatenate([pad, cut, pad + CODE_SPACE], axis=-1))
+
+
+def remap_for_levels(levels) -> BSFPRemap:
     """Round-to-nearest remap for given ascending levels (FP16-rounded), made feasible."""
-    lv = torch.tensor(levels, dtype=torch.float64).half().double()
-    mids = (lv[:-1] + lv[1:]) / 2
-    cut = torch.searchsorted(_code_values(), mids).tolist()  # first code whose value >= midpoint
-    return BSFPRemap(tuple(project_edges([0] + cut + [CODE_SPACE])), tuple(lv.tolist()))
+    lv = np.asarray(levels, dtype=np.float64).astype(np.float16).astype(np.float64)
+    return BSFPRemap(tuple(int(e) for e in nearest_edges(lv)), tuple(float(v) for v in lv))
 
 
-def _bucket_of_codes(edges: tuple[int, ...]) -> torch.Tensor:
-    """Lookup table code -> bucket over [0, 16384)."""
-    return torch.bucketize(
-        torch.arange(CODE_SPACE, dtype=torch.int32), torch.tensor(edges[1:-1], dtype=torch.int32), right=True
-    )
+def _bucket_of_codes(edges: tuple[int, ...]) -> np.ndarray:
+    """Lookup table code -> bucket (int32) over [0, 16384)."""
+    return np.searchsorted(np.asarray(edges[1:-1]), np.arange(CODE_SPACE), side="right").astype(np.int32)
 
 
-def _draft_sse(hist: torch.Tensor, remap: BSFPRemap) -> float:
-    """Weighted squared draft error of a magnitude-code histogram under a remap."""
-    lv = torch.tensor(remap.levels, dtype=torch.float64)
-    err = _code_values() - lv[_bucket_of_codes(remap.edges)]
-    return float((hist * err * err).sum())
+def draft_sse(hist: np.ndarray, edges: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Weighted squared draft error of a code histogram for remaps ``edges [F, 9]``, ``levels [F, 8]``."""
+    codes = np.flatnonzero(hist)
+    bucket = (codes[None, :, None] >= edges[:, None, 1:-1]).sum(axis=-1)
+    err = _code_values()[codes][None, :] - np.take_along_axis(levels, bucket, axis=1)
+    return (hist[codes][None, :] * err * err).sum(axis=1)
 
 
-def fit_remap(hist: torch.Tensor, layout: BSFPLayout, top: float) -> BSFPRemap:
+#: Gain search of grid layouts: top level = largest aligned magnitude x 2**-4 .. 1 (41 log steps).
+GAIN_FRACTIONS = tuple(2.0 ** (-4 + 4 * i / 40) for i in range(41))
+
+
+def fit_remap(hist: np.ndarray, layout: BSFPLayout, top: float) -> BSFPRemap:
     """Choose the per-tensor remap from a weighted histogram of aligned magnitude codes.
 
+    Grid layouts search the gain (top level between 1/16 and 1 times ``top``) for least squared
+    draft error, or pin it at ``top`` (``fit="max"``); ``lut8`` runs a constrained Lloyd-Max.
+
     Args:
-        hist: float64 tensor [16384], weighted count of each magnitude code.
+        hist: float64 array [16384], weighted count of each magnitude code.
         layout: draft layout (grid or free table, fit objective).
-        top: largest aligned magnitude of the tensor (used by ``fit="max"``), in (0, 2).
+        top: largest aligned magnitude of the tensor, in (0, 2).
     """
+    hist = np.asarray(hist, dtype=np.float64)
     if top <= 0:
         top = 1.0
     if layout.grid is not None:
-        grid = torch.tensor(layout.grid, dtype=torch.float64)
-        fractions = [1.0] if layout.fit == "max" else torch.linspace(0.45, 1.0, 45).tolist()
-        best = min(
-            (remap_for_levels((grid * top * f / grid[-1]).tolist()) for f in fractions),
-            key=lambda r: _draft_sse(hist, r),
-        )
-        return best
+        grid = np.asarray(layout.grid, dtype=np.float64)
+        fractions = np.asarray([1.0] if layout.fit == "max" else GAIN_FRACTIONS)
+        levels = (fractions[:, None] * grid[None, :] * (top / grid[-1])).astype(np.float16).astype(np.float64)
+        best = int(draft_sse(hist, nearest_edges(levels), levels).argmin())
+        return remap_for_levels(levels[best])
     return _lloyd_max(hist, top, pin_top=layout.fit == "max")
 
 
-def _lloyd_max(hist: torch.Tensor, top: float, pin_top: bool, iterations: int = 40) -> BSFPRemap:
+def _lloyd_max(hist: np.ndarray, top: float, pin_top: bool, iterations: int = 40) -> BSFPRemap:
     """Lloyd-Max quantizer on the code histogram, level[0] pinned to 0, edges kept feasible."""
-    values = _code_values()
-    levels = [0.0] + [top * 2.0 ** (c - 7) for c in range(1, 8)]
-    remap = remap_for_levels(levels)
+    codes = np.flatnonzero(hist)
+    mass_of_code = hist[codes]
+    values = _code_values()[codes]
+    remap = remap_for_levels([0.0] + [top * 2.0 ** (c - 7) for c in range(1, 8)])
     for _ in range(iterations):
-        bucket = _bucket_of_codes(remap.edges)
-        mass = torch.zeros(N_BUCKETS, dtype=torch.float64).index_add_(0, bucket, hist)
-        moment = torch.zeros(N_BUCKETS, dtype=torch.float64).index_add_(0, bucket, hist * values)
-        centroid = torch.where(mass > 0, moment / mass.clamp_min(1e-300), torch.tensor(remap.levels))
-        new = centroid.tolist()
-        new[0] = 0.0
+        bucket = np.searchsorted(np.asarray(remap.edges[1:-1]), codes, side="right")
+        mass = np.bincount(bucket, weights=mass_of_code, minlength=N_BUCKETS)
+        moment = np.bincount(bucket, weights=mass_of_code * values, minlength=N_BUCKETS)
+        centroid = np.where(mass > 0, moment / np.maximum(mass, 1e-300), np.asarray(remap.levels))
+        centroid[0] = 0.0
         if pin_top:
-            new[-1] = top
-        new = sorted(new)
-        candidate = remap_for_levels(new)
+            centroid[-1] = top
+        candidate = remap_for_levels(np.sort(centroid))
         if candidate == remap:
             break
         remap = candidate
@@ -318,10 +329,10 @@ class BSFP(WeightFormat):
             hist = _kernels.weighted_histogram(aligned, side, np.exp2(-2.0 * d), CODE_SPACE)
             nonzero = np.flatnonzero(hist)
             top = float(_code_values()[int(nonzero[-1])]) if nonzero.size else 1.0
-            remap = fit_remap(torch.from_numpy(hist), self.layout, top)
+            remap = fit_remap(hist, self.layout, top)
         edges = np.asarray(remap.edges, dtype=np.int32)
         words = np.empty(mag.shape, dtype=np.int32)
-        _kernels.pack_words(bits, aligned, _bucket_of_codes(remap.edges).numpy(), edges, OFFSET_BITS, words)
+        _kernels.pack_words(bits, aligned, _bucket_of_codes(remap.edges), edges, OFFSET_BITS, words)
         side_index = np.flatnonzero(side)
         counts = {
             "weights": h.numel(),

@@ -40,6 +40,8 @@ from specsim.workload.formats.base import EncodedTensor, WeightFormat, check_wei
 OUTLIER_THRESHOLD = 32.0  #: code-unit magnitude above which an element is an outlier
 SEARCH_PERCENT = tuple(range(75, 250, 2))  #: clip candidates, percent of the 3-sigma start
 SCALE_BITS = 16
+COARSE_STRIDE = 8  #: coarse-to-fine search: every 8th candidate first, then bisection (+-4, +-2, +-1)
+TYPE_ROW_STRIDE = 4  #: int vs flint is chosen on every 4th row
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,12 @@ def _search(y: float, a: float, mags: np.ndarray, lo: int, hi: int, n_normal: in
 
 
 @nb.njit(cache=True, inline="always")
-def _nearest(y: float, mags: np.ndarray, n_normal: int, step: float) -> int:
-    """Fast :func:`nearest_reference`: arithmetic rounding on uniform (int) normals (``step > 0``)."""
+def _nearest(y: float, mags: np.ndarray, n_normal: int, step: float, boundary: float) -> int:
+    """Fast :func:`nearest_reference`: arithmetic rounding on uniform (int) normals (``step > 0``).
+
+    ``boundary`` is the midpoint between the largest normal and the smallest outlier.
+    """
     a = abs(y)
-    boundary = 0.5 * (mags[n_normal - 1] + mags[n_normal])
     if a >= boundary:  # outlier region (the tie at the boundary goes to the outlier)
         return _search(y, a, mags, n_normal - 1, mags.size - 1, n_normal)
     if step > 0.0:
@@ -146,8 +150,9 @@ def _nearest(y: float, mags: np.ndarray, n_normal: int, step: float) -> int:
 @nb.njit(cache=True, inline="always")
 def _pair(x0: float, x1: float, inv: float, mags: np.ndarray, n_normal: int, step: float):
     """Grid indices of a pair after OVP pruning; index -1 marks the victim."""
-    i0 = _nearest(x0 * inv, mags, n_normal, step)
-    i1 = _nearest(x1 * inv, mags, n_normal, step)
+    boundary = 0.5 * (mags[n_normal - 1] + mags[n_normal])
+    i0 = _nearest(x0 * inv, mags, n_normal, step, boundary)
+    i1 = _nearest(x1 * inv, mags, n_normal, step, boundary)
     if i0 >= n_normal:
         i1 = -1
     elif i1 >= n_normal:
@@ -278,34 +283,49 @@ def search(
     """OliVe's clip search over alpha (and int vs flint at 4 bits) for least squared error.
 
     ``strategy="exhaustive"`` evaluates every candidate of ``percents`` (the reference's search:
-    88 candidates per data type). ``"coarse_to_fine"`` (default, about 4x faster) evaluates every
-    5th candidate, picks the data type there, then evaluates the candidates within +-4 steps of
-    each row's coarse optimum; on SmolLM2-135M it matches the exhaustive squared error to within
-    the figure measured by ``benchmarks/bench_olive_search.py``.
+    88 candidates per data type). ``"coarse_to_fine"`` (default, about 6x faster) picks the data
+    type on every 8th candidate over every 4th row, evaluates every 8th candidate on all rows, then
+    refines each row's optimum by bisection (+-4, +-2, +-1 candidates; 17 evaluations per row).
+    ``benchmarks/bench_formats.py`` measures how close it comes to the exhaustive search.
     """
     if strategy not in ("exhaustive", "coarse_to_fine"):
         raise SpecsimError(f"unknown OliVe search strategy '{strategy}'")
     arr = _as_pairs(x)
     start = _start(torch.from_numpy(arr[:, : x.shape[1]]), per_row).numpy()
     cand = np.asarray(percents, dtype=np.float64)
-    first = cand if strategy == "exhaustive" else cand[::5]
     names = ("int4", "flint4") if bits == 4 else ("int8",)
-    scored = [(_pick(_sse(arr, start, first, grid(n)), first, per_row), grid(n)) for n in names]
-    (best_pct, best_sse), g = min(scored, key=lambda t: t[0][1])  # min() keeps the first (int) on ties
-    if strategy == "coarse_to_fine":
-        step = cand[1] - cand[0] if cand.size > 1 else 1.0
-        offsets = np.arange(-4, 5) * step
-        local = np.clip(best_pct[:, None] + offsets[None, :], cand[0], cand[-1])
-        if not per_row:
-            local = local[:1]
-        sse = np.empty(local.shape if per_row else (arr.shape[0], local.shape[1]))
-        for j in range(local.shape[1]):
-            sse[:, j] = _sse(arr, start * local[:, j] / 100.0 if per_row else start * local[0, j] / 100.0,
-                             np.array([100.0]), g)[:, 0]
-        idx = sse.argmin(axis=1) if per_row else np.full(arr.shape[0], int(sse.sum(axis=0).argmin()))
-        best_pct = local[np.arange(local.shape[0]) if per_row else 0, idx]
-        best_sse = float(sse[np.arange(sse.shape[0]), idx].sum())
-    return OliveChoice(g, torch.from_numpy(start * best_pct / 100.0), best_sse)
+    if strategy == "exhaustive":
+        scored = [(_pick(_sse(arr, start, cand, grid(n)), cand, per_row), grid(n)) for n in names]
+        (best_pct, best_sse), g = min(scored, key=lambda t: t[0][1])  # min() keeps int on ties
+        return OliveChoice(g, torch.from_numpy(start * best_pct / 100.0), best_sse)
+    coarse = cand[::COARSE_STRIDE]
+    if len(names) > 1:  # data type chosen on the coarse candidates of every 4th row
+        sub = slice(None, None, TYPE_ROW_STRIDE) if per_row else slice(None)
+        sub_arr = np.ascontiguousarray(arr[sub])
+        g = min((grid(n) for n in names), key=lambda gr: _pick(_sse(sub_arr, start[sub], coarse, gr), coarse, per_row)[1])
+    else:
+        g = grid(names[0])
+    coarse_sse = _sse(arr, start, coarse, g)
+    best_pct, _ = _pick(coarse_sse, coarse, per_row)
+    best_row_sse = coarse_sse[np.arange(arr.shape[0]), np.searchsorted(coarse, best_pct)]
+    step = cand[1] - cand[0] if cand.size > 1 else 1.0
+    delta = COARSE_STRIDE // 2
+    while delta >= 1:  # bisection refinement around each row's (or the tensor's) optimum
+        trial = np.clip(best_pct[:, None] + np.array([-delta, delta])[None, :] * step, cand[0], cand[-1])
+        sse = np.empty(trial.shape)
+        _search_sse(arr, start[:, None] * trial / 100.0, g.magnitudes, len(g.normals), g.uniform_step, sse)
+        if per_row:
+            j = sse.argmin(axis=1)
+            rows = np.arange(sse.shape[0])
+            better = sse[rows, j] < best_row_sse
+            best_pct = np.where(better, trial[rows, j], best_pct)
+            best_row_sse = np.where(better, sse[rows, j], best_row_sse)
+        else:
+            j = int(sse.sum(axis=0).argmin())
+            if sse[:, j].sum() < best_row_sse.sum():
+                best_pct, best_row_sse = trial[:, j], sse[:, j]
+        delta //= 2
+    return OliveChoice(g, torch.from_numpy(start * best_pct / 100.0), float(best_row_sse.sum()))
 
 
 @dataclass
