@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from specsim.workload.models import decoder_linears, load_model
 
     start = time.perf_counter()
-    loaded = load_model(args.model)
+    loaded = load_model(args.model, tokenizer=not args.no_activations)
     linears = decoder_linears(loaded.model)[: args.layers]
     weights = [(name, module.weight) for name, module in linears]
     bar = tqdm(total=len(weights), desc="formats", unit="layer", file=sys.stderr, disable=None)

@@ -74,10 +74,19 @@ def converted_dir(spec: PackagedModel) -> Path:
     return cache_dir() / "models" / spec.alias
 
 
+def _quiet_transformers() -> None:
+    """Silence transformers' per-load progress bars and warnings (specsim reports its own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def _convert(spec: PackagedModel, target: Path) -> None:
     """Dequantize the GGUF once and save fp32 safetensors + tokenizer into ``target`` (atomically)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     gguf = packaged_gguf(spec)
     print(f"specsim: converting {gguf.name} once to {target} (about 20 s)...", file=sys.stderr)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -139,20 +148,22 @@ class LoadedModel:
     load_seconds: float
 
 
-def load_model(name: str, fp16_weights: bool | None = None) -> LoadedModel:
+def load_model(name: str, fp16_weights: bool | None = None, tokenizer: bool = True) -> LoadedModel:
     """Load a causal LM (embedded alias, local folder or cached hub id) in eval mode on the CPU.
 
     ``fp16_weights`` rounds linear weights to FP16; by default only models that are not embedded
-    need it (an embedded model's cache already holds the FP16 target).
+    need it (an embedded model's cache already holds the FP16 target). ``tokenizer=False`` skips
+    the tokenizer (weight-only uses; ``LoadedModel.tokenizer`` is then ``None``).
     """
     source = resolve(name)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_transformers()
     start = time.perf_counter()
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tok = AutoTokenizer.from_pretrained(source) if tokenizer else None
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SpecsimError(
@@ -162,7 +173,7 @@ def load_model(name: str, fp16_weights: bool | None = None) -> LoadedModel:
     model.eval()
     if fp16_weights or (fp16_weights is None and name not in EMBEDDED_MODELS):
         round_linear_weights_to_fp16(model)
-    return LoadedModel(name, model, tokenizer, source, time.perf_counter() - start)
+    return LoadedModel(name, model, tok, source, time.perf_counter() - start)
 
 
 def round_linear_weights_to_fp16(model) -> None:

@@ -1,0 +1,59 @@
+"""End to end on the real SmolLM2-135M (installed by the project's setup; converted once to the cache)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from specsim.workload.formats import fp16
+from specsim.workload.formats.bsfp import BSFP, LAYOUTS
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    from specsim.workload.models import decoder_linears, load_model
+
+    loaded = load_model("smollm2-135m")
+    return loaded, decoder_linears(loaded.model)
+
+
+def test_model_is_the_expected_architecture(smollm2):
+    loaded, linears = smollm2
+    cfg = loaded.model.config
+    assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size) == (30, 576, 1536, 49152)
+    assert len(linears) == 210
+    w = linears[0][1].weight
+    assert torch.equal(w, w.half().float())  # the FP16 target
+
+
+def test_bsfp_roundtrip_is_bit_exact_on_real_layers(smollm2):
+    _, linears = smollm2
+    for name, lin in linears[:: 29]:  # every 29th layer: all projection kinds over several depths
+        w = lin.weight.detach().half()
+        for layout in LAYOUTS:
+            codec = BSFP(layout)
+            enc = codec.encode(w)
+            assert torch.equal(fp16.to_bits(codec.decode_fp16(enc)), fp16.to_bits(w)), (name, layout)
+
+
+def test_formats_command_on_one_real_decoder_layer():
+    proc = subprocess.run(
+        [sys.executable, "-m", "specsim.cli.main", "formats", "--model", "smollm2-135m", "--json", "--layers", "7"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    f = json.loads(proc.stdout)["formats"]
+    assert {"bsfp_full", "mxfp4", "olive4", "olive8", "tender4", "tender8", "int4_g128", "int8"} <= set(f)
+    assert all(v["roundtrip_mismatches"] == 0 for k, v in f.items() if k.startswith("bsfp"))
+    assert f["mxfp4"]["bits_per_weight"] == 4.25
+    for name in f:
+        if name.startswith("bsfp_draft"):
+            assert 4.0 <= f[name]["bits_per_weight"] < 4.1 and f[name]["stored_bits_per_weight"] >= 16
+            assert 5 < f[name]["sqnr_db"] < 30
+    assert f["olive8"]["sqnr_db"] > f["olive4"]["sqnr_db"] + 15
+    assert f["int8"]["sqnr_db"] > f["int4_g128"]["sqnr_db"] > f["int4"]["sqnr_db"]
+    assert f["tender4"]["activation_sqnr_db"] is not None and f["int8"]["activation_sqnr_db"] > 20
