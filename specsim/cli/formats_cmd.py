@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(weights), desc="formats", unit="layer", file=sys.stderr, disable=None)
     stats = fr.evaluate_weights(weights, names, progress=lambda _layer: bar.update())
     bar.close()
+    weights_done = time.perf_counter()
     if not args.no_activations:
         keep = {name for name, _ in linears}
         inputs = fr.capture_linear_inputs(loaded.model, loaded.tokenizer, fr.calibration_text())
@@ -73,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
             "layers": len(weights),
             "weights": n_weights,
             "seconds": round(elapsed, 2),
+            "seconds_breakdown": {
+                "model_load": round(loaded.load_seconds, 2),
+                "weights": round(weights_done - start - loaded.load_seconds, 2),
+                "activations": round(elapsed - (weights_done - start), 2),
+            },
             "formats": {n: s.to_json() for n, s in stats.items()},
         }
         json.dump(out, sys.stdout, indent=2)
@@ -83,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"{args.model}: {len(weights)} linear layers, {n_weights / 1e6:.1f} M weights (FP16 target)")
-    for col in ("format", "bits/w fetched", "bits/w stored", "SQNR dB", "max |err|", "outliers", "FP16 mismatches", "act SQNR dB"):
-        table.add_column(col, justify="left" if col == "format" else "right")
+    for col in ("format", "bits/w fetched", "bits/w stored", "SQNR dB", "max |err|", "outlier frac",
+                "FP16 mismatches", "act SQNR dB"):
+        table.add_column(col, justify="left" if col == "format" else "right", no_wrap=col == "format")
     for n, s in stats.items():
         table.add_row(
             n,
@@ -96,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             "" if s.roundtrip_mismatches is None else str(s.roundtrip_mismatches),
             "" if s.activation_sqnr_db is None else _fmt(s.activation_sqnr_db, ".2f"),
         )
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
     console.print(f"done in {elapsed:.1f} s (model load {loaded.load_seconds:.1f} s)")
     return 0

@@ -224,12 +224,32 @@ def _bucket_of_codes(edges: tuple[int, ...]) -> np.ndarray:
     return np.searchsorted(np.asarray(edges[1:-1]), np.arange(CODE_SPACE), side="right").astype(np.int32)
 
 
-def draft_sse(hist: np.ndarray, edges: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Weighted squared draft error of a code histogram for remaps ``edges [F, 9]``, ``levels [F, 8]``."""
-    codes = np.flatnonzero(hist)
-    bucket = (codes[None, :, None] >= edges[:, None, 1:-1]).sum(axis=-1)
-    err = _code_values()[codes][None, :] - np.take_along_axis(levels, bucket, axis=1)
-    return (hist[codes][None, :] * err * err).sum(axis=1)
+@dataclass(frozen=True)
+class CodeMoments:
+    """Prefix sums over magnitude codes of a weighted histogram: mass, first and second moments.
+
+    The squared error of a bucket ``[a, b)`` drafted as level ``L`` is
+    ``M2[a:b] - 2 L M1[a:b] + L**2 M0[a:b]``, so fitting never revisits the weights.
+    """
+
+    m0: np.ndarray
+    m1: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def of(cls, hist: np.ndarray) -> "CodeMoments":
+        v = _code_values()
+        cum = [np.concatenate([[0.0], np.cumsum(hist * v**k)]) for k in range(3)]
+        return cls(*cum)
+
+    def sums(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mass, first and second moment of every bucket of ``edges [..., 9]`` -> ``[..., 8]`` each."""
+        return tuple(np.diff(m[edges], axis=-1) for m in (self.m0, self.m1, self.m2))
+
+    def sse(self, edges: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Weighted squared draft error of remaps ``edges [..., 9]``, ``levels [..., 8]``."""
+        s0, s1, s2 = self.sums(edges)
+        return np.maximum(s2 - 2 * levels * s1 + levels**2 * s0, 0.0).sum(axis=-1)
 
 
 #: Gain search of grid layouts: top level = largest aligned magnitude x 2**-4 .. 1 (41 log steps).
@@ -254,21 +274,16 @@ def fit_remap(hist: np.ndarray, layout: BSFPLayout, top: float) -> BSFPRemap:
         grid = np.asarray(layout.grid, dtype=np.float64)
         fractions = np.asarray([1.0] if layout.fit == "max" else GAIN_FRACTIONS)
         levels = (fractions[:, None] * grid[None, :] * (top / grid[-1])).astype(np.float16).astype(np.float64)
-        best = int(draft_sse(hist, nearest_edges(levels), levels).argmin())
+        best = int(CodeMoments.of(hist).sse(nearest_edges(levels), levels).argmin())
         return remap_for_levels(levels[best])
-    return _lloyd_max(hist, top, pin_top=layout.fit == "max")
+    return _lloyd_max(CodeMoments.of(hist), top, pin_top=layout.fit == "max")
 
 
-def _lloyd_max(hist: np.ndarray, top: float, pin_top: bool, iterations: int = 40) -> BSFPRemap:
+def _lloyd_max(moments: CodeMoments, top: float, pin_top: bool, iterations: int = 40) -> BSFPRemap:
     """Lloyd-Max quantizer on the code histogram, level[0] pinned to 0, edges kept feasible."""
-    codes = np.flatnonzero(hist)
-    mass_of_code = hist[codes]
-    values = _code_values()[codes]
     remap = remap_for_levels([0.0] + [top * 2.0 ** (c - 7) for c in range(1, 8)])
     for _ in range(iterations):
-        bucket = np.searchsorted(np.asarray(remap.edges[1:-1]), codes, side="right")
-        mass = np.bincount(bucket, weights=mass_of_code, minlength=N_BUCKETS)
-        moment = np.bincount(bucket, weights=mass_of_code * values, minlength=N_BUCKETS)
+        mass, moment, _ = moments.sums(np.asarray(remap.edges))
         centroid = np.where(mass > 0, moment / np.maximum(mass, 1e-300), np.asarray(remap.levels))
         centroid[0] = 0.0
         if pin_top:
