@@ -57,3 +57,22 @@ def test_formats_command_on_one_real_decoder_layer():
     assert f["olive8"]["sqnr_db"] > f["olive4"]["sqnr_db"] + 15
     assert f["int8"]["sqnr_db"] > f["int4_g128"]["sqnr_db"] > f["int4"]["sqnr_db"]
     assert f["tender4"]["activation_sqnr_db"] is not None and f["int8"]["activation_sqnr_db"] > 20
+
+
+def test_greedy_agreement_is_one_for_the_lossless_view_and_restores_weights(smollm2):
+    from specsim.workload import format_report as fr
+
+    loaded, linears = smollm2
+    model, tok = loaded.model, loaded.tokenizer
+    ids = tok(fr.calibration_text(), return_tensors="pt").input_ids[:, :96]
+    before = [lin.weight.detach().clone() for _, lin in linears]
+    with torch.no_grad():
+        reference = model(ids).logits[0].argmax(dim=-1)
+    seen = {}
+    fr.evaluate_weights(
+        [(n, lin.weight) for n, lin in linears], ["bsfp_full", "bsfp_draft_e3"],
+        on_format=lambda name, approx: seen.setdefault(name, fr.greedy_agreement(model, linears, ids, approx, reference)),
+    )
+    assert seen["bsfp_full"] == 1.0
+    assert 0.0 <= seen["bsfp_draft_e3"] < 1.0
+    assert all(torch.equal(b, lin.weight) for b, (_, lin) in zip(before, linears))

@@ -24,6 +24,11 @@ def register(sub) -> None:
     p.add_argument("--formats", default=None, help="comma-separated format names (default: all)")
     p.add_argument("--layers", type=int, default=None, metavar="N", help="only the first N linear layers")
     p.add_argument("--no-activations", action="store_true", help="skip the activation measurements")
+    p.add_argument(
+        "--agreement", action="store_true",
+        help="also measure each format's teacher-forced greedy agreement with the FP16 model (the "
+        "acceptance probability of a greedy draft with those weights) on the calibration text",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run)
 
@@ -53,12 +58,27 @@ def run(args: argparse.Namespace) -> int:
     from specsim.workload.models import decoder_linears, load_model
 
     start = time.perf_counter()
-    loaded = load_model(args.model, tokenizer=not args.no_activations)
+    loaded = load_model(args.model, tokenizer=args.agreement or not args.no_activations)
     linears = decoder_linears(loaded.model)[: args.layers]
     weights = [(name, module.weight) for name, module in linears]
-    bar = tqdm(total=len(weights), desc="formats", unit="layer", file=sys.stderr, disable=None)
-    stats = fr.evaluate_weights(weights, names, progress=lambda _layer: bar.update())
+    agreement: dict[str, float] = {}
+    on_format = None
+    if args.agreement:
+        import torch
+
+        ids = loaded.tokenizer(fr.calibration_text(), return_tensors="pt").input_ids[:, : fr.AGREEMENT_TOKENS]
+        with torch.no_grad():
+            reference = loaded.model(ids).logits[0].argmax(dim=-1)
+
+        def on_format(name, approximations):
+            agreement[name] = fr.greedy_agreement(loaded.model, linears, ids, approximations, reference)
+
+    groups = len({fr.bsfp_group(n) for n in names})
+    bar = tqdm(total=len(weights) * groups, desc="formats", unit="layer", file=sys.stderr, disable=None)
+    stats = fr.evaluate_weights(weights, names, progress=lambda _layer: bar.update(), on_format=on_format)
     bar.close()
+    for name, value in agreement.items():
+        stats[name].greedy_agreement = value
     weights_done = time.perf_counter()
     if not args.no_activations:
         keep = {name for name, _ in linears}
@@ -89,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"{args.model}: {len(weights)} linear layers, {n_weights / 1e6:.1f} M weights (FP16 target)")
-    for col in ("format", "bits/w fetched", "bits/w stored", "SQNR dB", "max |err|", "outlier frac",
-                "FP16 mismatches", "act SQNR dB"):
+    columns = ["format", "bits/w fetched", "bits/w stored", "SQNR dB", "max |err|", "outlier frac",
+               "FP16 mismatches", "act SQNR dB"] + (["greedy agree"] if args.agreement else [])
+    for col in columns:
         table.add_column(col, justify="left" if col == "format" else "right", no_wrap=col == "format")
     for n, s in stats.items():
         table.add_row(
@@ -102,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             f"{s.outlier_fraction:.2e}",
             "" if s.roundtrip_mismatches is None else str(s.roundtrip_mismatches),
             "" if s.activation_sqnr_db is None else _fmt(s.activation_sqnr_db, ".2f"),
+            *([f"{s.greedy_agreement:.3f}"] if args.agreement else []),
         )
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)

@@ -11,6 +11,9 @@ Metrics per format, aggregated over all layers (weights are the FP16 target):
   saturated elements, OliVe abfloat outliers, 0 for INT/Tender weights with max scaling);
 * ``roundtrip_mismatches`` (BSFP only): weights whose full 16-bit decode differs from the FP16
   original in any bit (must be 0);
+* ``greedy_agreement`` (with ``--agreement``): teacher-forced greedy top-1 agreement with the FP16
+  model on the calibration text when the decoder linears use the format's weights (activations stay
+  16-bit): the per-token acceptance probability of a greedy draft built from the format;
 * ``activation_sqnr_db`` (formats that quantize activations: OliVe, Tender, INT8 as W8A8): SQNR of
   the quantized inputs of every linear layer, captured on a shipped calibration text.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from importlib import resources
 
 import numba as nb
@@ -97,6 +101,7 @@ class FormatStats:
     outlier_fraction: float
     roundtrip_mismatches: int | None = None
     activation_sqnr_db: float | None = None
+    greedy_agreement: float | None = None
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -104,8 +109,9 @@ class FormatStats:
         out = asdict(self)
         if out["roundtrip_mismatches"] is None:
             del out["roundtrip_mismatches"]
-        if out["activation_sqnr_db"] is None:
-            del out["activation_sqnr_db"]
+        for optional in ("activation_sqnr_db", "greedy_agreement"):
+            if out[optional] is None:
+                del out[optional]
         if not out["counts"]:
             del out["counts"]
         return out
@@ -125,69 +131,134 @@ def _stats(acc: ErrorAccumulator, seconds: float, bsfp_check: bool = False, coun
     )
 
 
+CALIBRATION_TOKENS = 128  #: tokens of the calibration text whose activations are measured
+AGREEMENT_TOKENS = 1024  #: at most this many tokens of the calibration text score greedy agreement
+
+
+def bsfp_group(name: str) -> str:
+    """Encoding group of a format name: its BSFP layout (one encode serves draft and full) or itself."""
+    return _bsfp_layout(name) or name
+
+
 def _bsfp_layout(name: str) -> str | None:
     if name == "bsfp_full":
         return bsfp.DEFAULT_LAYOUT
     return name.removeprefix("bsfp_draft_") if name.startswith("bsfp_draft_") else None
 
 
+@dataclass
+class _View:
+    """One format's view of one tensor: approximation and storage figures."""
+
+    name: str
+    approx: torch.Tensor
+    stored_bits: int
+    fetched_bits: int
+    outliers: int
+    mismatches: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _bsfp_views(layout: str, wanted: set[str]):
+    """Encoder for one BSFP layout: one encode gives its draft view and (default layout) the full view."""
+    codec = BSFP(layout)
+
+    def views(w16: torch.Tensor) -> list[_View]:
+        enc = codec.encode(w16)
+        full = codec.decode_fp16(enc)
+        mism = int((~fp16.bits_equal(full, w16)).sum())
+        out = []
+        for name, approx, fetched in (
+            (f"bsfp_draft_{layout}", lambda: codec.decode_draft(enc), enc.fetched_bits()),
+            ("bsfp_full", lambda: full.float(), enc.stored_bits()),
+        ):
+            if name in wanted and _bsfp_layout(name) == layout:
+                out.append(_View(name, approx(), enc.stored_bits(), fetched, enc.outlier_count(), mism, enc.counts))
+        return out
+
+    return views
+
+
+def _format_views(name: str):
+    fmt = get_format(name)
+
+    def views(w16: torch.Tensor) -> list[_View]:
+        enc = fmt.encode(w16)
+        return [_View(name, fmt.decode(enc), enc.stored_bits(), enc.fetched_bits(), enc.outlier_count())]
+
+    return views
+
+
 def evaluate_weights(
-    weights: list[tuple[str, torch.Tensor]], names: list[str], progress=None
+    weights: list[tuple[str, torch.Tensor]],
+    names: list[str],
+    progress: Callable[[str], None] | None = None,
+    on_format: Callable[[str, list[torch.Tensor]], None] | None = None,
 ) -> dict[str, FormatStats]:
-    """Apply each named format to every weight tensor; BSFP layouts are encoded once per tensor."""
+    """Apply each named format to every weight tensor and aggregate its error.
+
+    Formats are processed one after the other (a BSFP layout once for its draft and full views).
+    ``progress(layer)`` is called after each tensor of each format group; ``on_format(name,
+    approximations)``, if given, receives every format's approximated tensors (float32, in the order
+    of ``weights``) when that format is done -- e.g. to run the model with them.
+    """
     unknown = [n for n in names if n not in FORMAT_NAMES]
     if unknown:
         raise SpecsimError(f"unknown format '{unknown[0]}'; expected one of: {', '.join(FORMAT_NAMES)}")
     for layer, w in weights:
         if not bool(torch.isfinite(w).all()):
             raise SpecsimError(f"layer {layer}: non-finite weights (inf/NaN); formats need finite weights")
-    layouts = sorted({_bsfp_layout(n) for n in names} - {None})
-    others = [n for n in names if _bsfp_layout(n) is None]
+    wanted = set(names)
+    groups = [_bsfp_views(lay, wanted) for lay in dict.fromkeys(filter(None, map(_bsfp_layout, names)))]
+    groups += [_format_views(n) for n in names if _bsfp_layout(n) is None]
     acc = {n: ErrorAccumulator() for n in names}
     secs = {n: 0.0 for n in names}
-    bsfp_counts: dict[str, dict[str, int]] = {lay: {} for lay in layouts}
-    formats = {n: get_format(n) for n in others}
-    codecs = {lay: BSFP(lay) for lay in layouts}
-    for layer, w in weights:
-        w16 = w.detach().half()
-        ref = w16.float()
-        for lay, codec in codecs.items():
+    counts: dict[str, dict[str, int]] = {n: {} for n in names}
+    for views in groups:
+        kept: dict[str, list[torch.Tensor]] = {}
+        for layer, w in weights:
+            w16 = w.detach().half()
             t = time.perf_counter()
-            enc = codec.encode(w16)
-            full = codec.decode_fp16(enc)
-            draft = codec.decode_draft(enc)
+            results = views(w16)
             dt = time.perf_counter() - t
-            mism = int((~fp16.bits_equal(full, w16)).sum())
-            for key, c in enc.counts.items():
-                bsfp_counts[lay][key] = bsfp_counts[lay].get(key, 0) + c
-            for name, approx, fetched in (
-                (f"bsfp_draft_{lay}", draft, enc.fetched_bits()),
-                ("bsfp_full" if lay == bsfp.DEFAULT_LAYOUT else None, full.float(), enc.stored_bits()),
-            ):
-                if name in acc:
-                    a = acc[name]
-                    a.add(ref, approx)
-                    a.stored_bits += enc.stored_bits()
-                    a.fetched_bits += fetched
-                    a.outliers += enc.outlier_count()
-                    a.mismatches += mism
-                    secs[name] += dt
-        for name, fmt in formats.items():
-            t = time.perf_counter()
-            enc = fmt.encode(w16)
-            approx = fmt.decode(enc)
-            secs[name] += time.perf_counter() - t
-            a = acc[name]
-            a.add(ref, approx)
-            a.stored_bits += enc.stored_bits()
-            a.fetched_bits += enc.fetched_bits()
-            a.outliers += enc.outlier_count()
-        if progress is not None:
-            progress(layer)
-    return {
-        n: _stats(acc[n], secs[n], _bsfp_layout(n) is not None, bsfp_counts.get(_bsfp_layout(n) or "", None))
-        for n in names
-    }
+            for v in results:
+                a = acc[v.name]
+                a.add(w16, v.approx)
+                a.stored_bits += v.stored_bits
+                a.fetched_bits += v.fetched_bits
+                a.outliers += v.outliers
+                a.mismatches += v.mismatches
+                secs[v.name] += dt
+                for key, c in v.counts.items():
+                    counts[v.name][key] = counts[v.name].get(key, 0) + c
+                if on_format is not None:
+                    kept.setdefault(v.name, []).append(v.approx.reshape(w.shape).float())
+            if progress is not None:
+                progress(layer)
+        for name, approximations in kept.items():
+            on_format(name, approximations)
+    return {n: _stats(acc[n], secs[n], _bsfp_layout(n) is not None, counts[n]) for n in names}
+
+
+def greedy_agreement(model, linears, ids: torch.Tensor, approximations: list[torch.Tensor],
+                     reference: torch.Tensor) -> float:
+    """Teacher-forced greedy agreement of a model whose ``linears`` use ``approximations``.
+
+    The fraction of positions of ``ids`` where the argmax next token equals ``reference`` (the FP16
+    model's argmax): the probability that a greedy draft with these weights has a token accepted
+    (reference.md section 7). The original weights are restored afterwards.
+    """
+    originals = [lin.weight.detach().clone() for _, lin in linears]
+    try:
+        with torch.no_grad():
+            for (_, lin), w in zip(linears, approximations):
+                lin.weight.copy_(w)
+            pred = model(ids).logits[0].argmax(dim=-1)
+    finally:
+        with torch.no_grad():
+            for (_, lin), w in zip(linears, originals):
+                lin.weight.copy_(w)
+    return float((pred == reference).float().mean())
 
 
 def calibration_text() -> str:
@@ -195,7 +266,7 @@ def calibration_text() -> str:
     return resources.files("specsim.data").joinpath("text/calibration.txt").read_text(encoding="utf-8")
 
 
-def capture_linear_inputs(model, tokenizer, text: str, max_tokens: int = 128) -> dict[str, torch.Tensor]:
+def capture_linear_inputs(model, tokenizer, text: str, max_tokens: int = CALIBRATION_TOKENS) -> dict[str, torch.Tensor]:
     """Inputs ``[tokens, in_features]`` of every decoder linear layer for one forward pass on ``text``."""
     from specsim.workload.models import decoder_linears
 

@@ -123,11 +123,15 @@ LAYOUTS: dict[str, BSFPLayout] = {
         _layout("e2m1"),
         _layout("lut8"),
         _layout("e3", "row"),
-        _layout("e2m1", "row"),
         _layout("lut8", "row"),
+        _layout("e3", "row", fit="max"),
+        _layout("lut8", "row", fit="max"),
     )
 }
-DEFAULT_LAYOUT = "lut8_row"
+#: Highest teacher-forced greedy agreement with the FP16 model among these layouts on SmolLM2-135M
+#: (``specsim formats --agreement``; see README): pinning the top level at the largest magnitude
+#: beats the least-squares fit for acceptance although its SQNR is lower.
+DEFAULT_LAYOUT = "lut8_row_max"
 
 
 def get_layout(name: str) -> BSFPLayout:
