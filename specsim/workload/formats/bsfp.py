@@ -33,7 +33,9 @@ The remap is the exponent remapping: given the levels, bucket edges sit at the c
 between consecutive levels (round to nearest), then are moved the least needed to respect the
 4096-code width limit. The gain ``g`` (or the table) is fitted per tensor to minimise the draft's
 squared error (``fit="mse"``) or pins the top level at the tensor's largest aligned magnitude
-(``fit="max"``).
+(``fit="max"``). Named layouts (:data:`LAYOUTS`): ``<grid>`` (one shift per tensor),
+``<grid>_row`` (one shift per row) and ``<grid>_row_max`` (pinned top level); the default,
+``lut8_row_max``, has the highest greedy agreement with the FP16 model on SmolLM2-135M.
 
 Special values: zeros are exact in both passes (level[0] = 0 and ``u = 0``); subnormals are ordinary
 magnitude codes (exact in the full decode); the largest values are aligned into ``[1, 2)`` by ``d``.
