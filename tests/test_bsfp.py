@@ -141,3 +141,12 @@ def test_row_scope_beats_or_matches_tensor_scope_on_rows_of_different_scale():
         d = c.decode_draft(c.encode(w))
         err[lay] = float(((d - w.float()) ** 2).sum())
     assert err["lut8_row"] < err["lut8"]
+
+
+def test_quantize_draft_is_the_draft_view_of_a_linear_weight():
+    lin = torch.nn.Linear(64, 32)
+    codec = BSFP()
+    w = lin.weight.detach()
+    expected = codec.decode_draft(codec.encode(w))
+    assert torch.equal(codec.quantize_draft(w), expected)
+    assert torch.equal(codec.quantize(w), w.half().float())  # full view: the FP16 weights, exactly

@@ -1,6 +1,7 @@
 """End to end on the real SmolLM2-135M (installed by the project's setup; converted once to the cache)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -41,9 +42,10 @@ def test_bsfp_roundtrip_is_bit_exact_on_real_layers(smollm2):
 
 
 def test_formats_command_on_one_real_decoder_layer():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # no model hub needed
     proc = subprocess.run(
         [sys.executable, "-m", "specsim.cli.main", "formats", "--model", "smollm2-135m", "--json", "--layers", "7"],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=900, env=env,
     )
     assert proc.returncode == 0, proc.stderr
     f = json.loads(proc.stdout)["formats"]

@@ -41,11 +41,6 @@ def bits_equal(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return to_bits(a) == to_bits(b)
 
 
-def exponent_field(bits: torch.Tensor) -> torch.Tensor:
-    """Biased 5-bit exponent field of FP16 bit patterns (0 = zero/subnormal, 31 = inf/NaN)."""
-    return (bits >> EXPONENT_SHIFT) & 0x1F
-
-
 def floor_log2_abs(x: torch.Tensor) -> torch.Tensor:
     """``floor(log2(|x|))`` as int32, exact for every finite nonzero float (via ``frexp``).
 

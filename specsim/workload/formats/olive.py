@@ -343,16 +343,11 @@ class OliveTensor(EncodedTensor):
         distinct = self.scale.unique().numel()
         return self.grid.bits * self.codes.numel() + SCALE_BITS * (distinct if distinct == 1 else self.scale.numel())
 
-    def _n_outliers(self) -> int:
-        g = self.grid
-        c = self.codes
-        rows, cols = c.shape
-        pairs = c.reshape(rows, cols // 2, 2)
-        victim = pairs == g.victim_code
-        return int(victim.any(dim=2).sum())  # one outlier per pair holding a victim
-
     def outlier_count(self) -> int:
-        return self._n_outliers()
+        """Abfloat outliers: exactly one per pair that holds a victim."""
+        rows, cols = self.codes.shape
+        victim = self.codes.reshape(rows, cols // 2, 2) == self.grid.victim_code
+        return int(victim.any(dim=2).sum())
 
 
 class OliVe(WeightFormat):
