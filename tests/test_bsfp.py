@@ -150,3 +150,11 @@ def test_quantize_draft_is_the_draft_view_of_a_linear_weight():
     expected = codec.decode_draft(codec.encode(w))
     assert torch.equal(codec.quantize_draft(w), expected)
     assert torch.equal(codec.quantize(w), w.half().float())  # full view: the FP16 weights, exactly
+
+
+def test_counts_report_zeros_subnormals_and_clipped_largest_values():
+    w = torch.tensor([[0.0, -0.0, 2.0**-20, 1.0, 0.5, 0.25]], dtype=torch.float16)
+    remap = remap_for_levels([0.0, 2**-10, 2**-8, 2**-6, 2**-4, 0.25, 0.5, 0.75])
+    enc = BSFP("lut8").encode(w, remap=remap, shift=torch.tensor([0]))
+    assert enc.counts["zeros"] == 2 and enc.counts["subnormals"] == 1
+    assert enc.counts["draft_clipped"] == 1  # 1.0 lies above the top level 0.75

@@ -361,6 +361,8 @@ class BSFP(WeightFormat):
             "subnormals": int(np.count_nonzero((mag > 0) & (mag < 0x400))),
             "side_exact_top": k,
             "side_out_of_range": int(side_index.size) - k,
+            # largest values: aligned magnitudes above the top draft level (clipped by the draft only)
+            "draft_clipped": int(np.count_nonzero((aligned >= self._first_code_above(remap)) & ~side)),
         }
         scope_shift = d[:1] if self.layout.scope == "tensor" and shift is None else d
         return BSFPTensor(
@@ -372,6 +374,10 @@ class BSFP(WeightFormat):
             side_bits=torch.from_numpy(bits.reshape(-1)[side_index]),
             counts=counts,
         )
+
+    @staticmethod
+    def _first_code_above(remap: BSFPRemap) -> int:
+        return int(np.searchsorted(_code_values(), remap.levels[-1], side="right"))
 
     def _row_shift(self, enc: BSFPTensor) -> np.ndarray:
         return np.broadcast_to(enc.shift.numpy().reshape(-1), (enc.shape[0],)).astype(np.int32)
