@@ -36,11 +36,15 @@ HAND_REMAPS = [
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-@pytest.mark.parametrize("d", [-4, -1, 0, 1, 3, 14])
+@pytest.mark.parametrize("d", [None, -4, -1, 0, 1, 3, 14])
 def test_every_fp16_pattern_roundtrips_with_fitted_remap(layout, d):
+    """All 65,536 patterns, remap fitted to them, at the fitted shift (None) and at forced shifts."""
     codec = BSFP(layout)
-    enc = codec.encode(ALL, shift=torch.tensor([d]))
+    enc = codec.encode(ALL, shift=None if d is None else torch.tensor([d]))
     assert torch.equal(fp16.to_bits(codec.decode_fp16(enc)), fp16.to_bits(ALL))
+    if d is None:  # the largest finite value 65504 aligns into [1, 2): d = -15
+        assert enc.shift.flatten().tolist() == [-15]
+        d = -15
     main = torch.ones(ALL.numel(), dtype=torch.bool)
     main[enc.side_index] = False
     assert torch.equal(main, _expected_main_path(d).reshape(-1))
@@ -145,10 +149,15 @@ def test_row_scope_beats_or_matches_tensor_scope_on_rows_of_different_scale():
 
 def test_quantize_draft_is_the_draft_view_of_a_linear_weight():
     lin = torch.nn.Linear(64, 32)
-    codec = BSFP()
+    codec = BSFP()  # default layout: one alignment shift per row
     w = lin.weight.detach()
-    expected = codec.decode_draft(codec.encode(w))
-    assert torch.equal(codec.quantize_draft(w), expected)
+    enc = codec.encode(w)
+    draft = codec.quantize_draft(w)
+    assert draft.shape == w.shape and draft.dtype == w.dtype
+    levels = torch.tensor(enc.remap.levels)
+    for r in range(w.shape[0]):  # every draft value is +-level * 2**-d of its row
+        allowed = torch.cat([levels, -levels]) * 2.0 ** -int(enc.shift[r])
+        assert bool(torch.isin(draft[r], allowed).all())
     assert torch.equal(codec.quantize(w), w.half().float())  # full view: the FP16 weights, exactly
 
 

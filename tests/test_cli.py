@@ -85,3 +85,23 @@ def test_non_finite_weights_are_one_line_exit_2(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "up_proj" in lines[0] and "non-finite" in lines[0]
     assert proc.stdout == ""
+
+
+def test_corrupt_weights_file_is_one_line_exit_2(tmp_path):
+    _tiny_llama(tmp_path, poison=False)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    proc = run_cli("formats", "--model", str(tmp_path), "--json", "--no-activations")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "cannot load model" in proc.stderr
+
+
+def test_unusable_cache_folder_is_one_line_exit_2(tmp_path):
+    import os
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    proc = run_cli("formats", "--model", "smollm2-135m", env={**os.environ, "SPECSIM_CACHE": str(not_a_folder)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SPECSIM_CACHE" in lines[0]

@@ -29,3 +29,10 @@ def test_error_bounded_by_half_a_step(rows, cols, bits, group):
     g = enc.group
     scale = enc.scales.repeat_interleave(g, dim=1)[:, :cols]
     assert bool(((out - w).abs() <= scale / 2 * (1 + 2e-3) + 1e-6).all())
+
+
+def test_subnormal_fp16_scale_clipping_is_counted():
+    w = torch.full((1, 8), 1e-4)  # amax/127 is subnormal in FP16 and rounds down
+    enc = IntFormat(8).encode(w)
+    assert enc.outlier_count() == 8
+    assert IntFormat(8).encode(torch.randn(4, 64)).outlier_count() == 0

@@ -205,6 +205,8 @@ def evaluate_weights(
     unknown = [n for n in names if n not in FORMAT_NAMES]
     if unknown:
         raise SpecsimError(f"unknown format '{unknown[0]}'; expected one of: {', '.join(FORMAT_NAMES)}")
+    if not weights:
+        raise SpecsimError("the model has no decoder linear layers (expected a causal LM with '.layers.' blocks)")
     for layer, w in weights:
         if not bool(torch.isfinite(w).all()):
             raise SpecsimError(f"layer {layer}: non-finite weights (inf/NaN); formats need finite weights")

@@ -88,9 +88,9 @@ def _convert(spec: PackagedModel, target: Path) -> None:
 
     _quiet_transformers()
     gguf = packaged_gguf(spec)
-    print(f"specsim: converting {gguf.name} once to {target} (about 20 s)...", file=sys.stderr)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.alias}-", dir=target.parent))
+    print(f"specsim: converting {gguf.name} once to {target} (about 20 s)...", file=sys.stderr)
     try:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -127,8 +127,13 @@ def resolve(name: str) -> str:
     spec = EMBEDDED_MODELS.get(name)
     if spec is not None:
         target = converted_dir(spec)
-        if not (target / "config.json").is_file() or not any(target.glob("*.safetensors")):
-            _convert(spec, target)
+        try:
+            if not (target / "config.json").is_file() or not any(target.glob("*.safetensors")):
+                _convert(spec, target)
+        except OSError as err:
+            raise SpecsimError(
+                f"model cache {cache_dir()} (${CACHE_ENV}): {err.strerror or err}; expected a writable folder"
+            ) from None
         return str(target)
     if Path(name).exists():
         if not (Path(name) / "config.json").is_file():
@@ -161,10 +166,10 @@ def load_model(name: str, fp16_weights: bool | None = None, tokenizer: bool = Tr
 
     _quiet_transformers()
     start = time.perf_counter()
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
-        tok = AutoTokenizer.from_pretrained(source) if tokenizer else None
-    except (OSError, ValueError) as err:
+    try:  # local files only: specsim never downloads from a model hub
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(source, local_files_only=True) if tokenizer else None
+    except Exception as err:  # noqa: BLE001 - any loader failure is a bad model input for the user
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SpecsimError(
             f"cannot load model '{name}': {first} (embedded models: {', '.join(EMBEDDED_MODELS)}; "

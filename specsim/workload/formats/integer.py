@@ -47,13 +47,15 @@ class IntTensor(EncodedTensor):
     scales: torch.Tensor = field(default=None, repr=False)  #: float32 (FP16 values) [rows, groups]
     bits: int = 8
     group: int = 0
+    clipped: int = 0
 
     def stored_bits(self) -> int:
         return self.bits * self.codes.numel() + SCALE_BITS * self.scales.numel()
 
     def outlier_count(self) -> int:
-        """Elements clamped at +-qmax whose value exceeds the range (0 with amax scaling)."""
-        return 0
+        """Elements beyond +-(qmax + 1/2) steps, clamped: only when the FP16 scale rounded down
+        (tiny groups whose ``amax / qmax`` is subnormal in FP16)."""
+        return self.clipped
 
 
 class IntFormat(WeightFormat):
@@ -78,7 +80,9 @@ class IntFormat(WeightFormat):
         xg = x.reshape(rows, groups, g)
         scales = fp16_scale(xg.abs().amax(dim=2), self.bits)
         codes = quantize_symmetric(xg, scales.unsqueeze(2), self.bits).reshape(rows, groups * g)
-        return IntTensor(shape=(rows, cols), codes=codes, scales=scales, bits=self.bits, group=g)
+        steps = xg.abs() / torch.where(scales > 0, scales, torch.ones_like(scales)).unsqueeze(2)
+        clipped = int(((steps > qmax_of(self.bits) + 0.5) & (scales > 0).unsqueeze(2)).sum())
+        return IntTensor(shape=(rows, cols), codes=codes, scales=scales, bits=self.bits, group=g, clipped=clipped)
 
     def decode(self, enc: IntTensor) -> torch.Tensor:
         rows, cols = enc.shape

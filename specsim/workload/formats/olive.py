@@ -21,7 +21,9 @@ Follows the public reference implementation (clevercool/ANT-Quantization, ``oliv
 * Clip search: ``x_max = max(|mu + 3 sigma|, |mu - 3 sigma|)``; candidates ``alpha = x_max * i/100``
   for ``i = 75, 77, ..., 249``; least squared error after OVP pruning. Weights: per output row;
   activations: per tensor (calibrated once, then static). 4-bit chooses int or flint normals per
-  tensor by total squared error (tie: int); 8-bit uses int normals only.
+  tensor by total squared error (tie: int); 8-bit uses int normals only. ``search`` runs that
+  exhaustively (``strategy="exhaustive"``) or, by default, coarse-to-fine: the data type is then
+  chosen on every 4th row and every 8th candidate, and each row's alpha refined by bisection.
 * "Outliers" of this format are the elements stored as abfloat outliers.
 """
 

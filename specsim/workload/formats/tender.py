@@ -15,8 +15,9 @@ Follows the public reference (snu-comparch/Tender):
 * **Arithmetic** (:func:`tender_matmul`): integer partial sums per group, accumulated from the
   largest-scale group down, the accumulator shifted left by one bit at each group boundary
   (``acc = 2 * acc + P_i``), dequantized once: ``y = acc * s_0 * s_w + bias @ W^T`` (the bias term
-  uses the unquantized FP16 weight and is precomputed per chunk). This equals the dequantize-then-
-  multiply emulation exactly.
+  uses the unquantized FP16 weight and is precomputed per chunk, as in the reference code). This
+  equals the reference's emulation -- dequantized activations times dequantized weights, plus the
+  same bias term -- exactly.
 """
 
 from __future__ import annotations
