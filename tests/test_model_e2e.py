@@ -78,3 +78,17 @@ def test_greedy_agreement_is_one_for_the_lossless_view_and_restores_weights(smol
     assert seen["bsfp_full"] == 1.0
     assert 0.0 <= seen["bsfp_draft_e3"] < 1.0
     assert all(torch.equal(b, lin.weight) for b, (_, lin) in zip(before, linears))
+
+
+@pytest.mark.parametrize("scheme", ["speq", "mxfp4"])
+def test_speculative_greedy_equals_target_greedy_on_real_model(smollm2, scheme):
+    from specsim.workload.speculative import autoregressive_generate, build_draft, speculative_generate
+
+    loaded, _ = smollm2
+    draft = build_draft(loaded.model, scheme)
+    prompt = loaded.tokenizer("Question: what is the capital of Italy? Answer:").input_ids
+    reference = autoregressive_generate(loaded.model, prompt, 16)
+    for gamma in (1, 4, 8):
+        out = speculative_generate(loaded.model, draft, prompt, gamma, 16)
+        assert out.tokens == reference, gamma
+        assert sum(r.accepted for r in out.rounds) > 0  # a 4-bit self-draft does get tokens accepted
