@@ -92,3 +92,19 @@ def test_speculative_greedy_equals_target_greedy_on_real_model(smollm2, scheme):
         out = speculative_generate(loaded.model, draft, prompt, gamma, 16)
         assert out.tokens == reference, gamma
         assert sum(r.accepted for r in out.rounds) > 0  # a 4-bit self-draft does get tokens accepted
+
+
+def test_trace_command_is_deterministic_and_inspectable(tmp_path):
+    cmd = [sys.executable, "-m", "specsim.cli.main", "trace", "--draft", "mxfp4", "--gamma", "3", "--limit", "2",
+           "--max-new-tokens", "12"]
+    digests = []
+    for name in ("a.npz", "b.npz"):
+        proc = subprocess.run(cmd + ["-o", str(tmp_path / name)], capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr
+        info = subprocess.run([sys.executable, "-m", "specsim.cli.main", "trace", "--inspect", str(tmp_path / name),
+                               "--json"], capture_output=True, text=True, timeout=300)
+        out = json.loads(info.stdout)
+        assert out["header"]["draft"] == "mxfp4" and out["summary"]["rounds"] > 0
+        assert 0 <= out["summary"]["alpha"] <= 1 and len(out["summary"]["position_acceptance"]) == 3
+        digests.append(out["header"]["payload_sha256"])
+    assert digests[0] == digests[1]
