@@ -22,6 +22,7 @@ from specsim.workload import format_report as fr
 from specsim.workload.formats import fp16
 from specsim.workload.formats.bsfp import _GRIDS, BSFP, BSFPLayout
 from specsim.workload.models import decoder_linears, load_model
+from specsim.workload.prompts import shipped_text
 
 
 def by_row_class(codec: BSFP, w16: torch.Tensor, tables: int) -> torch.Tensor:
@@ -40,7 +41,7 @@ def by_row_class(codec: BSFP, w16: torch.Tensor, tables: int) -> torch.Tensor:
 def main() -> None:
     loaded = load_model("smollm2-135m")
     model, linears = loaded.model, decoder_linears(loaded.model)
-    ids = loaded.tokenizer(fr.calibration_text(), return_tensors="pt").input_ids[:, : fr.AGREEMENT_TOKENS]
+    ids = loaded.tokenizer(shipped_text("calibration"), return_tensors="pt").input_ids[:, : fr.AGREEMENT_TOKENS]
     with torch.no_grad():
         reference = model(ids).logits[0].argmax(dim=-1)
     weights = [lin.weight.detach().half() for _, lin in linears]

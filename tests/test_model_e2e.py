@@ -63,10 +63,11 @@ def test_formats_command_on_one_real_decoder_layer():
 
 def test_greedy_agreement_is_one_for_the_lossless_view_and_restores_weights(smollm2):
     from specsim.workload import format_report as fr
+    from specsim.workload.prompts import shipped_text
 
     loaded, linears = smollm2
     model, tok = loaded.model, loaded.tokenizer
-    ids = tok(fr.calibration_text(), return_tensors="pt").input_ids[:, :96]
+    ids = tok(shipped_text("calibration"), return_tensors="pt").input_ids[:, :96]
     before = [lin.weight.detach().clone() for _, lin in linears]
     with torch.no_grad():
         reference = model(ids).logits[0].argmax(dim=-1)

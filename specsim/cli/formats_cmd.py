@@ -44,6 +44,7 @@ def _fmt(v: float | None, spec: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from specsim.errors import SpecsimError
     from specsim.workload import format_report as fr
+    from specsim.workload.prompts import shipped_text
     from specsim.workload.formats import FORMAT_NAMES
 
     names = list(FORMAT_NAMES) if not args.formats else [n.strip() for n in args.formats.split(",") if n.strip()]
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.agreement:
         import torch
 
-        ids = loaded.tokenizer(fr.calibration_text(), return_tensors="pt").input_ids[:, : fr.AGREEMENT_TOKENS]
+        ids = loaded.tokenizer(shipped_text("calibration"), return_tensors="pt").input_ids[:, : fr.AGREEMENT_TOKENS]
         with torch.no_grad():
             reference = loaded.model(ids).logits[0].argmax(dim=-1)
 
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     weights_done = time.perf_counter()
     if not args.no_activations:
         keep = {name for name, _ in linears}
-        inputs = fr.capture_linear_inputs(loaded.model, loaded.tokenizer, fr.calibration_text())
+        inputs = fr.capture_linear_inputs(loaded.model, loaded.tokenizer, shipped_text("calibration"))
         for name, sqnr in fr.evaluate_activations({k: v for k, v in inputs.items() if k in keep}, names).items():
             stats[name].activation_sqnr_db = sqnr
     elapsed = time.perf_counter() - start
@@ -105,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
 
-    from rich.console import Console
     from rich.table import Table
+
+    from specsim.cli import make_console
 
     table = Table(title=f"{args.model}: {len(weights)} linear layers, {n_weights / 1e6:.1f} M weights (FP16 target)")
     columns = ["format", "bits/w fetched", "bits/w stored", "SQNR dB", "max |err|", "outlier frac",
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             "" if s.activation_sqnr_db is None else _fmt(s.activation_sqnr_db, ".2f"),
             *([f"{s.greedy_agreement:.3f}"] if args.agreement else []),
         )
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = make_console()
     console.print(table)
     console.print(f"done in {elapsed:.1f} s (model load {loaded.load_seconds:.1f} s)")
     return 0

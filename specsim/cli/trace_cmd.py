@@ -108,8 +108,9 @@ def inspect(path: str, as_json: bool) -> int:
         json.dump({"header": trace.header, "summary": asdict(summary)}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from specsim.cli import make_console
 
     h = trace.header
     table = Table(title=f"{path}: {h['model']} draft={h['draft']} gamma={h['gamma']} verify={h['verify']}")
@@ -127,5 +128,5 @@ def inspect(path: str, as_json: bool) -> int:
     ]
     for k, v in rows:
         table.add_row(k, v)
-    Console(width=None if sys.stdout.isatty() else 120).print(table)
+    make_console().print(table)
     return 0

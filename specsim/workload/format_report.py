@@ -24,7 +24,6 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
-from importlib import resources
 
 import numba as nb
 import numpy as np
@@ -261,11 +260,6 @@ def greedy_agreement(model, linears, ids: torch.Tensor, approximations: list[tor
             for (_, lin), w in zip(linears, originals):
                 lin.weight.copy_(w)
     return float((pred == reference).float().mean())
-
-
-def calibration_text() -> str:
-    """The shipped calibration text (a few paragraphs of prose, arithmetic and code)."""
-    return resources.files("specsim.data").joinpath("text/calibration.txt").read_text(encoding="utf-8")
 
 
 def capture_linear_inputs(model, tokenizer, text: str, max_tokens: int = CALIBRATION_TOKENS) -> dict[str, torch.Tensor]:

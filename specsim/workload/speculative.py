@@ -60,6 +60,13 @@ class SamplingConfig:
             p = p / p.sum(dim=-1, keepdim=True)
         return p
 
+    def choose(self, logits: torch.Tensor, gen: torch.Generator) -> tuple[int, torch.Tensor | None]:
+        """Next token from logits ``[vocab]``: argmax (greedy) or a sample; also the distribution sampled."""
+        if self.verify == "greedy":
+            return int(logits.argmax()), None
+        p = self.probs(logits)
+        return int(torch.multinomial(p, 1, generator=gen)), p
+
 
 @dataclass
 class Round:
@@ -130,7 +137,6 @@ def speculative_generate(
     if not prompt:
         raise SpecsimError("empty prompt")
     gen = torch.Generator().manual_seed(seed)
-    greedy = sampling.verify == "greedy"
     t_stream, d_stream = _Stream(target), _Stream(draft)
     seq = list(prompt)
     result = Generation(prompt_len=len(prompt), tokens=[])
@@ -140,11 +146,8 @@ def speculative_generate(
         q_dists: list[torch.Tensor] = []
         logits = d_stream.feed(seq[d_stream.length :])[-1]
         for i in range(gamma):
-            if greedy:
-                tok = int(logits.argmax())
-            else:
-                q = sampling.probs(logits)
-                tok = int(torch.multinomial(q, 1, generator=gen))
+            tok, q = sampling.choose(logits, gen)
+            if q is not None:
                 q_dists.append(q)
             drafted.append(tok)
             if i + 1 < gamma:
@@ -190,12 +193,10 @@ def autoregressive_generate(model, prompt: list[int], max_new_tokens: int, sampl
     """Plain decoding with a KV cache, one token per forward pass (the reference for speculation)."""
     gen = torch.Generator().manual_seed(seed)
     stream = _Stream(model)
-    seq = list(prompt)
-    logits = stream.feed(seq)[-1]
+    logits = stream.feed(list(prompt))[-1]
     out: list[int] = []
     while len(out) < max_new_tokens:
-        tok = int(logits.argmax()) if sampling.verify == "greedy" else int(
-            torch.multinomial(sampling.probs(logits), 1, generator=gen))
+        tok, _ = sampling.choose(logits, gen)
         out.append(tok)
         if tok == eos_token_id:
             break
