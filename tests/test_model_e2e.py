@@ -83,7 +83,8 @@ def test_greedy_agreement_is_one_for_the_lossless_view_and_restores_weights(smol
 
 @pytest.mark.parametrize("scheme", ["speq", "mxfp4"])
 def test_speculative_greedy_equals_target_greedy_on_real_model(smollm2, scheme):
-    from specsim.workload.speculative import autoregressive_generate, build_draft, speculative_generate
+    from specsim.workload.drafts import build_draft
+    from specsim.workload.speculative import autoregressive_generate, speculative_generate
 
     loaded, _ = smollm2
     draft = build_draft(loaded.model, scheme)

@@ -4,28 +4,16 @@ import math
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from specsim.errors import SpecsimError
-from specsim.workload.models import round_linear_weights_to_fp16
+from specsim.workload.drafts import build_draft, build_scheme
 from specsim.workload.speculative import (
     SamplingConfig,
     _accept,
     autoregressive_generate,
-    build_draft,
     speculative_generate,
 )
-
-
-def tiny_llama(vocab=97, hidden=64, layers=2, init=0.3, seed=0):
-    cfg = LlamaConfig(
-        vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, initializer_range=init,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(cfg).eval()
-    round_linear_weights_to_fp16(model)
-    return model
+from tiny import tiny_llama
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +21,7 @@ def tiny():
     return tiny_llama()
 
 
-@pytest.mark.parametrize("scheme", ["speq", "speq:e3_row", "mxfp4", "int4"])
+@pytest.mark.parametrize("scheme", ["speq", "speq:e3_row", "mxfp4", "int4_g128"])
 def test_greedy_output_equals_target_greedy_for_gamma_1_to_8(tiny, scheme):
     draft = build_draft(tiny, scheme)
     for prompt in ([1, 5, 7], [3, 3, 3, 3, 9, 11, 2]):
@@ -79,7 +67,7 @@ def test_accept_rule_is_lossless_on_synthetic_distributions():
     draft_counts = torch.zeros(vocab, dtype=torch.float64)
     for _ in range(n):
         x = int(torch.multinomial(q, 1, generator=g))
-        accepted, extra = _accept([x], [cfg.probs(logits_q.float())], logits, cfg, g)
+        accepted, extra, _ = _accept([x], [cfg.probs(logits_q.float())], logits, cfg, g)
         counts[x if accepted else extra] += 1
         draft_counts[x] += 1
     stat, df = _chi2(counts, cfg.probs(logits[0]))
@@ -88,10 +76,11 @@ def test_accept_rule_is_lossless_on_synthetic_distributions():
     assert bad > _chi2_critical(df_bad)
 
 
-@pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.9)])
-def test_speculative_sampling_matches_target_distribution_on_tiny_model(temperature, top_p):
+@pytest.mark.parametrize("temperature,top_p,scheme", [(1.0, 1.0, "view:int4"), (0.7, 0.9, "view:int4"),
+                                                       (1.0, 1.0, "int4>int3_g32")])
+def test_speculative_sampling_matches_target_distribution_on_tiny_model(temperature, top_p, scheme):
     target = tiny_llama(vocab=16, hidden=32, layers=1, init=0.15, seed=1)
-    draft = build_draft(target, "int4")
+    draft = build_scheme(target, scheme).drafts
     cfg = SamplingConfig("sample", temperature, top_p)
     prompt = [1, 2]
     with torch.no_grad():  # exact target distribution of the 2nd generated token is hard; test the 1st

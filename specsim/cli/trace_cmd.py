@@ -60,7 +60,8 @@ def record(args: argparse.Namespace) -> int:
     import specsim
     from specsim.workload.models import load_model
     from specsim.workload.prompts import load_prompts, prompts_hash
-    from specsim.workload.speculative import SamplingConfig, build_draft, speculative_generate
+    from specsim.workload.drafts import build_draft
+    from specsim.workload.speculative import SamplingConfig, speculative_generate
     from specsim.workload.tracefile import summarize, read_trace, write_trace
 
     sampling = SamplingConfig(args.verify, args.temperature, args.top_p)

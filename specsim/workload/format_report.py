@@ -264,6 +264,11 @@ def greedy_agreement(model, linears, ids: torch.Tensor, approximations: list[tor
 
 def capture_linear_inputs(model, tokenizer, text: str, max_tokens: int = CALIBRATION_TOKENS) -> dict[str, torch.Tensor]:
     """Inputs ``[tokens, in_features]`` of every decoder linear layer for one forward pass on ``text``."""
+    return linear_inputs(model, tokenizer(text, return_tensors="pt").input_ids[:, :max_tokens])
+
+
+def linear_inputs(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Inputs ``[tokens, in_features]`` of every decoder linear layer for one forward pass on ``ids [1, T]``."""
     from specsim.workload.models import decoder_linears
 
     captured: dict[str, torch.Tensor] = {}
@@ -273,7 +278,6 @@ def capture_linear_inputs(model, tokenizer, text: str, max_tokens: int = CALIBRA
             captured[name] = args[0].detach().reshape(-1, args[0].shape[-1]).float().clone()
         hooks.append(module.register_forward_hook(hook))
     try:
-        ids = tokenizer(text, return_tensors="pt").input_ids[:, :max_tokens]
         with torch.no_grad():
             model(ids)
     finally:

@@ -14,17 +14,20 @@ Verification (Leviathan et al., ICML 2023):
   ``p`` and ``q`` are the target's and draft's distributions after the same temperature and top-p
   warping, so the output follows the target's warped distribution exactly (lossless).
 
-Draft models are built from the target itself (:func:`weight_view_draft`: the same architecture with
-every decoder linear weight replaced by a format's draft view, e.g. SPEQ's BSFP top nibble or
-ML-SpecQD's MXFP4; lm_head, embeddings, norms, activations and KV cache stay 16-bit) or are an
-independent model sharing the tokenizer.
+Chains (ML-SpecQD's multi-level drafts, SpecMQuant's hierarchy): the draft may itself be sped up by
+a draft below it, to any depth. Each level generates by the same draft-verify rounds over the level
+below, so its tokens follow its own distribution exactly and the level above verifies them as
+ordinary draft tokens. The models themselves are built in :mod:`specsim.workload.drafts`.
+
+Every forward pass can be reported to a :class:`StepObserver` (level, phase, tokens fed, cached
+length before the pass); operand traces hang off that (:mod:`specsim.workload.optrace`).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -70,11 +73,16 @@ class SamplingConfig:
 
 @dataclass
 class Round:
-    """One draft-verify round: tokens drafted, how many were accepted, and the token the target added."""
+    """One draft-verify round at one level: tokens drafted, how many were accepted, and whether all were.
+
+    ``level`` 0 is the target verifying the first draft level; level ``i`` is draft level ``i``
+    verifying the tokens of level ``i + 1`` (multi-level and hierarchical chains).
+    """
 
     drafted: int
     accepted: int
-    bonus: bool  #: True when every drafted token was accepted and the target added a bonus token
+    bonus: bool  #: True when every drafted token was accepted and the verifier added a bonus token
+    level: int = 0
 
 
 @dataclass
@@ -83,12 +91,28 @@ class Generation:
 
     prompt_len: int
     tokens: list[int]  #: generated tokens (prompt excluded)
-    rounds: list[Round] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)  #: rounds of every level, in the order they ran
+
+    @property
+    def target_rounds(self) -> list[Round]:
+        return [r for r in self.rounds if r.level == 0]
 
     @property
     def mean_tokens_per_round(self) -> float:
-        """Mean tokens added per verify step (accepted + the target's own token)."""
-        return sum(r.accepted + 1 for r in self.rounds) / max(len(self.rounds), 1)
+        """Mean tokens added per target verify step (accepted + the target's own token)."""
+        rounds = self.target_rounds
+        return sum(r.accepted + 1 for r in rounds) / max(len(rounds), 1)
+
+
+class StepObserver(Protocol):
+    """Told about every forward pass: level, phase, tokens fed, cached length before, rows through lm_head."""
+
+    def begin_step(self, level: int, phase: str, tokens: int, past: int, logits: int) -> None: ...
+
+    def end_step(self) -> None: ...
+
+
+PHASES = ("prefill", "draft", "verify", "decode")  #: step phases, in trace code order
 
 
 def _truncate(cache, length: int) -> None:
@@ -99,67 +123,133 @@ def _truncate(cache, length: int) -> None:
 
 
 class _Stream:
-    """A model with its KV cache, fed incrementally: ``feed(tokens)`` returns logits for each."""
+    """A model with its KV cache, fed incrementally; ``feed`` returns the logits of the last ``keep`` tokens."""
 
-    def __init__(self, model):
+    def __init__(self, model, level: int = 0, observer: StepObserver | None = None):
         from transformers import DynamicCache
 
         self.model = model
+        self.level = level
+        self.observer = observer
         self.cache = DynamicCache()
 
     @property
     def length(self) -> int:
         return self.cache.get_seq_length()
 
-    def feed(self, tokens: list[int]) -> torch.Tensor:
+    def feed(self, tokens: list[int], keep: int, phase: str) -> torch.Tensor:
         ids = torch.tensor([tokens], dtype=torch.long)
-        with torch.no_grad():
-            out = self.model(ids, past_key_values=self.cache, use_cache=True)
-        return out.logits[0].float()
+        if self.observer is not None:
+            self.observer.begin_step(self.level, "prefill" if self.length == 0 else phase, len(tokens), self.length,
+                                     keep)
+        try:
+            with torch.no_grad():
+                out = self.model(ids, past_key_values=self.cache, use_cache=True, logits_to_keep=keep)
+        finally:
+            if self.observer is not None:
+                self.observer.end_step()
+        return out.logits[0, -keep:].float()
 
     def truncate(self, length: int) -> None:
         _truncate(self.cache, length)
+
+
+class _Level:
+    """One model of a draft chain. ``extend`` returns ``n`` tokens it would generate after a sequence.
+
+    A level with a ``below`` level generates by speculation (``below`` drafts ``gamma`` tokens, this
+    level verifies them in one pass); the lowest level generates autoregressively. Either way the
+    tokens follow this level's own (warped) distribution exactly, so the level above can treat them
+    as ordinary draft tokens with these distributions as ``q``.
+    """
+
+    def __init__(self, model, index: int, below: "_Level | None", gamma: int, observer, rounds: list[Round]):
+        self.stream = _Stream(model, index, observer)
+        self.index = index
+        self.below = below
+        self.gamma = gamma
+        self.rounds = rounds
+
+    def round(self, seq: list[int], sampling: SamplingConfig, gen) -> tuple[list[int], list]:
+        """One draft-verify round after ``seq``: the accepted draft tokens plus this level's own token."""
+        drafted, q_dists = self.below.extend(seq, self.gamma, sampling, gen)
+        start = self.stream.length
+        logits = self.stream.feed(seq[start:] + drafted, len(drafted) + 1, "verify")
+        accepted, extra, p_dists = _accept(drafted, q_dists, logits, sampling, gen)
+        self.rounds.append(Round(len(drafted), accepted, accepted == len(drafted), self.index))
+        self.rollback(len(seq) + accepted + 1)
+        dists = [p_dists[i] for i in range(accepted + 1)] if p_dists is not None else []
+        return drafted[:accepted] + [extra], dists
+
+    def rollback(self, committed: int) -> None:
+        """Forget cached positions beyond the committed sequence minus its last token (for every level below too)."""
+        self.stream.truncate(min(self.stream.length, committed - 1))
+        if self.below is not None:
+            self.below.rollback(committed)
+
+    def extend(self, seq: list[int], n: int, sampling: SamplingConfig, gen) -> tuple[list[int], list]:
+        """Exactly ``n`` tokens after ``seq`` and (when sampling) this level's distribution for each."""
+        if self.below is None:
+            return self._autoregressive(seq, n, sampling, gen)
+        out: list[int] = []
+        dists: list = []
+        while len(out) < n:
+            tokens, p = self.round(seq + out, sampling, gen)
+            out += tokens
+            dists += p
+        del out[n:], dists[n:]
+        self.rollback(len(seq) + n)
+        return out, dists
+
+    def _autoregressive(self, seq: list[int], n: int, sampling: SamplingConfig, gen) -> tuple[list[int], list]:
+        out: list[int] = []
+        dists: list = []
+        logits = self.stream.feed(seq[self.stream.length :], 1, "draft")[-1]
+        for i in range(n):
+            tok, q = sampling.choose(logits, gen)
+            out.append(tok)
+            if q is not None:
+                dists.append(q)
+            if i + 1 < n:
+                logits = self.stream.feed([tok], 1, "draft")[-1]
+        return out, dists
 
 
 def speculative_generate(
     target,
     draft,
     prompt: list[int],
-    gamma: int,
+    gamma: int | Sequence[int],
     max_new_tokens: int,
     sampling: SamplingConfig = SamplingConfig(),
     seed: int = 0,
     eos_token_id: int | None = None,
+    observer: StepObserver | None = None,
 ) -> Generation:
-    """Generate up to ``max_new_tokens`` tokens after ``prompt`` with draft-verify rounds."""
-    if gamma < 1:
-        raise SpecsimError(f"gamma must be >= 1, got {gamma}")
+    """Generate up to ``max_new_tokens`` tokens after ``prompt`` with draft-verify rounds.
+
+    ``draft`` is one model or a chain ``[level-1 draft, level-2 draft, ...]`` in which each model
+    drafts for the one above it; ``gamma`` is one draft length for every level or one per level
+    (``gamma[i]`` tokens drafted by level ``i + 1`` per round). ``observer`` hears of every forward pass.
+    """
+    drafts = list(draft) if isinstance(draft, (list, tuple)) else [draft]
+    gammas = [gamma] * len(drafts) if isinstance(gamma, int) else list(gamma)
+    if not drafts or len(gammas) != len(drafts):
+        raise SpecsimError(f"need one gamma per draft level: {len(drafts)} levels, gammas {gammas}")
+    if any(g < 1 for g in gammas):
+        raise SpecsimError(f"gamma must be >= 1, got {gammas}")
     if not prompt:
         raise SpecsimError("empty prompt")
     gen = torch.Generator().manual_seed(seed)
-    t_stream, d_stream = _Stream(target), _Stream(draft)
-    seq = list(prompt)
     result = Generation(prompt_len=len(prompt), tokens=[])
+    below = None
+    for index in range(len(drafts), 0, -1):  # build bottom-up: the lowest level drafts autoregressively
+        below = _Level(drafts[index - 1], index, below, gammas[index] if index < len(drafts) else 0,
+                       observer, result.rounds)
+    top = _Level(target, 0, below, gammas[0], observer, result.rounds)
+    seq = list(prompt)
     while len(seq) - len(prompt) < max_new_tokens:
-        # draft gamma tokens (the draft cache holds seq[:d_stream.length])
-        drafted: list[int] = []
-        q_dists: list[torch.Tensor] = []
-        logits = d_stream.feed(seq[d_stream.length :])[-1]
-        for i in range(gamma):
-            tok, q = sampling.choose(logits, gen)
-            if q is not None:
-                q_dists.append(q)
-            drafted.append(tok)
-            if i + 1 < gamma:
-                logits = d_stream.feed([tok])[-1]
-        # verify all drafted tokens in one target pass
-        start = t_stream.length
-        t_logits = t_stream.feed(seq[start:] + drafted)[len(seq) - start - 1 :]  # [gamma + 1, vocab]
-        accepted, extra = _accept(drafted, q_dists, t_logits, sampling, gen)
-        result.rounds.append(Round(drafted=gamma, accepted=accepted, bonus=accepted == gamma))
-        seq += drafted[:accepted] + [extra]
-        t_stream.truncate(len(seq) - 1)
-        d_stream.truncate(min(d_stream.length, len(seq) - 1))
+        seq += top.round(seq, sampling, gen)[0]
         new = seq[len(prompt) :]
         if eos_token_id is not None and eos_token_id in new:
             seq = seq[: len(prompt) + new.index(eos_token_id) + 1]
@@ -168,14 +258,17 @@ def speculative_generate(
     return result
 
 
-def _accept(drafted, q_dists, t_logits, sampling: SamplingConfig, gen) -> tuple[int, int]:
-    """Number of accepted draft tokens and the token the target adds after them."""
+def _accept(drafted, q_dists, t_logits, sampling: SamplingConfig, gen):
+    """Accepted draft-token count, the token the verifier adds after them, and its warped distributions.
+
+    The distributions (``[len(drafted) + 1, vocab]``, float64) are ``None`` for greedy verification.
+    """
     if sampling.verify == "greedy":
         target_choice = t_logits.argmax(dim=-1).tolist()
         n = 0
         while n < len(drafted) and drafted[n] == target_choice[n]:
             n += 1
-        return n, target_choice[n]
+        return n, target_choice[n], None
     p_dists = sampling.probs(t_logits)
     for i, tok in enumerate(drafted):
         p, q = p_dists[i], q_dists[i]
@@ -184,54 +277,22 @@ def _accept(drafted, q_dists, t_logits, sampling: SamplingConfig, gen) -> tuple[
         residual = (p - q).clamp_min(0)
         total = residual.sum()
         residual = residual / total if total > 0 else p
-        return i, int(torch.multinomial(residual, 1, generator=gen))
-    return len(drafted), int(torch.multinomial(p_dists[len(drafted)], 1, generator=gen))
+        return i, int(torch.multinomial(residual, 1, generator=gen)), p_dists
+    return len(drafted), int(torch.multinomial(p_dists[len(drafted)], 1, generator=gen)), p_dists
 
 
 def autoregressive_generate(model, prompt: list[int], max_new_tokens: int, sampling: SamplingConfig = SamplingConfig(),
-                            seed: int = 0, eos_token_id: int | None = None) -> list[int]:
+                            seed: int = 0, eos_token_id: int | None = None,
+                            observer: StepObserver | None = None) -> list[int]:
     """Plain decoding with a KV cache, one token per forward pass (the reference for speculation)."""
     gen = torch.Generator().manual_seed(seed)
-    stream = _Stream(model)
-    logits = stream.feed(list(prompt))[-1]
+    stream = _Stream(model, 0, observer)
+    logits = stream.feed(list(prompt), 1, "decode")[-1]
     out: list[int] = []
     while len(out) < max_new_tokens:
         tok, _ = sampling.choose(logits, gen)
         out.append(tok)
-        if tok == eos_token_id:
+        if tok == eos_token_id or len(out) == max_new_tokens:
             break
-        logits = stream.feed([tok])[-1]
+        logits = stream.feed([tok], 1, "decode")[-1]
     return out
-
-
-def weight_view_draft(target, view: Callable[[torch.Tensor], torch.Tensor]):
-    """A draft with the target's architecture whose decoder linear weights are ``view(fp16 weight)``.
-
-    Embeddings, lm_head, norms and everything else are shared bit-for-bit with the target.
-    """
-    from specsim.workload.models import decoder_linears
-
-    draft = copy.deepcopy(target)
-    with torch.no_grad():
-        for _, lin in decoder_linears(draft):
-            lin.weight.copy_(view(lin.weight.detach().half()).to(lin.weight.dtype))
-    draft.eval()
-    return draft
-
-
-def build_draft(target, scheme: str):
-    """Draft model for a scheme: ``speq[:<bsfp layout>]``, ``mxfp4``, or any weight format name."""
-    from specsim.workload.formats import FORMAT_NAMES, bsfp, get_format
-    from specsim.workload.formats.bsfp import BSFP
-
-    name, _, arg = scheme.partition(":")
-    if name == "speq":
-        codec = BSFP(arg or bsfp.DEFAULT_LAYOUT)
-        return weight_view_draft(target, codec.quantize_draft)
-    if name == "model":
-        from specsim.workload.models import load_model
-
-        return load_model(arg, tokenizer=False).model
-    if scheme in FORMAT_NAMES:
-        return weight_view_draft(target, get_format(scheme).quantize)
-    raise SpecsimError(f"unknown draft scheme '{scheme}'; expected speq[:layout], mxfp4, model:<name> or a format name")

@@ -10,11 +10,14 @@
 ``tender4``/``tender8`` Tender (weights: per-row INT; activations: power-of-two groups)
 ``int4``/``int8``      symmetric INT per output channel
 ``int4_g128``          symmetric INT4 per group of 128 input features (W4A16 reference)
+``int<b>[_g<n>]``      any symmetric INT of 2..8 bits, per row or per group of n (not in the
+                       ``specsim formats`` table; used for cheap draft levels)
 =====================  ==================================================================
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from specsim.errors import SpecsimError
@@ -44,10 +47,12 @@ FORMAT_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 def get_format(name: str) -> WeightFormat:
     """Build the weight format called ``name``; unknown names raise :class:`SpecsimError`."""
-    try:
+    if name in _FACTORIES:
         return _FACTORIES[name]()
-    except KeyError:
-        raise SpecsimError(f"unknown format '{name}'; expected one of: {', '.join(FORMAT_NAMES)}") from None
+    match = re.fullmatch(r"int([2-8])(?:_g([1-9][0-9]*))?", name)
+    if match and int(match[1]) != 7:
+        return IntFormat(int(match[1]), int(match[2]) if match[2] else None)
+    raise SpecsimError(f"unknown format '{name}'; expected one of: {', '.join(FORMAT_NAMES)}")
 
 
 __all__ = ["EncodedTensor", "WeightFormat", "FORMAT_NAMES", "get_format"]

@@ -1,0 +1,221 @@
+"""Draft schemes: from a scheme name to the models that run (target, draft levels) and their formats.
+
+Scheme grammar (``specsim trace --draft``):
+
+=================================  ===============================================================
+``speq[:<layout>]``                SPEQ: the target's architecture with BSFP top-nibble weights
+``mxfp4``, ``int4_g128``, ...      a weight view of the target in any format (``view:<format>`` too)
+``early:<n>[:<level>]``            the first ``n`` decoder layers (of a view), then norm + lm_head
+``model:<name>``                   an independent model sharing the tokenizer
+``A>B>...``                        multi-level chain: ``A`` drafts for the target, ``B`` drafts for
+                                   ``A``, ... (any depth); ``multilevel:A>B`` is the same
+``multilevel``                     ML-SpecQD-style default chain :data:`DEFAULT_MULTILEVEL`
+``hierarchical[:<target>/<chain>]`` SpecMQuant: the chain drafts for a 4-bit-weight *target*
+                                   (default :data:`DEFAULT_HIERARCHICAL`); lossless w.r.t. that target
+``none``                           no speculation: the FP16 target decodes autoregressively
+``olive[:4|8]``, ``tender[:4|8]``,  no speculation: the quantized model itself decodes
+``int4``                           (OliVe W4A4 / Tender W4A4 / INT4 weight-only), to measure drift
+=================================  ===============================================================
+
+Weight views replace every decoder linear weight; embeddings, lm_head, norms, activations and the
+KV cache stay 16-bit (keeping lm_head 16-bit is worth 0.05-0.08 alpha, reference.md section 7).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from specsim.errors import SpecsimError
+
+#: ML-SpecQD: an MXFP4 draft, itself drafted by a cheaper lower-bit view (no smaller SmolLM2 with the
+#: same tokenizer is installable offline, so the level-2 draft is a 3-bit group-32 view).
+DEFAULT_MULTILEVEL = "mxfp4>int3_g32"
+#: SpecMQuant: W4A16 (INT4, group 128) target; a cheaper 3-bit view verifies an early-exit 3-bit draft.
+DEFAULT_HIERARCHICAL = "int4_g128/int3_g32>early:15:int3_g32"
+DRIFT_SCHEMES = ("olive", "tender", "int4")
+
+
+@dataclass(frozen=True)
+class SchemePlan:
+    """A parsed scheme: what the target is and which draft levels run above it."""
+
+    scheme: str  #: as given by the user
+    mode: str  #: ``speculative``, ``autoregressive`` (no draft) or ``drift`` (quantized model, no draft)
+    target: str = "fp16"  #: weight format of the model whose output is produced
+    levels: tuple[str, ...] = ()  #: draft level specs, level 1 (drafts for the target) first
+
+    @property
+    def depth(self) -> int:
+        return len(self.levels)
+
+
+def parse_scheme(scheme: str) -> SchemePlan:
+    """Parse a scheme name (grammar in the module docstring); errors name the scheme."""
+    name, _, arg = scheme.partition(":")
+    if scheme == "none":
+        return SchemePlan(scheme, "autoregressive")
+    if name in DRIFT_SCHEMES:
+        bits = arg or "4"
+        if bits not in ("4", "8") or (name == "int4" and arg):
+            raise SpecsimError(f"draft scheme '{scheme}': expected olive[:4|8], tender[:4|8] or int4")
+        return SchemePlan(scheme, "drift", f"{name}{bits}" if name != "int4" else "int4")
+    if name == "hierarchical":
+        target, sep, chain = (arg or DEFAULT_HIERARCHICAL).partition("/")
+        if not sep or not chain:
+            raise SpecsimError(f"draft scheme '{scheme}': expected hierarchical:<target format>/<draft chain>")
+        _check_format(scheme, target)
+        return SchemePlan(scheme, "speculative", target, _levels(scheme, chain))
+    if name == "multilevel":
+        return SchemePlan(scheme, "speculative", "fp16", _levels(scheme, arg or DEFAULT_MULTILEVEL))
+    return SchemePlan(scheme, "speculative", "fp16", _levels(scheme, scheme))
+
+
+def _levels(scheme: str, chain: str) -> tuple[str, ...]:
+    levels = tuple(part.strip() for part in chain.split(">"))
+    for level in levels:
+        level_format(level, where=scheme)  # validates
+    return levels
+
+
+def _check_format(scheme: str, fmt: str) -> None:
+    from specsim.workload.formats import get_format
+
+    try:
+        get_format(fmt)
+    except SpecsimError as err:
+        raise SpecsimError(f"draft scheme '{scheme}': {err}") from None
+
+
+def level_format(level: str, where: str | None = None) -> str:
+    """Weight format of the decoder linears of a draft level (``fp16`` for an independent model)."""
+    from specsim.workload.formats import bsfp
+
+    where = where or level
+    name, _, arg = level.partition(":")
+    if name == "speq":
+        layout = arg or bsfp.DEFAULT_LAYOUT
+        if layout not in bsfp.LAYOUTS:
+            raise SpecsimError(f"draft scheme '{where}': unknown BSFP layout '{layout}'; "
+                               f"expected one of {', '.join(bsfp.LAYOUTS)}")
+        return f"bsfp_draft_{layout}"
+    if name == "model":
+        if not arg:
+            raise SpecsimError(f"draft scheme '{where}': model:<name> needs a model name")
+        return "fp16"
+    if name == "early":
+        n, _, inner = arg.partition(":")
+        if not n.isdigit() or int(n) < 1:
+            raise SpecsimError(f"draft scheme '{where}': early:<layers>[:<level>] needs a positive layer count")
+        return level_format(inner, where) if inner else "fp16"
+    if name == "view":
+        name = arg
+    if not name or name in DRIFT_SCHEMES and name != "int4" or name in ("multilevel", "hierarchical", "none"):
+        raise SpecsimError(f"draft scheme '{where}': '{level}' cannot be a draft level; expected speq[:layout], "
+                           "a weight format (mxfp4, int4_g128, ...), early:<n>[:<level>] or model:<name>")
+    _check_format(where, name)
+    return name
+
+
+@dataclass
+class BuiltScheme:
+    """The models of a scheme, ready to run: the target (possibly quantized) and the draft levels."""
+
+    plan: SchemePlan
+    target: torch.nn.Module
+    drafts: list[torch.nn.Module] = field(default_factory=list)
+
+    @property
+    def level_formats(self) -> list[str]:
+        """Weight format of each level's decoder linears, target first."""
+        return [self.plan.target] + [level_format(level) for level in self.plan.levels]
+
+    @property
+    def level_names(self) -> list[str]:
+        return ["target" if self.plan.target == "fp16" else f"target:{self.plan.target}"] + list(self.plan.levels)
+
+
+def build_scheme(model: torch.nn.Module, scheme: str, calibration: Callable[[], torch.Tensor] | None = None) -> BuiltScheme:
+    """Build a scheme's models from the FP16 ``model``.
+
+    ``calibration`` returns token ids ``[1, T]`` of calibration text; drift schemes (OliVe, Tender)
+    calibrate their static activation quantizers on it.
+    """
+    plan = parse_scheme(scheme)
+    if plan.mode == "drift":
+        from specsim.workload.quantized import quantized_model
+
+        if calibration is None:
+            raise SpecsimError(f"draft scheme '{scheme}' needs calibration text for its activation quantizers")
+        return BuiltScheme(plan, quantized_model(model, plan.target, calibration()))
+    target = model if plan.target == "fp16" else weight_view(model, plan.target)
+    return BuiltScheme(plan, target, [build_level(model, level) for level in plan.levels])
+
+
+def build_level(model: torch.nn.Module, level: str) -> torch.nn.Module:
+    """One draft level's model, built from the FP16 target ``model`` (see the module docstring)."""
+    name, _, arg = level.partition(":")
+    if name == "model":
+        from specsim.workload.models import load_model
+
+        return load_model(arg, tokenizer=False).model
+    if name == "early":
+        n, _, inner = arg.partition(":")
+        return early_exit(build_level(model, inner) if inner else model, int(n))
+    return weight_view(model, level_format(level))
+
+
+def build_draft(model: torch.nn.Module, scheme: str) -> torch.nn.Module:
+    """The single draft model of a one-level scheme (e.g. ``speq``, ``mxfp4``, ``model:<name>``)."""
+    plan = parse_scheme(scheme)
+    if plan.mode != "speculative" or plan.depth != 1 or plan.target != "fp16":
+        raise SpecsimError(f"draft scheme '{scheme}' is not a single draft model; use build_scheme")
+    return build_level(model, plan.levels[0])
+
+
+def weight_view(model: torch.nn.Module, fmt: str) -> torch.nn.Module:
+    """A copy of ``model`` whose decoder linear weights are format ``fmt``'s (draft) view of the FP16 weights."""
+    from specsim.workload.formats import get_format
+    from specsim.workload.formats.bsfp import BSFP
+
+    if fmt.startswith("bsfp_draft_"):
+        view = BSFP(fmt.removeprefix("bsfp_draft_")).quantize_draft
+    else:
+        view = get_format(fmt).quantize
+    return weight_view_draft(model, view)
+
+
+def weight_view_draft(model: torch.nn.Module, view: Callable[[torch.Tensor], torch.Tensor]) -> torch.nn.Module:
+    """A copy of ``model`` whose decoder linear weights are ``view(fp16 weight)``; all else shared bit-for-bit."""
+    from specsim.workload.models import decoder_linears
+
+    draft = copy.deepcopy(model)
+    with torch.no_grad():
+        for _, lin in decoder_linears(draft):
+            lin.weight.copy_(view(lin.weight.detach().half()).to(lin.weight.dtype))
+    draft.eval()
+    return draft
+
+
+def early_exit(model: torch.nn.Module, layers: int) -> torch.nn.Module:
+    """A copy of ``model`` that runs only its first ``layers`` decoder layers, then the final norm and lm_head."""
+    total = model.config.num_hidden_layers
+    if not 1 <= layers <= total:
+        raise SpecsimError(f"early:{layers}: the model has {total} decoder layers")
+    draft = _shallow(model)  # share the layer modules and weights; replace only the containers that change
+    draft.model = _shallow(model.model)
+    draft.model.layers = torch.nn.ModuleList(list(model.model.layers)[:layers])
+    draft.config = copy.deepcopy(model.config)
+    draft.config.num_hidden_layers = layers
+    draft.model.config = draft.config
+    return draft
+
+
+def _shallow(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` sharing its children and parameters but with its own child registry."""
+    twin = copy.copy(module)
+    twin._modules = dict(module._modules)
+    return twin

@@ -1,0 +1,230 @@
+"""Operand traces: forward hooks record every operator of every forward pass (prefill, draft, verify, decode).
+
+Hooks sit on the modules that do the work: every decoder linear and lm_head (GEMMs), the norms,
+the MLP activation function and the attention block (its pre-hook reads the KV length; the
+attention GEMMs QK^T and PV and the softmax are emitted just before o_proj runs, where they happen).
+
+A model runs the same operator sequence on every pass; only the token count M, the rows that reach
+lm_head and the KV length change. So the first pass of each chain level fixes that level's
+*operator template* (one row per operator: kind, layer, GEMM dims with symbolic M and KV length,
+operand formats), and each later pass is one *step* row (level, phase, M, cached length, lm_head
+rows). Every step's hook observations are checked against its level's template, so a template that
+stopped describing the model would raise, not silently mis-count.
+
+Work of operator ``o`` in step ``s`` = ``M x N x K x count`` (MACs for GEMMs, elements for vector
+ops), with ``M`` = the step's tokens (``op_m == -1``) or lm_head rows (``op_m == -2``) and ``N``/``K``
+= the step's KV length (``past + tokens``) where they are ``-1``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from specsim.errors import SpecsimError
+from specsim.workload.speculative import PHASES
+
+OP_KINDS = ("gemm", "attn_qk", "attn_pv", "softmax", "norm", "activation")  #: trace op_kind codes
+M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1
+_LAYER = re.compile(r"\.layers\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One operator of a level's template (dims as in the module docstring)."""
+
+    kind: str
+    layer: int  #: decoder layer, -1 for the final norm and lm_head
+    name: str  #: q_proj, ..., lm_head, attn_qk, softmax, input_layernorm, act_fn, ...
+    m: int  #: M_TOKENS or M_LOGITS
+    n: int
+    k: int
+    count: int = 1  #: batched GEMMs (attention heads) or 1
+    weight_format: str | None = None  #: format of the stationary weight operand (None: activations only)
+
+
+@dataclass
+class _ModuleInfo:
+    layer: int
+    name: str
+    kind: str  # linear, lm_head, norm, activation, attention, o_proj
+    n: int = 0
+    k: int = 0
+
+
+@dataclass
+class Step:
+    prompt: int
+    level: int
+    phase: str
+    tokens: int
+    past: int
+    logits: int
+
+
+class OpRecorder:
+    """A :class:`~specsim.workload.speculative.StepObserver` that records operator templates and steps.
+
+    ``models[i]`` is chain level ``i`` (0 = the model producing the output) and ``formats[i]`` the
+    weight format of its decoder linears. Modules shared between levels (an early-exit draft reuses
+    the target's layers) are hooked once; observations go to the level of the running step.
+    """
+
+    def __init__(self, models: list[torch.nn.Module], formats: list[str]):
+        self.formats = formats
+        self.templates: dict[int, list[OpSpec]] = {}
+        self.steps: list[Step] = []
+        self.prompt = 0
+        self._level_info: dict[int, tuple[int, int, int]] = {}  # level -> (heads, kv heads, head_dim)
+        self._info: dict[int, _ModuleInfo] = {}
+        self._handles = []
+        self._obs: list[tuple] | None = None
+        self._step: Step | None = None
+        self._pending_attention: tuple | None = None
+        for level, model in enumerate(models):
+            cfg = model.config
+            heads = cfg.num_attention_heads
+            self._level_info[level] = (heads, cfg.num_key_value_heads,
+                                       getattr(cfg, "head_dim", None) or cfg.hidden_size // heads)
+            for name, module in model.named_modules():
+                self._hook(name, module)
+
+    # -- hooks -------------------------------------------------------------------------------
+    def _hook(self, name: str, module: torch.nn.Module) -> None:
+        if id(module) in self._info:
+            return
+        match = _LAYER.search(f".{name}.")
+        layer = int(match[1]) if match else -1
+        short = name.rsplit(".", 1)[-1]
+        cls = type(module).__name__
+        if isinstance(module, torch.nn.Linear) and (layer >= 0 or short == "lm_head"):
+            kind = "lm_head" if short == "lm_head" else "linear"
+            info = _ModuleInfo(layer, short, kind, module.out_features, module.in_features)
+            if short == "o_proj":
+                self._handles.append(module.register_forward_pre_hook(self._on_attention_done))
+            self._handles.append(module.register_forward_hook(self._on_linear))
+        elif cls.endswith(("RMSNorm", "LayerNorm")) and short in ("input_layernorm", "post_attention_layernorm",
+                                                                    "norm", "pre_feedforward_layernorm",
+                                                                    "post_feedforward_layernorm"):
+            info = _ModuleInfo(layer, short, "norm")
+            self._handles.append(module.register_forward_hook(self._on_vector))
+        elif short == "act_fn" and layer >= 0:
+            info = _ModuleInfo(layer, short, "activation")
+            self._handles.append(module.register_forward_hook(self._on_vector))
+        elif short == "self_attn" and layer >= 0:
+            info = _ModuleInfo(layer, short, "attention")
+            self._handles.append(module.register_forward_pre_hook(self._on_attention, with_kwargs=True))
+        else:
+            return
+        self._info[id(module)] = info
+
+    def _on_linear(self, module, args, _out) -> None:
+        if self._obs is not None:
+            x = args[0]
+            self._obs.append((id(module), x.numel() // x.shape[-1], 0))
+
+    def _on_vector(self, module, args, _out) -> None:
+        if self._obs is not None:
+            x = args[0]
+            self._obs.append((id(module), x.numel() // x.shape[-1], x.shape[-1]))
+
+    def _on_attention(self, module, args, kwargs) -> None:
+        if self._obs is not None:
+            hidden = kwargs.get("hidden_states", args[0] if args else None)
+            cache = kwargs.get("past_key_values")
+            past = cache.get_seq_length(module.layer_idx) if cache is not None else 0
+            tokens = hidden.shape[1]
+            self._pending_attention = (id(module), tokens, past + tokens)
+
+    def _on_attention_done(self, module, args) -> None:
+        """o_proj is about to run: the attention proper (QK^T, softmax, PV) has just happened."""
+        if self._obs is not None and self._pending_attention is not None:
+            self._obs.append(self._pending_attention)
+            self._pending_attention = None
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    # -- steps -------------------------------------------------------------------------------
+    def begin_step(self, level: int, phase: str, tokens: int, past: int, logits: int) -> None:
+        self._step = Step(self.prompt, level, phase, tokens, past, logits)
+        self._obs = []
+
+    def end_step(self) -> None:
+        step, obs = self._step, self._obs
+        self._obs = self._step = None
+        ops = self._ops(step, obs)
+        template = self.templates.setdefault(step.level, ops)
+        if ops != template:
+            raise SpecsimError(f"operand trace: level {step.level} ran a different operator sequence "
+                               f"in a {step.phase} step (template of {len(template)} ops, got {len(ops)})")
+        self.steps.append(step)
+
+    def _ops(self, step: Step, obs: list[tuple]) -> list[OpSpec]:
+        """Symbolic operator list of one pass (M and KV replaced by their codes, checked on the way)."""
+        heads, kv_heads, head_dim = self._level_info[step.level]
+        weight_format = self.formats[step.level]
+        ops: list[OpSpec] = []
+        kv = step.past + step.tokens
+        for key, m, extra in obs:
+            info = self._info[key]
+            if info.kind == "lm_head":
+                _expect(m == step.logits, step, info, "lm_head rows")
+                ops.append(OpSpec("gemm", -1, "lm_head", M_LOGITS, info.n, info.k, 1, "fp16"))
+                continue
+            _expect(m == step.tokens, step, info, "tokens")
+            if info.kind == "linear":
+                ops.append(OpSpec("gemm", info.layer, info.name, M_TOKENS, info.n, info.k, 1, weight_format))
+            elif info.kind in ("norm", "activation"):
+                ops.append(OpSpec(info.kind, info.layer, info.name, M_TOKENS, extra, 1))
+            else:  # attention: QK^T over the KV length, softmax, PV
+                _expect(extra == kv, step, info, "KV length")
+                ops += [OpSpec("attn_qk", info.layer, "attn_qk", M_TOKENS, DIM_KV, head_dim, heads),
+                        OpSpec("softmax", info.layer, "softmax", M_TOKENS, DIM_KV, 1, heads),
+                        OpSpec("attn_pv", info.layer, "attn_pv", M_TOKENS, head_dim, DIM_KV, heads)]
+        return ops
+
+    # -- output ------------------------------------------------------------------------------
+    def arrays(self) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+        """Trace arrays of the templates and steps, plus the op-name and format tables they index."""
+        names: list[str] = []
+        formats: list[str] = []
+        rows = [(level, op) for level in sorted(self.templates) for op in self.templates[level]]
+
+        def index(table: list[str], value: str | None) -> int:
+            if value is None:
+                return -1
+            if value not in table:
+                table.append(value)
+            return table.index(value)
+
+        arrays = {
+            "op_level": [lv for lv, _ in rows],
+            "op_kind": [OP_KINDS.index(op.kind) for _, op in rows],
+            "op_layer": [op.layer for _, op in rows],
+            "op_name": [index(names, op.name) for _, op in rows],
+            "op_m": [op.m for _, op in rows],
+            "op_n": [op.n for _, op in rows],
+            "op_k": [op.k for _, op in rows],
+            "op_count": [op.count for _, op in rows],
+            "op_weight_format": [index(formats, op.weight_format) for _, op in rows],
+            "step_prompt": [s.prompt for s in self.steps],
+            "step_level": [s.level for s in self.steps],
+            "step_phase": [PHASES.index(s.phase) for s in self.steps],
+            "step_tokens": [s.tokens for s in self.steps],
+            "step_past": [s.past for s in self.steps],
+            "step_logits": [s.logits for s in self.steps],
+        }
+        return {k: np.asarray(v) for k, v in arrays.items()}, names, formats
+
+
+def _expect(ok: bool, step: Step, info: _ModuleInfo, what: str) -> None:
+    if not ok:
+        raise SpecsimError(f"operand trace: {info.name} of layer {info.layer} saw an unexpected {what} "
+                           f"in a level-{step.level} {step.phase} step of {step.tokens} tokens")
+
