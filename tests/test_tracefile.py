@@ -9,17 +9,26 @@ import numpy as np
 import pytest
 
 from specsim.errors import SpecsimError
-from specsim.workload.tracefile import read_trace, summarize, write_trace
+from specsim.workload.tracefile import LAYER_STATS, read_trace, summarize, write_trace
 
-HEADER = {"model": "m", "draft": "speq", "gamma": 4, "verify": "greedy"}
+HEADER = {"model": "m", "draft": "speq", "mode": "speculative", "gamma": [4], "verify": "greedy",
+          "levels": ["target", "speq"], "level_formats": ["fp16", "bsfp_draft_lut8_row_max"],
+          "activation_formats": ["fp16", "fp16"], "op_names": ["q_proj", "attn_qk"], "formats": ["fp16"]}
 
 
 def arrays(acc=(0, 2, 4)):
     n = len(acc)
     return {
-        "round_prompt": np.zeros(n), "round_drafted": np.full(n, 4), "round_accepted": np.array(acc),
-        "prompt_len": np.array([5]), "generated_len": np.array([n + sum(acc)]),
+        "round_prompt": np.zeros(n), "round_level": np.zeros(n), "round_drafted": np.full(n, 4),
+        "round_accepted": np.array(acc), "prompt_len": np.array([5]), "generated_len": np.array([n + sum(acc)]),
         "tokens": np.arange(n + sum(acc)),
+        # two passes (target prefill, one draft step) and a two-op template per level
+        "step_prompt": [0, 0], "step_level": [0, 1], "step_phase": [0, 1], "step_tokens": [5, 1],
+        "step_past": [0, 5], "step_logits": [1, 1],
+        "op_level": [0, 0, 1, 1], "op_kind": [0, 1, 0, 1], "op_layer": [0, 0, 0, 0], "op_name": [0, 1, 0, 1],
+        "op_m": [-1] * 4, "op_n": [64, -1, 64, -1], "op_k": [64, 16, 64, 16], "op_count": [1, 4, 1, 4],
+        "op_weight_format": [0, -1, 0, -1],
+        **{name: [] for name in ("ls_layer", "ls_name", *LAYER_STATS)},
     }
 
 
@@ -27,18 +36,27 @@ def test_round_trip_and_summary(tmp_path):
     path = tmp_path / "t.npz"
     digest = write_trace(path, HEADER, arrays())
     trace = read_trace(path)
-    assert trace.header["payload_sha256"] == digest and trace.header["gamma"] == 4
+    assert trace.header["payload_sha256"] == digest and trace.header["gamma"] == [4]
     s = summarize(trace)
     assert s.rounds == 3 and s.mean_tokens_per_round == pytest.approx(3.0)
     assert s.position_acceptance == pytest.approx([2 / 3, 1.0, 0.5, 1.0])
     assert s.alpha == pytest.approx(6 / 8)
+    assert s.steps_by_phase == {"prefill": 1, "draft": 1, "verify": 0, "decode": 0} and s.ops_per_step == [2, 2]
     assert write_trace(tmp_path / "u.npz", HEADER, arrays()) == digest  # deterministic payload hash
 
 
-def test_bad_arrays_are_rejected_before_writing(tmp_path):
+@pytest.mark.parametrize("key,value,match", [
+    ("round_accepted", [0, 2, 5], "round_accepted"),  # more accepted than drafted
+    ("step_level", [0, 2], "step_level"),  # no such level
+    ("step_logits", [1, 2], "step_logits"),  # more lm_head rows than tokens
+    ("op_name", [0, 1, 0, 7], "op_name"),  # index past the header's table
+    ("op_kind", [0, 9, 0, 1], "op_kind"),
+    ("step_phase", [0, 4], "step_phase"),
+])
+def test_bad_arrays_are_rejected_before_writing(tmp_path, key, value, match):
     bad = arrays()
-    bad["round_accepted"] = np.array([0, 2, 5])  # more accepted than drafted
-    with pytest.raises(SpecsimError, match="round_accepted"):
+    bad[key] = np.array(value)
+    with pytest.raises(SpecsimError, match=match):
         write_trace(tmp_path / "t.npz", HEADER, bad)
     assert list(tmp_path.iterdir()) == []  # nothing left behind
 

@@ -10,18 +10,28 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser(
         "trace",
-        help="run real speculative decoding and record its acceptance events to a trace file",
+        help="run a real model under a draft scheme and record acceptance events and operand traces",
         description=(
             "Run speculative decoding on a real model over a prompt set (draft gamma tokens, verify gamma+1 "
-            "positions in one target pass, roll the KV caches back) and write the acceptance events to a "
-            "versioned trace file; or inspect a trace with --inspect. Operand traces are not recorded yet."
+            "positions in one target pass, roll the KV caches back; chains of drafts of any depth), or plain "
+            "or quantized autoregressive decoding, and write a versioned trace: acceptance events, one row per "
+            "forward pass, each model's operator template and per-layer operand statistics. "
+            "Inspect a trace with --inspect."
+        ),
+        epilog=(
+            "draft schemes: speq[:layout], mxfp4 or any weight format (int4_g128, int3_g32, ...), early:N[:level], "
+            "model:<name>, chains A>B>... (multilevel[:A>B]), hierarchical[:<4-bit target>/<chain>], "
+            "none (FP16 autoregressive), olive[:4|8], tender[:4|8], int4 (quantized models decoding alone, "
+            "with drift from FP16 measured)."
         ),
     )
     p.add_argument("--inspect", metavar="FILE", help="print a trace's header and acceptance summary")
     p.add_argument("--json", action="store_true", help="with --inspect: print one JSON object")
     p.add_argument("--model", default="smollm2-135m", help="target model (embedded alias or local HF folder)")
-    p.add_argument("--draft", default="speq", help="draft scheme: speq[:layout], mxfp4, a format name, model:<name>")
+    p.add_argument("--draft", default="speq", help="draft scheme (see below); default speq")
     p.add_argument("--gamma", type=int, default=4, help="draft tokens per round (1..32)")
+    p.add_argument("--inner-gamma", type=int, default=None, help="draft tokens per round of inner chain levels "
+                   "(default: --gamma)")
     p.add_argument("--prompts", default="default", help="shipped prompt set name or a .jsonl file")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts")
     p.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per prompt")
@@ -29,12 +39,15 @@ def register(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-operands", action="store_true", help="skip the operand trace (no forward hooks)")
+    p.add_argument("--no-layer-stats", action="store_true", help="skip per-layer operand statistics (~15 s)")
     p.add_argument("-o", "--output", metavar="FILE.npz", help="trace file to write")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from specsim.errors import SpecsimError
+    from specsim.workload.capture import CaptureConfig
 
     if args.inspect:
         return inspect(args.inspect, args.json)
@@ -42,59 +55,31 @@ def run(args: argparse.Namespace) -> int:
         raise SpecsimError("-o/--output: a trace file to write is required (or use --inspect FILE)")
     if not args.output.endswith(".npz"):
         raise SpecsimError(f"-o/--output: '{args.output}' must end in .npz")
-    if not 1 <= args.gamma <= 32:
-        raise SpecsimError(f"--gamma: expected 1..32, got {args.gamma}")
-    if args.max_new_tokens < 1:
-        raise SpecsimError(f"--max-new-tokens: expected a positive integer, got {args.max_new_tokens}")
-    if args.limit is not None and args.limit < 1:
-        raise SpecsimError(f"--limit: expected a positive integer, got {args.limit}")
-    return record(args)
+    cfg = CaptureConfig(
+        model=args.model, draft=args.draft, gamma=args.gamma, inner_gamma=args.inner_gamma, prompts=args.prompts,
+        limit=args.limit, max_new_tokens=args.max_new_tokens, verify=args.verify, temperature=args.temperature,
+        top_p=args.top_p, seed=args.seed, operands=not args.no_operands, layer_stats=not args.no_layer_stats,
+    )
+    cfg.validate()
+    return record(cfg, args.output)
 
 
-def record(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-    import transformers
-    from tqdm import tqdm
+def record(cfg, output: str) -> int:
+    from specsim.workload.capture import capture
+    from specsim.workload.tracefile import read_trace, summarize, write_trace
 
-    import specsim
-    from specsim.workload.models import load_model
-    from specsim.workload.prompts import load_prompts, prompts_hash
-    from specsim.workload.drafts import build_draft
-    from specsim.workload.speculative import SamplingConfig, speculative_generate
-    from specsim.workload.tracefile import summarize, read_trace, write_trace
-
-    sampling = SamplingConfig(args.verify, args.temperature, args.top_p)
-    prompts = load_prompts(args.prompts)[: args.limit]
-    loaded = load_model(args.model)
-    draft = build_draft(loaded.model, args.draft)
-    rounds_p, rounds_d, rounds_a, plen, glen, tokens = [], [], [], [], [], []
-    for i, prompt in enumerate(tqdm(prompts, desc=f"trace {args.draft} gamma={args.gamma}", unit="prompt",
-                                    file=sys.stderr, disable=None)):
-        ids = loaded.tokenizer(prompt.text).input_ids
-        out = speculative_generate(loaded.model, draft, ids, args.gamma, args.max_new_tokens, sampling,
-                                   seed=args.seed + i, eos_token_id=loaded.tokenizer.eos_token_id)
-        for r in out.rounds:
-            rounds_p.append(i)
-            rounds_d.append(r.drafted)
-            rounds_a.append(r.accepted)
-        plen.append(len(ids))
-        glen.append(len(out.tokens))
-        tokens.extend(out.tokens)
-    header = {
-        "model": args.model, "draft": args.draft, "gamma": args.gamma, "verify": args.verify,
-        "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
-        "max_new_tokens": args.max_new_tokens, "prompts": args.prompts, "prompt_count": len(prompts),
-        "prompts_sha256": prompts_hash(prompts),
-        "packages": {"specsim": specsim.__version__, "torch": torch.__version__,
-                     "transformers": transformers.__version__, "numpy": np.__version__},
-    }
-    arrays = {"round_prompt": rounds_p, "round_drafted": rounds_d, "round_accepted": rounds_a,
-              "prompt_len": plen, "generated_len": glen, "tokens": tokens}
-    digest = write_trace(args.output, header, {k: np.asarray(v) for k, v in arrays.items()})
-    s = summarize(read_trace(args.output))
-    print(f"wrote {args.output}: {s.rounds} rounds, {s.tokens_generated} tokens, "
-          f"{s.mean_tokens_per_round:.2f} tokens/round, alpha {s.alpha:.3f}, payload {digest[:16]}")
+    header, arrays = capture(cfg)
+    digest = write_trace(output, header, arrays)
+    trace = read_trace(output)
+    s = summarize(trace)
+    line = f"wrote {output}: {s.tokens_generated} tokens"
+    if header["mode"] == "speculative":
+        line += f", {s.rounds} rounds, {s.mean_tokens_per_round:.2f} tokens/round, alpha {s.alpha:.3f}"
+    if "drift" in header:
+        d = header["drift"]
+        line += (f", agreement with FP16 {d['token_agreement']:.3f}, perplexity {d['perplexity']:.2f} "
+                 f"(FP16 {d['perplexity_fp16']:.2f})")
+    print(f"{line}, {sum(s.steps_by_phase.values())} steps, payload {digest[:16]}")
     return 0
 
 
@@ -118,13 +103,26 @@ def inspect(path: str, as_json: bool) -> int:
     table.add_column("quantity")
     table.add_column("value", justify="right")
     rows = [
+        ("mode", h["mode"]),
+        ("levels (weight format)", ", ".join(f"{n} ({f})" for n, f in zip(h["levels"], h["level_formats"]))),
         ("prompts", str(h.get("prompt_count", trace["prompt_len"].size))),
         ("tokens generated", str(summary.tokens_generated)),
-        ("rounds (verify steps)", str(summary.rounds)),
-        ("mean accepted draft tokens / round", f"{summary.mean_accepted_per_round:.3f}"),
-        ("mean tokens / round (incl. target token)", f"{summary.mean_tokens_per_round:.3f}"),
-        ("alpha estimate", f"{summary.alpha:.3f}"),
-        ("per-position acceptance", " ".join(f"{x:.2f}" for x in summary.position_acceptance)),
+    ]
+    if h["mode"] == "speculative":
+        rows += [
+            ("rounds (target verify steps)", str(summary.rounds)),
+            ("mean accepted draft tokens / round", f"{summary.mean_accepted_per_round:.3f}"),
+            ("mean tokens / round (incl. target token)", f"{summary.mean_tokens_per_round:.3f}"),
+            ("alpha estimate", f"{summary.alpha:.3f}"),
+            ("per-position acceptance", " ".join(f"{x:.2f}" for x in summary.position_acceptance)),
+        ]
+        if len(summary.level_alpha) > 1:
+            rows.append(("alpha per verifying level", " ".join(f"{x:.3f}" for x in summary.level_alpha)))
+    for key, value in h.get("drift", {}).items():
+        rows.append((f"drift: {key}", f"{value:.4g}"))
+    rows += [
+        ("forward passes by phase", ", ".join(f"{p} {n}" for p, n in summary.steps_by_phase.items() if n)),
+        ("ops per step, per level", " ".join(str(n) for n in summary.ops_per_step)),
         ("payload sha256", h["payload_sha256"][:16] + "..."),
     ]
     for k, v in rows:

@@ -25,9 +25,8 @@ import numpy as np
 import torch
 
 from specsim.errors import SpecsimError
-from specsim.workload.speculative import PHASES
+from specsim.workload.tracefile import OP_KINDS, PHASES
 
-OP_KINDS = ("gemm", "attn_qk", "attn_pv", "softmax", "norm", "activation")  #: trace op_kind codes
 M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 

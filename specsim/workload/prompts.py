@@ -80,3 +80,13 @@ def shipped_text(name: str) -> str:
     if not res.is_file():
         raise SpecsimError(f"no shipped text '{name}' (expected calibration or perplexity)")
     return res.read_text(encoding="utf-8")
+
+
+def encode_prompt(tokenizer, text: str) -> list[int]:
+    """Token ids of a prompt: wrapped in the model's chat template when it has one (instruct models
+    answer a bare question with end-of-turn), else the plain text."""
+    if getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                            tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    return list(tokenizer(text).input_ids)

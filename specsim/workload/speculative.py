@@ -112,7 +112,6 @@ class StepObserver(Protocol):
     def end_step(self) -> None: ...
 
 
-PHASES = ("prefill", "draft", "verify", "decode")  #: step phases, in trace code order
 
 
 def _truncate(cache, length: int) -> None:
@@ -247,8 +246,10 @@ def speculative_generate(
         below = _Level(drafts[index - 1], index, below, gammas[index] if index < len(drafts) else 0,
                        observer, result.rounds)
     top = _Level(target, 0, below, gammas[0], observer, result.rounds)
-    seq = list(prompt)
-    while len(seq) - len(prompt) < max_new_tokens:
+    # the target prefills the prompt and picks the first token; draft levels prefill on first use
+    first, _ = sampling.choose(top.stream.feed(list(prompt), 1, "prefill")[-1], gen)
+    seq = list(prompt) + [first]
+    while len(seq) - len(prompt) < max_new_tokens and first != eos_token_id:
         seq += top.round(seq, sampling, gen)[0]
         new = seq[len(prompt) :]
         if eos_token_id is not None and eos_token_id in new:

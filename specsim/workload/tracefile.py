@@ -4,21 +4,32 @@ A trace is an uncompressed ``.npz`` archive of numpy arrays plus one JSON header
 ``uint8`` array ``__header__``). This module imports only numpy, so hardware configs, the engine,
 reports and sweeps can read traces on machines without torch.
 
-Header keys: ``kind`` (``specsim-trace``), ``schema_version``, ``model``, ``draft``, ``gamma``,
+Header keys: ``kind`` (``specsim-trace``), ``schema_version``, ``model``, ``draft`` (scheme),
+``mode`` (``speculative``, ``autoregressive`` or ``drift``), ``gamma`` (one per verifying level),
 ``verify``, ``temperature``, ``top_p``, ``seed``, ``max_new_tokens``, ``prompts`` (name),
-``prompts_sha256``, ``packages`` (versions), ``payload_sha256`` (SHA-256 over every array's name,
-dtype, shape and bytes, in name order) and free-form ``extra``.
+``prompts_sha256``, ``levels`` (name of each chain level, 0 = the model whose output is produced),
+``level_formats`` / ``activation_formats`` (number formats of each level's decoder-linear weights
+and inputs), ``op_names`` / ``formats`` (tables the op arrays index), ``layer_stat_names``,
+``drift`` (drift runs: token agreement with FP16 greedy and perplexities), ``packages`` (versions),
+``payload_sha256`` (SHA-256 over every array's name, dtype, shape and bytes, in name order).
 
-Arrays of schema 1 (acceptance events; one row per draft-verify round, rounds of a prompt contiguous):
+Arrays of schema 2, by length group:
 
-==================  =======  =============================================================
-``round_prompt``    int32    prompt index of each round
-``round_drafted``   int16    draft tokens proposed in the round (gamma)
-``round_accepted``  int16    draft tokens accepted
-``prompt_len``      int32    prompt length in tokens, per prompt
-``generated_len``   int32    tokens generated, per prompt
-``tokens``          int32    generated tokens of all prompts, concatenated
-==================  =======  =============================================================
+* ``rounds`` -- acceptance events, one row per draft-verify round of any level, in execution order
+  (``round_prompt`` int32, ``round_level`` int8: the verifying level, ``round_drafted`` int16,
+  ``round_accepted`` int16);
+* ``prompts`` -- ``prompt_len``, ``generated_len`` (int32); ``tokens`` -- generated tokens (int32);
+* ``steps`` -- one row per forward pass of any level (``step_prompt`` int32, ``step_level`` int8,
+  ``step_phase`` int8 index into :data:`PHASES`, ``step_tokens`` int32 tokens fed (M),
+  ``step_past`` int32 cached tokens before the pass, ``step_logits`` int32 rows through lm_head);
+* ``ops`` -- each level's operator template (``op_level`` int8, ``op_kind`` int8 index into
+  :data:`OP_KINDS`, ``op_layer`` int16, ``op_name`` int16, ``op_m`` int8 (-1 tokens, -2 lm_head
+  rows), ``op_n``/``op_k`` int32 (-1 = the step's KV length, past + tokens), ``op_count`` int32
+  (heads of a batched GEMM), ``op_weight_format`` int8 (-1: no weight operand));
+  an operator's work in a step is M x N x K x count MACs (GEMMs) or elements (vector ops);
+* ``layers`` -- per decoder linear of the target, operand statistics measured once
+  (``ls_layer``, ``ls_name`` int16 and the float32 statistics in ``layer_stat_names``; see
+  :mod:`specsim.workload.layer_stats`).
 
 :func:`read_trace` validates everything and raises :class:`SpecsimError` with one line naming the
 file and the problem; :func:`write_trace` writes atomically (no partial file on failure).
@@ -39,19 +50,44 @@ import numpy as np
 from specsim.errors import SpecsimError
 
 KIND = "specsim-trace"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HEADER_KEY = "__header__"
+PHASES = ("prefill", "draft", "verify", "decode")  #: step_phase codes
+OP_KINDS = ("gemm", "attn_qk", "attn_pv", "softmax", "norm", "activation")  #: op_kind codes
+MODES = ("speculative", "autoregressive", "drift")
+LAYER_STATS = ("w_zero_frac", "a_zero_frac", "w_olive_pair_frac", "a_olive_pair_frac", "tender_groups",
+               "bsfp_outlier_frac")
 
 #: name -> (dtype, length group); arrays of one group must have equal lengths
 SCHEMA: dict[str, tuple[str, str]] = {
     "round_prompt": ("int32", "rounds"),
+    "round_level": ("int8", "rounds"),
     "round_drafted": ("int16", "rounds"),
     "round_accepted": ("int16", "rounds"),
     "prompt_len": ("int32", "prompts"),
     "generated_len": ("int32", "prompts"),
     "tokens": ("int32", "tokens"),
+    "step_prompt": ("int32", "steps"),
+    "step_level": ("int8", "steps"),
+    "step_phase": ("int8", "steps"),
+    "step_tokens": ("int32", "steps"),
+    "step_past": ("int32", "steps"),
+    "step_logits": ("int32", "steps"),
+    "op_level": ("int8", "ops"),
+    "op_kind": ("int8", "ops"),
+    "op_layer": ("int16", "ops"),
+    "op_name": ("int16", "ops"),
+    "op_m": ("int8", "ops"),
+    "op_n": ("int32", "ops"),
+    "op_k": ("int32", "ops"),
+    "op_count": ("int32", "ops"),
+    "op_weight_format": ("int8", "ops"),
+    "ls_layer": ("int16", "layers"),
+    "ls_name": ("int16", "layers"),
+    **{name: ("float32", "layers") for name in LAYER_STATS},
 }
-REQUIRED_HEADER = ("kind", "schema_version", "model", "draft", "gamma", "verify", "payload_sha256")
+REQUIRED_HEADER = ("kind", "schema_version", "model", "draft", "mode", "gamma", "verify", "levels",
+                   "level_formats", "activation_formats", "op_names", "formats", "payload_sha256")
 
 
 def payload_sha256(arrays: dict[str, np.ndarray]) -> str:
@@ -81,6 +117,7 @@ def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -
               for k, v in arrays.items()}
     _check_arrays(str(path), arrays)
     header = {"kind": KIND, "schema_version": SCHEMA_VERSION, **header, "payload_sha256": payload_sha256(arrays)}
+    _check_header(str(path), header, arrays)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
@@ -115,6 +152,39 @@ def _check_arrays(where: str, arrays: dict[str, np.ndarray]) -> None:
     acc, dr = arrays["round_accepted"], arrays["round_drafted"]
     if np.any(acc < 0) or np.any(acc > dr):
         raise SpecsimError(f"{where}: 'round_accepted' must lie in [0, round_drafted]")
+    _in_range(where, arrays, "step_phase", 0, len(PHASES))
+    _in_range(where, arrays, "op_kind", 0, len(OP_KINDS))
+    _in_range(where, arrays, "step_prompt", 0, n_prompts)
+    _in_range(where, arrays, "step_tokens", 1, None)
+    _in_range(where, arrays, "step_past", 0, None)
+    if np.any(arrays["step_logits"] < 1) or np.any(arrays["step_logits"] > arrays["step_tokens"]):
+        raise SpecsimError(f"{where}: 'step_logits' must lie in [1, step_tokens]")
+    if not set(np.unique(arrays["step_level"]).tolist()) <= set(np.unique(arrays["op_level"]).tolist()):
+        raise SpecsimError(f"{where}: a level in 'step_level' has no operator template in 'op_level'")
+
+
+def _in_range(where: str, arrays: dict[str, np.ndarray], name: str, lo: int, hi: int | None) -> None:
+    a = arrays[name]
+    if a.size and (a.min() < lo or (hi is not None and a.max() >= hi)):
+        raise SpecsimError(f"{where}: '{name}' must lie in [{lo}, {hi if hi is not None else 'inf'})")
+
+
+def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Cross-checks between the header's tables and the arrays that index them."""
+    missing = [k for k in REQUIRED_HEADER if k not in header]
+    if missing:
+        raise SpecsimError(f"{where}: trace header lacks '{missing[0]}'")
+    if header["mode"] not in MODES:
+        raise SpecsimError(f"{where}: header 'mode' must be one of {', '.join(MODES)}")
+    levels = header["levels"]
+    if not isinstance(levels, list) or not levels or any(len(header[k]) != len(levels)
+                                                         for k in ("level_formats", "activation_formats")):
+        raise SpecsimError(f"{where}: header 'levels', 'level_formats' and 'activation_formats' must be "
+                           "non-empty lists of one length")
+    for name in ("step_level", "op_level", "round_level"):
+        _in_range(where, arrays, name, 0, len(levels))
+    _in_range(where, arrays, "op_name", 0, len(header["op_names"]))
+    _in_range(where, arrays, "op_weight_format", -1, len(header["formats"]))
 
 
 def read_trace(path: str | Path, kind: str = KIND) -> Trace:
@@ -141,10 +211,8 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
     if header.get("schema_version") != SCHEMA_VERSION:
         raise SpecsimError(f"{where}: schema_version {header.get('schema_version')!r} is not supported "
                            f"(this specsim reads version {SCHEMA_VERSION}); regenerate the trace")
-    missing = [k for k in REQUIRED_HEADER if k not in header]
-    if missing:
-        raise SpecsimError(f"{where}: trace header lacks '{missing[0]}'")
     _check_arrays(where, data)
+    _check_header(where, header, data)
     if payload_sha256(data) != header["payload_sha256"]:
         raise SpecsimError(f"{where}: payload SHA-256 does not match the header (file modified or corrupt)")
     return Trace(where, header, data)
@@ -152,7 +220,7 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
 
 @dataclass(frozen=True)
 class AcceptanceSummary:
-    """Acceptance statistics of a trace."""
+    """Acceptance statistics of a trace (of the target's rounds; inner levels in ``level_alpha``)."""
 
     rounds: int
     tokens_generated: int
@@ -160,22 +228,36 @@ class AcceptanceSummary:
     mean_tokens_per_round: float  #: accepted + the target's own token
     position_acceptance: list[float]  #: P(draft token i accepted | tokens before it accepted), i = 1..gamma
     alpha: float  #: i.i.d. acceptance-rate estimate (accepted / positions examined)
+    level_alpha: list[float]  #: alpha of the rounds each level verifies (index 0 = the target)
+    steps_by_phase: dict[str, int]  #: forward passes of all levels, by phase
+    ops_per_step: list[int]  #: operators per forward pass, per level
+
+
+def _alpha(acc: np.ndarray, drafted: np.ndarray) -> float:
+    examined = np.minimum(acc + 1, drafted).sum()  # positions looked at (stop after the first rejection)
+    return float(acc.sum() / examined) if examined else 0.0
 
 
 def summarize(trace: Trace) -> AcceptanceSummary:
-    """Per-position acceptance rates and the alpha estimate from a trace's acceptance events."""
+    """Per-position acceptance rates, alpha estimates and step counts from a trace."""
+    level = trace["round_level"]
     acc = trace["round_accepted"].astype(np.int64)
     drafted = trace["round_drafted"].astype(np.int64)
-    gamma = int(drafted.max(initial=0))
-    reached = np.array([(acc >= i).sum() for i in range(gamma)], dtype=float)  # rounds examining position i+1
-    passed = np.array([(acc >= i + 1).sum() for i in range(gamma)], dtype=float)
+    top = level == 0
+    acc0, drafted0 = acc[top], drafted[top]
+    gamma = int(drafted0.max(initial=0))
+    reached = np.array([(acc0 >= i).sum() for i in range(gamma)], dtype=float)  # rounds examining position i+1
+    passed = np.array([(acc0 >= i + 1).sum() for i in range(gamma)], dtype=float)
     position = np.divide(passed, reached, out=np.zeros(gamma), where=reached > 0)
-    examined = np.minimum(acc + 1, drafted).sum()  # positions looked at (stop after the first rejection)
+    n_levels = len(trace.header["levels"])
     return AcceptanceSummary(
-        rounds=int(acc.size),
+        rounds=int(acc0.size),
         tokens_generated=int(trace["generated_len"].sum()),
-        mean_accepted_per_round=float(acc.mean()) if acc.size else 0.0,
-        mean_tokens_per_round=float((acc + 1).mean()) if acc.size else 0.0,
+        mean_accepted_per_round=float(acc0.mean()) if acc0.size else 0.0,
+        mean_tokens_per_round=float((acc0 + 1).mean()) if acc0.size else 0.0,
         position_acceptance=[float(x) for x in position],
-        alpha=float(acc.sum() / examined) if examined else 0.0,
+        alpha=_alpha(acc0, drafted0),
+        level_alpha=[_alpha(acc[level == i], drafted[level == i]) for i in range(n_levels - 1)],
+        steps_by_phase={p: int((trace["step_phase"] == i).sum()) for i, p in enumerate(PHASES)},
+        ops_per_step=[int((trace["op_level"] == i).sum()) for i in range(n_levels)],
     )

@@ -1,0 +1,186 @@
+"""Workload capture: run a real model over a prompt set under a draft scheme and build a trace.
+
+This is what ``specsim trace`` runs. Speculative schemes record acceptance events of every chain
+level; ``none`` and drift schemes (``olive``, ``tender``, ``int4``) decode autoregressively, and
+drift runs also measure how far the quantized model's output moves from FP16: free-running token
+agreement with FP16 decoding, teacher-forced agreement, and perplexity on the shipped text. With
+``operands=True`` forward hooks record every operator of every pass (:mod:`specsim.workload.optrace`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from specsim.errors import SpecsimError
+from specsim.workload.speculative import SamplingConfig
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """Everything that determines a trace (the trace header records all of it)."""
+
+    model: str = "smollm2-135m"
+    draft: str = "speq"
+    gamma: int = 4
+    inner_gamma: int | None = None  #: draft length of inner chain levels (default: ``gamma``)
+    prompts: str = "default"
+    limit: int | None = None
+    max_new_tokens: int = 128
+    verify: str = "greedy"
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+    operands: bool = True  #: record the operand trace (forward hooks)
+    layer_stats: bool = True  #: measure per-layer operand statistics (about 15 s on SmolLM2)
+
+    def validate(self) -> None:
+        if not 1 <= self.gamma <= 32:
+            raise SpecsimError(f"--gamma: expected 1..32, got {self.gamma}")
+        if self.inner_gamma is not None and not 1 <= self.inner_gamma <= 32:
+            raise SpecsimError(f"--inner-gamma: expected 1..32, got {self.inner_gamma}")
+        if self.max_new_tokens < 1:
+            raise SpecsimError(f"--max-new-tokens: expected a positive integer, got {self.max_new_tokens}")
+        if self.limit is not None and self.limit < 1:
+            raise SpecsimError(f"--limit: expected a positive integer, got {self.limit}")
+        SamplingConfig(self.verify, self.temperature, self.top_p)
+
+
+def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """Run the capture; returns the trace header (without payload hash) and arrays."""
+    import transformers
+    from tqdm import tqdm
+
+    import specsim
+    from specsim.workload.drafts import build_scheme, parse_scheme
+    from specsim.workload.format_report import CALIBRATION_TOKENS
+    from specsim.workload.models import load_model
+    from specsim.workload.optrace import OpRecorder
+    from specsim.workload.prompts import encode_prompt, load_prompts, prompts_hash, shipped_text
+    from specsim.workload.speculative import autoregressive_generate, speculative_generate
+
+    cfg.validate()
+    plan = parse_scheme(cfg.draft)  # fail on a bad scheme before loading anything
+    sampling = SamplingConfig(cfg.verify, cfg.temperature, cfg.top_p)
+    prompts = load_prompts(cfg.prompts)[: cfg.limit]
+    loaded = load_model(cfg.model)
+    tok = loaded.tokenizer
+
+    def calibration_ids() -> torch.Tensor:
+        return tok(shipped_text("calibration"), return_tensors="pt").input_ids[:, :CALIBRATION_TOKENS]
+
+    built = build_scheme(loaded.model, cfg.draft, calibration=calibration_ids)
+    gammas = [cfg.gamma] + [cfg.inner_gamma or cfg.gamma] * (plan.depth - 1) if plan.depth else []
+    recorder = OpRecorder([built.target, *built.drafts], built.level_formats) if cfg.operands else None
+    rounds: dict[str, list] = {"round_prompt": [], "round_level": [], "round_drafted": [], "round_accepted": []}
+    plen, glen, tokens, prompt_ids = [], [], [], []
+    eos = tok.eos_token_id
+    bar = tqdm(prompts, desc=f"trace {cfg.draft}" + (f" gamma={gammas}" if gammas else ""), unit="prompt",
+               file=sys.stderr, disable=None if progress else True)
+    try:
+        for i, prompt in enumerate(bar):
+            ids = encode_prompt(tok, prompt.text)
+            if recorder is not None:
+                recorder.prompt = i
+            if plan.mode == "speculative":
+                out = speculative_generate(built.target, built.drafts, ids, gammas, cfg.max_new_tokens, sampling,
+                                           seed=cfg.seed + i, eos_token_id=eos, observer=recorder)
+                generated = out.tokens
+                for r in out.rounds:
+                    for key, value in zip(rounds, (i, r.level, r.drafted, r.accepted)):
+                        rounds[key].append(value)
+            else:
+                generated = autoregressive_generate(built.target, ids, cfg.max_new_tokens, sampling,
+                                                    seed=cfg.seed + i, eos_token_id=eos, observer=recorder)
+            prompt_ids.append(ids)
+            plen.append(len(ids))
+            glen.append(len(generated))
+            tokens.extend(generated)
+    finally:
+        if recorder is not None:
+            recorder.remove()
+    arrays = {**rounds, "prompt_len": plen, "generated_len": glen, "tokens": tokens}
+    header_tables: dict = {"op_names": [], "formats": []}
+    if recorder is not None:
+        op_arrays, header_tables["op_names"], header_tables["formats"] = recorder.arrays()
+        arrays.update(op_arrays)
+    else:
+        arrays.update({name: [] for name in _OP_AND_STEP_ARRAYS})
+    if cfg.layer_stats:
+        from specsim.workload.layer_stats import layer_stats
+
+        arrays.update(layer_stats(loaded.model, calibration_ids(), progress))
+    else:
+        arrays.update({name: [] for name in ("ls_layer", "ls_name", *_layer_stat_names())})
+    header = {
+        "model": cfg.model, "draft": cfg.draft, "mode": plan.mode, "gamma": gammas, "verify": cfg.verify,
+        "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed, "max_new_tokens": cfg.max_new_tokens,
+        "prompts": cfg.prompts, "prompt_count": len(prompts), "chat_template": bool(getattr(tok, "chat_template", None)), "prompts_sha256": prompts_hash(prompts),
+        "levels": built.level_names, "level_formats": built.level_formats,
+        "activation_formats": [plan.target if plan.target in ("olive4", "olive8", "tender4", "tender8") else "fp16"]
+        + ["fp16"] * plan.depth,
+        "operands_recorded": cfg.operands, "layer_stat_names": list(_layer_stat_names()),
+        **header_tables,
+        "packages": {"specsim": specsim.__version__, "torch": torch.__version__,
+                     "transformers": transformers.__version__, "numpy": np.__version__},
+    }
+    if plan.mode == "drift":
+        header["drift"] = drift_metrics(loaded.model, built.target, tok, prompt_ids, tokens, glen, cfg, sampling)
+    return header, {k: np.asarray(v) for k, v in arrays.items()}
+
+
+_OP_AND_STEP_ARRAYS = ("step_prompt", "step_level", "step_phase", "step_tokens", "step_past", "step_logits",
+                       "op_level", "op_kind", "op_layer", "op_name", "op_m", "op_n", "op_k", "op_count",
+                       "op_weight_format")
+
+
+def _layer_stat_names() -> tuple[str, ...]:
+    from specsim.workload.tracefile import LAYER_STATS
+
+    return LAYER_STATS
+
+
+def drift_metrics(fp16_model, quantized, tok, prompt_ids: list[list[int]], tokens: list[int], glen: list[int],
+                  cfg: CaptureConfig, sampling: SamplingConfig) -> dict:
+    """How far a quantized model's output moves from the FP16 model's, on the same prompts and settings.
+
+    * ``token_agreement``: fraction of generated positions where the quantized output equals the
+      FP16 output (free running, position by position);
+    * ``matching_prefix_mean``: mean number of leading tokens identical to the FP16 output;
+    * ``teacher_forced_agreement``: fraction of positions of the FP16 output where the quantized
+      model's argmax equals FP16's next token, given the FP16 prefix;
+    * ``perplexity`` / ``perplexity_fp16``: on the shipped perplexity text.
+    """
+    from specsim.workload.prompts import shipped_text
+    from specsim.workload.quantized import perplexity
+    from specsim.workload.speculative import autoregressive_generate
+
+    same = total = prefix = forced_same = forced_total = 0
+    offset = 0
+    for i, ids in enumerate(prompt_ids):
+        ours = tokens[offset : offset + glen[i]]
+        offset += glen[i]
+        ref = autoregressive_generate(fp16_model, ids, cfg.max_new_tokens, sampling, seed=cfg.seed + i,
+                                      eos_token_id=tok.eos_token_id)
+        n = min(len(ours), len(ref))
+        same += sum(a == b for a, b in zip(ours[:n], ref[:n]))
+        total += max(len(ours), len(ref))
+        prefix += next((j for j in range(n) if ours[j] != ref[j]), n)
+        full = torch.tensor([ids + ref])
+        with torch.no_grad():
+            want = fp16_model(full).logits[0, len(ids) - 1 : -1].argmax(-1)
+            got = quantized(full).logits[0, len(ids) - 1 : -1].argmax(-1)
+        forced_same += int((want == got).sum())
+        forced_total += want.numel()
+    text = tok(shipped_text("perplexity"), return_tensors="pt").input_ids
+    return {
+        "token_agreement": same / max(total, 1),
+        "matching_prefix_mean": prefix / max(len(prompt_ids), 1),
+        "teacher_forced_agreement": forced_same / max(forced_total, 1),
+        "perplexity": perplexity(quantized, text),
+        "perplexity_fp16": perplexity(fp16_model, text),
+        "perplexity_tokens": int(text.shape[1]),
+    }
