@@ -33,7 +33,8 @@ def register(sub) -> None:
     p.add_argument("--inner-gamma", type=int, default=None, help="draft tokens per round of inner chain levels "
                    "(default: --gamma)")
     p.add_argument("--prompts", default="default", help="shipped prompt set name or a .jsonl file")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="only the first N prompts (with --shape: number of prompts, default 32)")
     p.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per prompt")
     p.add_argument("--verify", choices=("greedy", "sample"), default="greedy", help="verification rule")
     p.add_argument("--temperature", type=float, default=1.0)
@@ -41,6 +42,14 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-operands", action="store_true", help="skip the operand trace (no forward hooks)")
     p.add_argument("--no-layer-stats", action="store_true", help="skip per-layer operand statistics (~15 s)")
+    shape = p.add_argument_group(
+        "shape-only workloads", "models too large to run: operators from a shipped architecture file, passes "
+        "scheduled from an acceptance profile; the trace is marked SHAPE-DERIVED")
+    shape.add_argument("--shape", metavar="ARCH", help="architecture name (e.g. llama-2-7b) or YAML file")
+    shape.add_argument("--alpha", type=float, default=None, help="parametric i.i.d. acceptance rate")
+    shape.add_argument("--acceptance-from", metavar="TRACE", default=None,
+                       help="take per-position acceptance from a real trace instead")
+    shape.add_argument("--prompt-len", type=int, default=128, help="prompt tokens per prompt (default 128)")
     p.add_argument("-o", "--output", metavar="FILE.npz", help="trace file to write")
     p.set_defaults(func=run)
 
@@ -55,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpecsimError("-o/--output: a trace file to write is required (or use --inspect FILE)")
     if not args.output.endswith(".npz"):
         raise SpecsimError(f"-o/--output: '{args.output}' must end in .npz")
+    if args.shape:
+        return record_shape(args)
     cfg = CaptureConfig(
         model=args.model, draft=args.draft, gamma=args.gamma, inner_gamma=args.inner_gamma, prompts=args.prompts,
         limit=args.limit, max_new_tokens=args.max_new_tokens, verify=args.verify, temperature=args.temperature,
@@ -83,6 +94,39 @@ def record(cfg, output: str) -> int:
     return 0
 
 
+def record_shape(args: argparse.Namespace) -> int:
+    """A shape-derived trace: architecture file + acceptance profile (no model runs)."""
+    from specsim.errors import SpecsimError
+    from specsim.workload.architectures import load_architecture
+    from specsim.workload.drafts import level_format, parse_scheme
+    from specsim.workload.schedule import AcceptanceProfile, shape_trace
+    from specsim.workload.tracefile import read_trace, write_trace
+
+    arch = load_architecture(args.shape)
+    plan = parse_scheme(args.draft)
+    if plan.mode == "autoregressive":
+        draft_format, profile = None, None
+    elif plan.mode == "speculative" and plan.depth == 1 and plan.target == "fp16":
+        draft_format = level_format(plan.levels[0])
+        if (args.alpha is None) == (args.acceptance_from is None):
+            raise SpecsimError("--shape: give exactly one of --alpha A or --acceptance-from TRACE")
+        profile = (AcceptanceProfile.parametric(args.alpha, args.gamma) if args.alpha is not None
+                   else AcceptanceProfile.from_trace(read_trace(args.acceptance_from), args.gamma))
+    else:
+        raise SpecsimError(f"--shape: draft scheme '{args.draft}' is not supported for shape-only workloads; "
+                           "use one weight-view draft (speq, mxfp4, ...) or none")
+    if args.prompt_len < 1:
+        raise SpecsimError(f"--prompt-len: expected a positive integer, got {args.prompt_len}")
+    count = args.limit or 32
+    header, arrays = shape_trace(arch, draft_format, args.gamma, profile, [args.prompt_len] * count,
+                                 args.max_new_tokens, args.seed)
+    digest = write_trace(args.output, header, arrays)
+    read_trace(args.output)
+    print(f"wrote {args.output}: {header['shape_note']}; {count} prompts x {args.max_new_tokens} tokens, "
+          f"{arrays['step_level'].size} steps, payload {digest[:16]}")
+    return 0
+
+
 def inspect(path: str, as_json: bool) -> int:
     from dataclasses import asdict
 
@@ -102,7 +146,8 @@ def inspect(path: str, as_json: bool) -> int:
     table = Table(title=f"{path}: {h['model']} draft={h['draft']} gamma={h['gamma']} verify={h['verify']}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    rows = [
+    rows = [("SOURCE", h["shape_note"])] if h.get("source") == "shape" else []
+    rows += [
         ("mode", h["mode"]),
         ("levels (weight format)", ", ".join(f"{n} ({f})" for n, f in zip(h["levels"], h["level_formats"]))),
         ("prompts", str(h.get("prompt_count", trace["prompt_len"].size))),

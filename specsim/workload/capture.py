@@ -116,6 +116,7 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
     else:
         arrays.update({name: [] for name in ("ls_layer", "ls_name", *_layer_stat_names())})
     header = {
+        "source": "trace",
         "model": cfg.model, "draft": cfg.draft, "mode": plan.mode, "gamma": gammas, "verify": cfg.verify,
         "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed, "max_new_tokens": cfg.max_new_tokens,
         "prompts": cfg.prompts, "prompt_count": len(prompts), "chat_template": bool(getattr(tok, "chat_template", None)), "prompts_sha256": prompts_hash(prompts),

@@ -25,24 +25,10 @@ import numpy as np
 import torch
 
 from specsim.errors import SpecsimError
-from specsim.workload.tracefile import OP_KINDS, PHASES
+from specsim.workload.operators import M_LOGITS, M_TOKENS, OpSpec, attention_ops, template_arrays
+from specsim.workload.tracefile import PHASES
 
-M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
-
-
-@dataclass(frozen=True)
-class OpSpec:
-    """One operator of a level's template (dims as in the module docstring)."""
-
-    kind: str
-    layer: int  #: decoder layer, -1 for the final norm and lm_head
-    name: str  #: q_proj, ..., lm_head, attn_qk, softmax, input_layernorm, act_fn, ...
-    m: int  #: M_TOKENS or M_LOGITS
-    n: int
-    k: int
-    count: int = 1  #: batched GEMMs (attention heads) or 1
-    weight_format: str | None = None  #: format of the stationary weight operand (None: activations only)
 
 
 @dataclass
@@ -183,35 +169,14 @@ class OpRecorder:
                 ops.append(OpSpec(info.kind, info.layer, info.name, M_TOKENS, extra, 1))
             else:  # attention: QK^T over the KV length, softmax, PV
                 _expect(extra == kv, step, info, "KV length")
-                ops += [OpSpec("attn_qk", info.layer, "attn_qk", M_TOKENS, DIM_KV, head_dim, heads),
-                        OpSpec("softmax", info.layer, "softmax", M_TOKENS, DIM_KV, 1, heads),
-                        OpSpec("attn_pv", info.layer, "attn_pv", M_TOKENS, head_dim, DIM_KV, heads)]
+                ops += attention_ops(info.layer, heads, head_dim)
         return ops
 
     # -- output ------------------------------------------------------------------------------
     def arrays(self) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
         """Trace arrays of the templates and steps, plus the op-name and format tables they index."""
-        names: list[str] = []
-        formats: list[str] = []
-        rows = [(level, op) for level in sorted(self.templates) for op in self.templates[level]]
-
-        def index(table: list[str], value: str | None) -> int:
-            if value is None:
-                return -1
-            if value not in table:
-                table.append(value)
-            return table.index(value)
-
-        arrays = {
-            "op_level": [lv for lv, _ in rows],
-            "op_kind": [OP_KINDS.index(op.kind) for _, op in rows],
-            "op_layer": [op.layer for _, op in rows],
-            "op_name": [index(names, op.name) for _, op in rows],
-            "op_m": [op.m for _, op in rows],
-            "op_n": [op.n for _, op in rows],
-            "op_k": [op.k for _, op in rows],
-            "op_count": [op.count for _, op in rows],
-            "op_weight_format": [index(formats, op.weight_format) for _, op in rows],
+        arrays, names, formats = template_arrays(self.templates)
+        steps = {
             "step_prompt": [s.prompt for s in self.steps],
             "step_level": [s.level for s in self.steps],
             "step_phase": [PHASES.index(s.phase) for s in self.steps],
@@ -219,7 +184,8 @@ class OpRecorder:
             "step_past": [s.past for s in self.steps],
             "step_logits": [s.logits for s in self.steps],
         }
-        return {k: np.asarray(v) for k, v in arrays.items()}, names, formats
+        arrays.update({k: np.asarray(v) for k, v in steps.items()})
+        return arrays, names, formats
 
 
 def _expect(ok: bool, step: Step, info: _ModuleInfo, what: str) -> None:

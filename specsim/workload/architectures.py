@@ -1,0 +1,85 @@
+"""Shape-only model architectures: the public config numbers of models too large to run here.
+
+Shipped files live in ``specsim/data/architectures/<name>.yaml`` (hidden, layers, heads, KV heads,
+FFN, vocab, tied embeddings, family, source). Combined with an acceptance profile they give
+*shape-derived* workloads (:mod:`specsim.workload.schedule`); everything derived from them is
+labelled so. Imports only numpy and yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from specsim.errors import SpecsimError
+
+FAMILIES = ("llama", "opt")  #: llama: RMSNorm + gated MLP (also Mistral, Qwen2); opt: LayerNorm + ReLU MLP
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Shape of a decoder-only transformer (counts; no weights)."""
+
+    name: str
+    family: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    tied_embeddings: bool
+    source: str = ""
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def decoder_weights(self) -> int:
+        """Weights of the decoder linears (the operands a draft pass reads at reduced width)."""
+        q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        mlp = (2 if self.family == "opt" else 3) * self.hidden * self.ffn
+        return self.layers * (2 * self.hidden * q + 2 * self.hidden * kv + mlp)
+
+
+def shipped_architectures() -> list[str]:
+    folder = resources.files("specsim") / "data" / "architectures"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_architecture(name_or_path: str) -> Architecture:
+    """A shipped architecture by name, or a YAML file; errors name the file and the key."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = Path(str(resources.files("specsim") / "data" / "architectures" / f"{name_or_path}.yaml"))
+        if not path.is_file():
+            raise SpecsimError(f"unknown architecture '{name_or_path}'; shipped: {', '.join(shipped_architectures())}")
+    if not path.is_file():
+        raise SpecsimError(f"{path}: architecture file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecsimError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise SpecsimError(f"{path}: expected a mapping of architecture keys")
+    known = {f.name: f.type for f in fields(Architecture)}
+    for key in data:
+        if key not in known:
+            raise SpecsimError(f"{path}: unknown key '{key}'; expected {', '.join(known)}")
+    for key in ("name", "family", "hidden", "layers", "heads", "kv_heads", "ffn", "vocab", "tied_embeddings"):
+        if key not in data:
+            raise SpecsimError(f"{path}: missing key '{key}'")
+    for key in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab"):
+        if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1:
+            raise SpecsimError(f"{path}: '{key}' must be a positive integer, got {data[key]!r}")
+    if not isinstance(data["tied_embeddings"], bool):
+        raise SpecsimError(f"{path}: 'tied_embeddings' must be true or false")
+    if data["family"] not in FAMILIES:
+        raise SpecsimError(f"{path}: 'family' must be one of {', '.join(FAMILIES)}, got {data['family']!r}")
+    if data["hidden"] % data["heads"] or data["heads"] % data["kv_heads"]:
+        raise SpecsimError(f"{path}: 'heads' must divide 'hidden' and 'kv_heads' must divide 'heads'")
+    return Architecture(**{k: (str(v) if k in ("name", "family", "source") else v) for k, v in data.items()})

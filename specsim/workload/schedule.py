@@ -1,0 +1,135 @@
+"""Forward-pass schedules from acceptance events, and shape-derived traces. Imports only numpy.
+
+:func:`speculative_steps` reproduces, from a prompt length and the accepted counts of its rounds,
+the exact sequence of forward passes the PyTorch engine runs for a one-level draft (which level,
+how many tokens, cached length, lm_head rows); tests check it against the passes hooks recorded on
+the real model. With it, a model too large to run gets the same kind of trace from its shape
+(:mod:`specsim.workload.architectures`) and an acceptance profile: a parametric alpha, or the
+per-position acceptance measured in a real trace. Such traces carry ``source: "shape"`` and a
+note saying so in their header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from specsim.errors import SpecsimError
+from specsim.workload.tracefile import LAYER_STATS, PHASES, Trace, summarize
+
+PREFILL, DRAFT, VERIFY, DECODE = (PHASES.index(p) for p in ("prefill", "draft", "verify", "decode"))
+
+
+def speculative_steps(prompt_len: int, accepted: list[int], gamma: int) -> list[tuple[int, int, int, int, int]]:
+    """Passes ``(level, phase, tokens, past, logits)`` of one prompt decoded by draft-verify rounds.
+
+    Mirrors :mod:`specsim.workload.speculative`: the target prefills the prompt and picks the first
+    token; each round the draft catches up and drafts ``gamma`` tokens (``gamma`` passes, the last
+    draft token is never fed), the target verifies in one pass over ``gamma + 1`` logits, and both
+    caches are cut back to the accepted sequence minus its last token.
+    """
+    steps = [(0, PREFILL, prompt_len, 0, 1)]
+    seq, target, draft = prompt_len + 1, prompt_len, 0  # sequence length, cached lengths
+    for a in accepted:
+        if not 0 <= a <= gamma:
+            raise SpecsimError(f"accepted count {a} outside [0, {gamma}]")
+        steps.append((1, PREFILL if draft == 0 else DRAFT, seq - draft, draft, 1))
+        draft = seq
+        for _ in range(gamma - 1):
+            steps.append((1, DRAFT, 1, draft, 1))
+            draft += 1
+        steps.append((0, VERIFY, seq - target + gamma, target, gamma + 1))
+        target = seq + gamma
+        committed = seq + a + 1
+        target, draft, seq = min(target, committed - 1), min(draft, committed - 1), committed
+    return steps
+
+
+def autoregressive_steps(prompt_len: int, generated: int) -> list[tuple[int, int, int, int, int]]:
+    """Passes of plain decoding: prefill, then one pass per generated token except the last."""
+    return [(0, PREFILL, prompt_len, 0, 1)] + [(0, DECODE, 1, prompt_len + i, 1) for i in range(generated - 1)]
+
+
+@dataclass(frozen=True)
+class AcceptanceProfile:
+    """Acceptance of draft position i given all before it accepted (i = 1..gamma), and where it came from."""
+
+    position_acceptance: tuple[float, ...]
+    source: str  #: "alpha=0.8" or "trace <path> (<draft>, gamma <g>)"
+
+    @classmethod
+    def parametric(cls, alpha: float, gamma: int) -> "AcceptanceProfile":
+        if not 0 <= alpha <= 1:
+            raise SpecsimError(f"--alpha: expected a value in [0, 1], got {alpha}")
+        return cls((alpha,) * gamma, f"alpha={alpha:g} (i.i.d., parametric)")
+
+    @classmethod
+    def from_trace(cls, trace: Trace, gamma: int) -> "AcceptanceProfile":
+        """Per-position acceptance of a real trace; positions beyond its gamma use its alpha."""
+        s = summarize(trace)
+        pos = list(s.position_acceptance[:gamma]) + [s.alpha] * max(0, gamma - len(s.position_acceptance))
+        return cls(tuple(pos), f"trace {trace.path} ({trace.header['draft']}, gamma {trace.header['gamma']})")
+
+    def sample_rounds(self, rng: np.random.Generator, max_new_tokens: int) -> list[int]:
+        """Accepted counts of successive rounds until ``max_new_tokens`` tokens exist (first token included)."""
+        rounds, tokens = [], 1
+        while tokens < max_new_tokens:
+            a = 0
+            while a < len(self.position_acceptance) and rng.random() < self.position_acceptance[a]:
+                a += 1
+            rounds.append(a)
+            tokens += a + 1
+        return rounds
+
+
+def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceProfile | None,
+                prompt_lens: list[int], max_new_tokens: int, seed: int) -> tuple[dict, dict[str, np.ndarray]]:
+    """Header and arrays of a shape-derived trace: ``arch``'s operator template, passes scheduled from
+    acceptance events sampled from ``profile`` (or plain decoding when ``draft_format`` is None)."""
+    from specsim.workload.operators import architecture_template, template_arrays
+
+    rng = np.random.default_rng(seed)
+    templates = {0: architecture_template(arch, "fp16")}
+    if draft_format is not None:
+        templates[1] = architecture_template(arch, draft_format)
+    arrays: dict[str, list] = {k: [] for k in ("round_prompt", "round_level", "round_drafted", "round_accepted",
+                                               "prompt_len", "generated_len", "step_prompt", "step_level",
+                                               "step_phase", "step_tokens", "step_past", "step_logits")}
+    for i, plen in enumerate(prompt_lens):
+        if draft_format is None:
+            steps, generated = autoregressive_steps(plen, max_new_tokens), max_new_tokens
+        else:
+            accepted = profile.sample_rounds(rng, max_new_tokens)
+            steps = speculative_steps(plen, accepted, gamma)
+            generated = min(max_new_tokens, 1 + sum(a + 1 for a in accepted))
+            for a in accepted:
+                for key, value in zip(("round_prompt", "round_level", "round_drafted", "round_accepted"),
+                                      (i, 0, gamma, a)):
+                    arrays[key].append(value)
+        arrays["prompt_len"].append(plen)
+        arrays["generated_len"].append(generated)
+        for level, phase, tokens, past, logits in steps:
+            for key, value in zip(("step_prompt", "step_level", "step_phase", "step_tokens", "step_past",
+                                   "step_logits"), (i, level, phase, tokens, past, logits)):
+                arrays[key].append(value)
+    ops, names, formats = template_arrays(templates)
+    out = {k: np.asarray(v) for k, v in arrays.items()}
+    out.update(ops)
+    out["tokens"] = np.full(int(out["generated_len"].sum()), -1)  # no real tokens: -1
+    out.update({k: np.zeros(0) for k in ("ls_layer", "ls_name", *LAYER_STATS)})
+    header = {
+        "source": "shape",
+        "shape_note": f"SHAPE-DERIVED workload: architecture {arch.name} (no weights were run); acceptance "
+                      + (f"sampled from {profile.source}" if profile else "not applicable (plain decoding)"),
+        "model": arch.name, "architecture": arch.__dict__,
+        "draft": f"shape:{draft_format}" if draft_format else "none",
+        "mode": "speculative" if draft_format else "autoregressive", "gamma": [gamma] if draft_format else [],
+        "verify": "greedy", "seed": seed, "max_new_tokens": max_new_tokens, "prompt_count": len(prompt_lens),
+        "levels": ["target"] + (["draft"] if draft_format else []),
+        "level_formats": ["fp16"] + ([draft_format] if draft_format else []),
+        "activation_formats": ["fp16"] * (2 if draft_format else 1),
+        "op_names": names, "formats": formats, "layer_stat_names": list(LAYER_STATS),
+        "acceptance_profile": list(profile.position_acceptance) if profile else None,
+    }
+    return header, out

@@ -1,0 +1,124 @@
+"""Operand traces: hooked operator templates and passes vs the shape-derived ones; architectures; shape traces."""
+
+import numpy as np
+import pytest
+import yaml
+
+from specsim.errors import SpecsimError
+from specsim.workload.architectures import Architecture, load_architecture, shipped_architectures
+from specsim.workload.drafts import build_scheme
+from specsim.workload.operators import architecture_template, template_arrays
+from specsim.workload.optrace import OpRecorder
+from specsim.workload.schedule import AcceptanceProfile, shape_trace, speculative_steps
+from specsim.workload.speculative import autoregressive_generate, speculative_generate
+from specsim.workload.tracefile import read_trace, summarize, write_trace
+from tiny import tiny_llama
+
+TINY_ARCH = Architecture("tiny", "llama", hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, vocab=97,
+                         tied_embeddings=False)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_llama()
+
+
+def _steps(recorder, prompt=0):
+    return [(s.level, ("prefill", "draft", "verify", "decode").index(s.phase), s.tokens, s.past, s.logits)
+            for s in recorder.steps if s.prompt == prompt]
+
+
+@pytest.mark.parametrize("gamma", [1, 3, 6])
+def test_hooked_passes_and_templates_match_the_shape_derived_ones(tiny, gamma):
+    built = build_scheme(tiny, "speq")
+    recorder = OpRecorder([built.target, *built.drafts], built.level_formats)
+    try:
+        for i, prompt in enumerate(([1, 5, 7], [3, 3, 3, 3, 9, 11, 2, 4])):
+            recorder.prompt = i
+            out = speculative_generate(built.target, built.drafts, prompt, gamma, 33, observer=recorder)
+            assert _steps(recorder, i) == speculative_steps(len(prompt), [r.accepted for r in out.rounds], gamma)
+    finally:
+        recorder.remove()
+    expected = {0: architecture_template(TINY_ARCH, "fp16"), 1: architecture_template(TINY_ARCH, built.level_formats[1])}
+    assert recorder.templates == expected
+    # hooks are gone: another run records nothing more
+    n = len(recorder.steps)
+    speculative_generate(built.target, built.drafts, [1, 2], gamma, 5)
+    assert len(recorder.steps) == n
+
+
+def test_gemm_work_per_token_equals_the_weight_count():
+    arch = load_architecture("llama-2-7b")
+    ops = architecture_template(arch, "fp16")
+    macs = sum(op.n * op.k * op.count for op in ops if op.kind == "gemm")
+    assert macs == arch.decoder_weights + arch.vocab * arch.hidden
+    assert 6.5e9 < macs < 6.8e9  # Llama-2-7B: 6.74 B parameters, 6.48 B in decoder linears + 0.13 B lm_head
+
+
+def test_multilevel_and_plain_decoding_record_every_level(tiny):
+    built = build_scheme(tiny, "mxfp4>int3_g32")
+    recorder = OpRecorder([built.target, *built.drafts], built.level_formats)
+    out = speculative_generate(built.target, built.drafts, [4, 5, 6], [4, 2], 20, observer=recorder)
+    recorder.remove()
+    assert {s.level for s in recorder.steps} == {0, 1, 2}
+    assert sum(s.level == 0 and s.phase == "verify" for s in recorder.steps) == len(out.target_rounds)
+    plain = OpRecorder([tiny], ["fp16"])
+    tokens = autoregressive_generate(tiny, [4, 5, 6], 10, observer=plain)
+    plain.remove()
+    assert [(s.phase, s.tokens) for s in plain.steps] == [("prefill", 3)] + [("decode", 1)] * (len(tokens) - 1)
+
+
+def test_early_exit_level_shares_hooks_with_the_target(tiny):
+    built = build_scheme(tiny, "early:1")
+    recorder = OpRecorder([built.target, *built.drafts], built.level_formats)
+    speculative_generate(built.target, built.drafts, [4, 5, 6], 3, 12, observer=recorder)
+    recorder.remove()
+    assert len(recorder.templates[1]) < len(recorder.templates[0])
+    assert {op.layer for op in recorder.templates[1]} == {-1, 0}
+
+
+def test_shipped_architectures_load_and_reject_bad_files(tmp_path):
+    names = shipped_architectures()
+    for required in ("llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3.1-8b", "opt-6.7b", "opt-13b",
+                     "mistral-7b", "qwen2.5-7b"):
+        assert required in names
+    assert load_architecture("llama-2-70b").kv_heads == 8
+    good = {"name": "a", "family": "llama", "hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2, "ffn": 128,
+            "vocab": 10, "tied_embeddings": False}
+    for key, value, match in [("hidden", -1, "hidden"), ("family", "rnn", "family"), ("heads", 5, "heads"),
+                              ("colour", 1, "colour"), ("tied_embeddings", "no", "tied_embeddings")]:
+        bad = dict(good, **{key: value})
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump(bad))
+        with pytest.raises(SpecsimError, match=match):
+            load_architecture(str(path))
+    with pytest.raises(SpecsimError, match="unknown architecture"):
+        load_architecture("gpt-5")
+
+
+def test_shape_trace_is_labelled_and_follows_its_profile(tmp_path):
+    arch = load_architecture("mistral-7b")
+    header, arrays = shape_trace(arch, "mxfp4", 4, AcceptanceProfile.parametric(0.7, 4), [64] * 32, 128, seed=1)
+    path = tmp_path / "shape.npz"
+    write_trace(path, header, arrays)
+    trace = read_trace(path)
+    assert trace.header["source"] == "shape" and "SHAPE-DERIVED" in trace.header["shape_note"]
+    s = summarize(trace)
+    assert s.alpha == pytest.approx(0.7, abs=0.03)
+    assert (trace["generated_len"] == 128).all()
+    assert path.stat().st_size < 5 * 2**20
+    # replaying the sampled rounds gives back the same passes
+    for p in range(3):
+        acc = trace["round_accepted"][trace["round_prompt"] == p].tolist()
+        m = trace["step_prompt"] == p
+        rec = list(zip(*(trace[k][m].tolist() for k in ("step_level", "step_phase", "step_tokens", "step_past",
+                                                         "step_logits"))))
+        assert rec == speculative_steps(64, acc, 4)
+    from_trace = AcceptanceProfile.from_trace(trace, 6)
+    assert len(from_trace.position_acceptance) == 6 and "shape.npz" in from_trace.source
+
+
+def test_template_arrays_index_their_tables():
+    arrays, names, formats = template_arrays({0: architecture_template(TINY_ARCH, "fp16")})
+    assert names[arrays["op_name"][0]] == "input_layernorm" and formats == ["fp16"]
+    assert np.all(arrays["op_weight_format"][arrays["op_kind"] != 0] == -1)
