@@ -81,24 +81,88 @@ def test_greedy_agreement_is_one_for_the_lossless_view_and_restores_weights(smol
     assert all(torch.equal(b, lin.weight) for b, (_, lin) in zip(before, linears))
 
 
-@pytest.mark.parametrize("scheme", ["speq", "mxfp4"])
-def test_speculative_greedy_equals_target_greedy_on_real_model(smollm2, scheme):
-    from specsim.workload.drafts import build_draft
+@pytest.mark.parametrize("scheme,gammas", [("speq", (1, 4, 8)), ("mxfp4", (1, 4, 8)), ("multilevel", ((4, 2),)),
+                                           ("hierarchical", ((3, 3),))])
+def test_speculative_greedy_equals_target_greedy_on_real_model(smollm2, scheme, gammas):
+    from specsim.workload.drafts import build_scheme
+    from specsim.workload.prompts import encode_prompt
     from specsim.workload.speculative import autoregressive_generate, speculative_generate
 
     loaded, _ = smollm2
-    draft = build_draft(loaded.model, scheme)
-    prompt = loaded.tokenizer("Question: what is the capital of Italy? Answer:").input_ids
-    reference = autoregressive_generate(loaded.model, prompt, 16)
-    for gamma in (1, 4, 8):
-        out = speculative_generate(loaded.model, draft, prompt, gamma, 16)
+    built = build_scheme(loaded.model, scheme)
+    prompt = encode_prompt(loaded.tokenizer, "Question: what is the capital of Italy? Answer:")
+    reference = autoregressive_generate(built.target, prompt, 16)
+    for gamma in gammas:
+        out = speculative_generate(built.target, built.drafts, prompt, gamma, 16)
         assert out.tokens == reference, gamma
         assert sum(r.accepted for r in out.rounds) > 0  # a 4-bit self-draft does get tokens accepted
 
 
+def test_speculative_sampling_is_lossless_on_real_model(smollm2):
+    """Chi-square (0.1 %) of the first speculated token after a fixed prefix vs the target's distribution."""
+    from specsim.workload.drafts import build_draft
+    from specsim.workload.speculative import SamplingConfig, speculative_round
+    from test_speculative import _chi2, _chi2_critical
+
+    loaded, _ = smollm2
+    draft = build_draft(loaded.model, "speq")
+    cfg = SamplingConfig("sample", temperature=1.0, top_p=0.95)
+    prefix = loaded.tokenizer("Once upon a time, in a small village by the sea, there lived an old").input_ids
+    with torch.no_grad():
+        p = cfg.probs(loaded.model(torch.tensor([prefix])).logits[0, -1].float())
+        q = cfg.probs(draft(torch.tensor([prefix])).logits[0, -1].float())
+    assert 0.05 < float((p - q).abs().sum()) / 2  # the draft really differs, so rejections happen
+    n = 400
+    counts = torch.zeros(p.numel(), dtype=torch.float64)
+    for seed in range(n):
+        counts[speculative_round(loaded.model, draft, prefix, 2, cfg, seed=seed)[0]] += 1
+    stat, df = _chi2(counts, p)
+    assert stat < _chi2_critical(df)
+    stat_q, df_q = _chi2(counts, q)  # and the same samples are not the draft's distribution
+    assert stat_q > stat
+
+
+def test_operand_trace_of_real_model_matches_its_shape(smollm2):
+    from specsim.workload.architectures import load_architecture
+    from specsim.workload.drafts import build_scheme
+    from specsim.workload.operators import architecture_template
+    from specsim.workload.optrace import OpRecorder
+    from specsim.workload.schedule import speculative_steps
+    from specsim.workload.speculative import speculative_generate
+
+    loaded, _ = smollm2
+    built = build_scheme(loaded.model, "speq")
+    recorder = OpRecorder([built.target, *built.drafts], built.level_formats)
+    prompt = loaded.tokenizer("def fibonacci(n):").input_ids
+    out = speculative_generate(built.target, built.drafts, prompt, 4, 24, observer=recorder)
+    recorder.remove()
+    arch = load_architecture("smollm2-135m")
+    assert recorder.templates == {0: architecture_template(arch, "fp16"),
+                                  1: architecture_template(arch, built.level_formats[1])}
+    steps = [(s.level, ("prefill", "draft", "verify", "decode").index(s.phase), s.tokens, s.past, s.logits)
+             for s in recorder.steps]
+    assert steps == speculative_steps(len(prompt), [r.accepted for r in out.rounds], 4)
+
+
+def test_drift_run_reports_agreement_and_perplexity(tmp_path):
+    out = tmp_path / "olive.npz"
+    proc = subprocess.run([sys.executable, "-m", "specsim.cli.main", "trace", "--draft", "olive", "--limit", "2",
+                           "--max-new-tokens", "8", "--no-layer-stats", "-o", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    from specsim.workload.tracefile import read_trace
+
+    trace = read_trace(out)
+    drift = trace.header["drift"]
+    assert trace.header["mode"] == "drift" and trace.header["activation_formats"] == ["olive4"]
+    assert 0 <= drift["token_agreement"] <= 1 and 0 <= drift["teacher_forced_agreement"] <= 1
+    assert drift["perplexity"] > drift["perplexity_fp16"] > 1  # W4A4 OliVe is lossy
+    assert (trace["step_phase"] == 3).sum() == trace["generated_len"].sum() - 2  # decode passes
+
+
 def test_trace_command_is_deterministic_and_inspectable(tmp_path):
     cmd = [sys.executable, "-m", "specsim.cli.main", "trace", "--draft", "mxfp4", "--gamma", "3", "--limit", "2",
-           "--max-new-tokens", "12"]
+           "--max-new-tokens", "12", "--no-layer-stats"]
     digests = []
     for name in ("a.npz", "b.npz"):
         proc = subprocess.run(cmd + ["-o", str(tmp_path / name)], capture_output=True, text=True, timeout=900)

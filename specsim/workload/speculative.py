@@ -233,19 +233,11 @@ def speculative_generate(
     """
     drafts = list(draft) if isinstance(draft, (list, tuple)) else [draft]
     gammas = [gamma] * len(drafts) if isinstance(gamma, int) else list(gamma)
-    if not drafts or len(gammas) != len(drafts):
-        raise SpecsimError(f"need one gamma per draft level: {len(drafts)} levels, gammas {gammas}")
-    if any(g < 1 for g in gammas):
-        raise SpecsimError(f"gamma must be >= 1, got {gammas}")
     if not prompt:
         raise SpecsimError("empty prompt")
     gen = torch.Generator().manual_seed(seed)
     result = Generation(prompt_len=len(prompt), tokens=[])
-    below = None
-    for index in range(len(drafts), 0, -1):  # build bottom-up: the lowest level drafts autoregressively
-        below = _Level(drafts[index - 1], index, below, gammas[index] if index < len(drafts) else 0,
-                       observer, result.rounds)
-    top = _Level(target, 0, below, gammas[0], observer, result.rounds)
+    top = _chain(target, drafts, gammas, observer, result.rounds)
     # the target prefills the prompt and picks the first token; draft levels prefill on first use
     first, _ = sampling.choose(top.stream.feed(list(prompt), 1, "prefill")[-1], gen)
     seq = list(prompt) + [first]
@@ -257,6 +249,33 @@ def speculative_generate(
             break
     result.tokens = seq[len(prompt) : len(prompt) + max_new_tokens]
     return result
+
+
+def speculative_round(target, draft, prefix: list[int], gamma: int | Sequence[int],
+                      sampling: SamplingConfig = SamplingConfig(), seed: int = 0) -> list[int]:
+    """The tokens one draft-verify round adds after a fixed ``prefix`` (fresh caches).
+
+    Its first token is a speculated position whose distribution must equal the target's next-token
+    distribution after ``prefix``; statistical tests of losslessness sample it many times.
+    """
+    drafts = list(draft) if isinstance(draft, (list, tuple)) else [draft]
+    gammas = [gamma] * len(drafts) if isinstance(gamma, int) else list(gamma)
+    gen = torch.Generator().manual_seed(seed)
+    top = _chain(target, drafts, gammas, None, [])
+    return top.round(list(prefix), sampling, gen)[0]
+
+
+def _chain(target, drafts: list, gammas: list[int], observer, rounds: list[Round]) -> _Level:
+    """The levels of a draft chain, linked bottom-up (the lowest level drafts autoregressively)."""
+    if not drafts or len(gammas) != len(drafts):
+        raise SpecsimError(f"need one gamma per draft level: {len(drafts)} levels, gammas {gammas}")
+    if any(g < 1 for g in gammas):
+        raise SpecsimError(f"gamma must be >= 1, got {gammas}")
+    below = None
+    for index in range(len(drafts), 0, -1):
+        below = _Level(drafts[index - 1], index, below, gammas[index] if index < len(drafts) else 0,
+                       observer, rounds)
+    return _Level(target, 0, below, gammas[0], observer, rounds)
 
 
 def _accept(drafted, q_dists, t_logits, sampling: SamplingConfig, gen):
