@@ -105,3 +105,31 @@ def test_unusable_cache_folder_is_one_line_exit_2(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "SPECSIM_CACHE" in lines[0]
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--draft", "mxfp4>olive"], "cannot be a draft level"),
+    (["--draft", "speq:nope"], "unknown BSFP layout"),
+    (["--gamma", "0"], "--gamma"),
+    (["--shape", "llama-2-7b"], "--alpha"),
+    (["--shape", "gpt-9", "--alpha", "0.5"], "unknown architecture"),
+    (["--shape", "llama-2-7b", "--alpha", "1.5"], "--alpha"),
+    (["--shape", "llama-2-7b", "--draft", "multilevel", "--alpha", "0.5"], "not supported for shape-only"),
+])
+def test_bad_trace_arguments_are_one_line_exit_2(tmp_path, capsys, args, expected):
+    out = tmp_path / "t.npz"
+    assert main(["trace", *args, "-o", str(out)]) == USER_ERROR_EXIT_CODE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_shape_trace_command_writes_a_labelled_trace(tmp_path, capsys):
+    out = tmp_path / "l7.npz"
+    assert main(["trace", "--shape", "llama-2-7b", "--draft", "speq", "--alpha", "0.8", "--gamma", "4",
+                 "--max-new-tokens", "128", "-o", str(out)]) == 0
+    assert "SHAPE-DERIVED" in capsys.readouterr().out
+    assert main(["trace", "--inspect", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["header"]["source"] == "shape" and info["summary"]["tokens_generated"] == 32 * 128
+    assert out.stat().st_size < 5 * 2**20  # 32 prompts x 128 tokens
