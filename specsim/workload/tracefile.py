@@ -10,7 +10,9 @@ Header keys: ``kind`` (``specsim-trace``), ``schema_version``, ``model``, ``draf
 ``prompts_sha256``, ``levels`` (name of each chain level, 0 = the model whose output is produced),
 ``level_formats`` / ``activation_formats`` (number formats of each level's decoder-linear weights
 and inputs), ``op_names`` / ``formats`` (tables the op arrays index), ``layer_stat_names``,
-``drift`` (drift runs: token agreement with FP16 greedy and perplexities), ``packages`` (versions),
+``drift`` (drift runs: token agreement with FP16 greedy and perplexities), ``source`` (``trace`` for
+real model runs, ``shape`` for shape-derived workloads, with a ``shape_note`` saying so),
+``chat_template`` (prompts wrapped in the model's chat template), ``packages`` (versions),
 ``payload_sha256`` (SHA-256 over every array's name, dtype, shape and bytes, in name order).
 
 Arrays of schema 2, by length group:
