@@ -127,6 +127,9 @@ def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **{HEADER_KEY: blob}, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a trace is an ordinary shareable file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
