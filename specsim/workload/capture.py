@@ -17,6 +17,7 @@ import torch
 
 from specsim.errors import SpecsimError
 from specsim.workload.speculative import SamplingConfig
+from specsim.workload.tracefile import LAYER_STATS, empty_arrays
 
 
 @dataclass(frozen=True)
@@ -108,13 +109,13 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
         op_arrays, header_tables["op_names"], header_tables["formats"] = recorder.arrays()
         arrays.update(op_arrays)
     else:
-        arrays.update({name: [] for name in _OP_AND_STEP_ARRAYS})
+        arrays.update(empty_arrays("steps", "ops"))
     if cfg.layer_stats:
         from specsim.workload.layer_stats import layer_stats
 
         arrays.update(layer_stats(loaded.model, calibration_ids(), progress))
     else:
-        arrays.update({name: [] for name in ("ls_layer", "ls_name", *_layer_stat_names())})
+        arrays.update(empty_arrays("layers"))
     header = {
         "source": "trace",
         "model": cfg.model, "draft": cfg.draft, "mode": plan.mode, "gamma": gammas, "verify": cfg.verify,
@@ -123,7 +124,7 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
         "levels": built.level_names, "level_formats": built.level_formats,
         "activation_formats": [plan.target if plan.target in ("olive4", "olive8", "tender4", "tender8") else "fp16"]
         + ["fp16"] * plan.depth,
-        "operands_recorded": cfg.operands, "layer_stat_names": list(_layer_stat_names()),
+        "operands_recorded": cfg.operands, "layer_stat_names": list(LAYER_STATS),
         **header_tables,
         "packages": {"specsim": specsim.__version__, "torch": torch.__version__,
                      "transformers": transformers.__version__, "numpy": np.__version__},
@@ -131,17 +132,6 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
     if plan.mode == "drift":
         header["drift"] = drift_metrics(loaded.model, built.target, tok, prompt_ids, tokens, glen, cfg, sampling)
     return header, {k: np.asarray(v) for k, v in arrays.items()}
-
-
-_OP_AND_STEP_ARRAYS = ("step_prompt", "step_level", "step_phase", "step_tokens", "step_past", "step_logits",
-                       "op_level", "op_kind", "op_layer", "op_name", "op_m", "op_n", "op_k", "op_count",
-                       "op_weight_format")
-
-
-def _layer_stat_names() -> tuple[str, ...]:
-    from specsim.workload.tracefile import LAYER_STATS
-
-    return LAYER_STATS
 
 
 def drift_metrics(fp16_model, quantized, tok, prompt_ids: list[list[int]], tokens: list[int], glen: list[int],

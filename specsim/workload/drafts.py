@@ -113,7 +113,7 @@ def level_format(level: str, where: str | None = None) -> str:
         return level_format(inner, where) if inner else "fp16"
     if name == "view":
         name = arg
-    if not name or name in DRIFT_SCHEMES and name != "int4" or name in ("multilevel", "hierarchical", "none"):
+    if name in ("", "olive", "tender", "multilevel", "hierarchical", "none"):  # int4 is a plain weight view here
         raise SpecsimError(f"draft scheme '{where}': '{level}' cannot be a draft level; expected speq[:layout], "
                            "a weight format (mxfp4, int4_g128, ...), early:<n>[:<level>] or model:<name>")
     _check_format(where, name)

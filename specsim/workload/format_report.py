@@ -33,8 +33,6 @@ from specsim.errors import SpecsimError
 from specsim.workload.formats import FORMAT_NAMES, bsfp, fp16, get_format
 from specsim.workload.formats.bsfp import BSFP
 from specsim.workload.formats.integer import fp16_scale, quantize_symmetric
-from specsim.workload.formats.olive import OliveActivationQuantizer
-from specsim.workload.formats.tender import DEFAULT_GROUPS, TenderActivationQuantizer
 
 
 @nb.njit(cache=True, parallel=True)
@@ -288,10 +286,11 @@ def linear_inputs(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def _quantize_activation(name: str, x: torch.Tensor) -> torch.Tensor | None:
     """Quantize-dequantize activations as format ``name`` does (None if it keeps them 16-bit)."""
-    if name in ("olive4", "olive8"):
-        return OliveActivationQuantizer(int(name[-1])).calibrate(x).quantize(x)
-    if name in ("tender4", "tender8"):
-        return TenderActivationQuantizer(int(name[-1]), DEFAULT_GROUPS).calibrate(x).quantize(x)
+    from specsim.workload.quantized import activation_quantizer
+
+    quantizer = activation_quantizer(name)
+    if quantizer is not None:
+        return quantizer.calibrate(x).quantize(x)
     if name == "int8":  # W8A8: dynamic symmetric INT8 per token
         scale = fp16_scale(x.abs().amax(dim=1, keepdim=True), 8)
         return quantize_symmetric(x, scale, 8).float() * scale

@@ -31,8 +31,8 @@ def layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, progress:
     from specsim.workload.formats import bsfp
     from specsim.workload.formats.bsfp import BSFP
     from specsim.workload.formats.olive import OliVe, encode_with, search
-    from specsim.workload.formats.tender import DEFAULT_GROUPS, TenderActivationQuantizer
     from specsim.workload.models import decoder_linears
+    from specsim.workload.quantized import activation_quantizer
 
     inputs = linear_inputs(model, calibration_ids)
     linears = decoder_linears(model)
@@ -46,7 +46,7 @@ def layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, progress:
         layer, short = int(full.split(".layers.")[1].split(".")[0]), full.rsplit(".", 1)[-1]
         pairs_w = w.numel() // 2
         choice = search(x, 4, per_row=False)
-        tender = TenderActivationQuantizer(4, DEFAULT_GROUPS).calibrate(x).calibration
+        tender = activation_quantizer("tender4").calibrate(x).calibration
         rows["ls_layer"].append(layer)
         rows["ls_name"].append(names.index(short))
         rows["w_zero_frac"].append(float((w == 0).sum()) / w.numel())

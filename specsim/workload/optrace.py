@@ -35,7 +35,7 @@ _LAYER = re.compile(r"\.layers\.(\d+)\.")
 class _ModuleInfo:
     layer: int
     name: str
-    kind: str  # linear, lm_head, norm, activation, attention, o_proj
+    kind: str  # linear, lm_head, norm, activation, attention
     n: int = 0
     k: int = 0
 
@@ -63,7 +63,7 @@ class OpRecorder:
         self.templates: dict[int, list[OpSpec]] = {}
         self.steps: list[Step] = []
         self.prompt = 0
-        self._level_info: dict[int, tuple[int, int, int]] = {}  # level -> (heads, kv heads, head_dim)
+        self._level_info: dict[int, tuple[int, int]] = {}  # level -> (heads, head_dim)
         self._info: dict[int, _ModuleInfo] = {}
         self._handles = []
         self._obs: list[tuple] | None = None
@@ -72,8 +72,7 @@ class OpRecorder:
         for level, model in enumerate(models):
             cfg = model.config
             heads = cfg.num_attention_heads
-            self._level_info[level] = (heads, cfg.num_key_value_heads,
-                                       getattr(cfg, "head_dim", None) or cfg.hidden_size // heads)
+            self._level_info[level] = (heads, getattr(cfg, "head_dim", None) or cfg.hidden_size // heads)
             for name, module in model.named_modules():
                 self._hook(name, module)
 
@@ -152,7 +151,7 @@ class OpRecorder:
 
     def _ops(self, step: Step, obs: list[tuple]) -> list[OpSpec]:
         """Symbolic operator list of one pass (M and KV replaced by their codes, checked on the way)."""
-        heads, kv_heads, head_dim = self._level_info[step.level]
+        heads, head_dim = self._level_info[step.level]
         weight_format = self.formats[step.level]
         ops: list[OpSpec] = []
         kv = step.past + step.tokens

@@ -17,12 +17,13 @@ import torch
 
 from specsim.errors import SpecsimError
 
-#: drift format -> weight format of its decoder linears
-WEIGHT_FORMAT = {"olive4": "olive4", "olive8": "olive8", "tender4": "tender4", "tender8": "tender8", "int4": "int4"}
+#: drift formats; each is also the weight format of the model's decoder linears
+DRIFT_FORMATS = ("olive4", "olive8", "tender4", "tender8", "int4")
 
 
 def activation_quantizer(fmt: str):
-    """A fresh (uncalibrated) activation quantizer for a drift format, or None for weight-only formats."""
+    """A fresh (uncalibrated) activation quantizer for a format (olive4/8, tender4/8), or None if it keeps
+    activations 16-bit."""
     from specsim.workload.formats.olive import OliveActivationQuantizer
     from specsim.workload.formats.tender import DEFAULT_GROUPS, TenderActivationQuantizer
 
@@ -43,9 +44,9 @@ def quantized_model(model: torch.nn.Module, fmt: str, calibration_ids: torch.Ten
     from specsim.workload.format_report import linear_inputs
     from specsim.workload.models import decoder_linears
 
-    if fmt not in WEIGHT_FORMAT:
-        raise SpecsimError(f"unknown drift format '{fmt}'; expected one of {', '.join(WEIGHT_FORMAT)}")
-    quantized = weight_view(model, WEIGHT_FORMAT[fmt])
+    if fmt not in DRIFT_FORMATS:
+        raise SpecsimError(f"unknown drift format '{fmt}'; expected one of {', '.join(DRIFT_FORMATS)}")
+    quantized = weight_view(model, fmt)
     if activation_quantizer(fmt) is None:
         return quantized
     inputs = linear_inputs(model, calibration_ids)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specsim.errors import SpecsimError
-from specsim.workload.tracefile import LAYER_STATS, PHASES, Trace, summarize
+from specsim.workload.tracefile import LAYER_STATS, PHASES, Trace, empty_arrays, summarize
 
 PREFILL, DRAFT, VERIFY, DECODE = (PHASES.index(p) for p in ("prefill", "draft", "verify", "decode"))
 
@@ -117,7 +117,7 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
     out = {k: np.asarray(v) for k, v in arrays.items()}
     out.update(ops)
     out["tokens"] = np.full(int(out["generated_len"].sum()), -1)  # no real tokens: -1
-    out.update({k: np.zeros(0) for k in ("ls_layer", "ls_name", *LAYER_STATS)})
+    out.update(empty_arrays("layers"))
     header = {
         "source": "shape",
         "shape_note": f"SHAPE-DERIVED workload: architecture {arch.name} (no weights were run); acceptance "

@@ -112,8 +112,6 @@ class StepObserver(Protocol):
     def end_step(self) -> None: ...
 
 
-
-
 def _truncate(cache, length: int) -> None:
     """Cut a Hugging Face KV cache back to its first ``length`` positions."""
     extra = cache.get_seq_length() - length
@@ -231,13 +229,11 @@ def speculative_generate(
     drafts for the one above it; ``gamma`` is one draft length for every level or one per level
     (``gamma[i]`` tokens drafted by level ``i + 1`` per round). ``observer`` hears of every forward pass.
     """
-    drafts = list(draft) if isinstance(draft, (list, tuple)) else [draft]
-    gammas = [gamma] * len(drafts) if isinstance(gamma, int) else list(gamma)
     if not prompt:
         raise SpecsimError("empty prompt")
     gen = torch.Generator().manual_seed(seed)
     result = Generation(prompt_len=len(prompt), tokens=[])
-    top = _chain(target, drafts, gammas, observer, result.rounds)
+    top = _chain(target, draft, gamma, observer, result.rounds)
     # the target prefills the prompt and picks the first token; draft levels prefill on first use
     first, _ = sampling.choose(top.stream.feed(list(prompt), 1, "prefill")[-1], gen)
     seq = list(prompt) + [first]
@@ -258,15 +254,15 @@ def speculative_round(target, draft, prefix: list[int], gamma: int | Sequence[in
     Its first token is a speculated position whose distribution must equal the target's next-token
     distribution after ``prefix``; statistical tests of losslessness sample it many times.
     """
-    drafts = list(draft) if isinstance(draft, (list, tuple)) else [draft]
-    gammas = [gamma] * len(drafts) if isinstance(gamma, int) else list(gamma)
     gen = torch.Generator().manual_seed(seed)
-    top = _chain(target, drafts, gammas, None, [])
+    top = _chain(target, draft, gamma, None, [])
     return top.round(list(prefix), sampling, gen)[0]
 
 
-def _chain(target, drafts: list, gammas: list[int], observer, rounds: list[Round]) -> _Level:
-    """The levels of a draft chain, linked bottom-up (the lowest level drafts autoregressively)."""
+def _chain(target, draft, gamma: int | Sequence[int], observer, rounds: list[Round]) -> _Level:
+    """The levels of a draft chain (one model or a list, one gamma or one per level), linked bottom-up."""
+    drafts = list(draft) if isinstance(draft, (list, tuple)) else [draft]
+    gammas = [gamma] * len(drafts) if isinstance(gamma, int) else list(gamma)
     if not drafts or len(gammas) != len(drafts):
         raise SpecsimError(f"need one gamma per draft level: {len(drafts)} levels, gammas {gammas}")
     if any(g < 1 for g in gammas):

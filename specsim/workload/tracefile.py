@@ -88,6 +88,11 @@ SCHEMA: dict[str, tuple[str, str]] = {
     "ls_name": ("int16", "layers"),
     **{name: ("float32", "layers") for name in LAYER_STATS},
 }
+def empty_arrays(*groups: str) -> dict[str, np.ndarray]:
+    """Zero-length arrays for every schema array of the given length groups (parts a trace leaves out)."""
+    return {name: np.zeros(0, dtype=dtype) for name, (dtype, group) in SCHEMA.items() if group in groups}
+
+
 REQUIRED_HEADER = ("kind", "schema_version", "model", "draft", "mode", "gamma", "verify", "levels",
                    "level_formats", "activation_formats", "op_names", "formats", "payload_sha256")
 
