@@ -1,0 +1,224 @@
+"""Hardware description: typed config objects loaded from YAML (one schema, validated on load).
+
+A hardware file describes one accelerator: clock, PE array (size, dataflow, PE modes), on-chip SRAM
+buffers, DRAM, vector unit, and the energy table it uses (a separate YAML file, see
+:mod:`specsim.hardware.energy`). Units are in the key names (``_ghz``, ``_kib``, ``_bits``,
+``_gbps``, ``_ns``, ``_cycles``); every section has a ``source`` string saying where its numbers
+come from. Shipped files: ``specsim/data/hardware/*.yaml``. This module never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+from specsim.errors import SpecsimError
+from specsim.typedconfig import build, load_yaml, revalidate, spec
+
+DATAFLOWS = ("ws", "os", "is")
+BUFFER_NAMES = ("weights", "activations", "outputs", "kv_cache")
+WEIGHT_LAYOUTS = ("nibble_planes", "packed")
+VECTOR_OPS = ("softmax", "norm", "activation", "elementwise", "requant")
+
+
+@dataclass(frozen=True)
+class PEMode:
+    """One operating mode of the PE: ``lanes`` MACs per PE per cycle laid along GEMM dim ``lane_dim``.
+
+    ``fp16``: 1 lane, 16-bit weights; ``quarter`` (SPEQ draft): the FP16 PE splits into 4 lanes of a
+    4-bit BSFP weight times an FP16 activation; ``int4``/``int8``/``mxfp4`` likewise.
+    """
+
+    lanes: int = spec(1, ge=1, doc="MACs per PE per cycle")
+    lane_dim: str = spec("k", choices=("k", "n"), doc="GEMM dim the lanes extend (k: more rows, n: more columns)")
+    weight_bits: float = spec(16.0, unit="bits", gt=0, le=32, doc="stored bits per weight incl. scale overhead")
+    activation_bits: float = spec(16.0, unit="bits", gt=0, le=32, doc="bits per activation operand")
+    draft_fetch: bool = spec(False, doc="weights come from the top-nibble plane of the FP16 weights "
+                                        "(a quarter of their bytes with the nibble_planes layout)")
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """The PE array: ``rows`` x ``cols`` PEs and its dataflow."""
+
+    rows: int = spec(ge=1, doc="PE rows (the reduction/K side in weight-stationary)")
+    cols: int = spec(ge=1, doc="PE columns")
+    dataflow: str = spec("ws", choices=DATAFLOWS, doc="ws weight-, os output-, is input-stationary")
+    mode_switch_cycles: int = spec(0, ge=0, unit="cycles", doc="pipeline drain + reconfiguration per mode change")
+    accumulator_bits: int = spec(32, ge=8, le=64, unit="bits", doc="partial-sum width in the output buffer")
+    preload_rows_per_cycle: int = spec(1, ge=1, doc="stationary-operand rows loaded into the array per cycle "
+                                                    "(pipelined timing only; SCALE-Sim loads 1)")
+    source: str = spec("", doc="where the numbers come from")
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    """One on-chip SRAM buffer. Bandwidth per port = banks x width_bits / 8 bytes/cycle.
+
+    Fills from DRAM use a dedicated write port; the array reads through ``ports`` read ports.
+    With ``double_buffered`` the buffer holds two tiles so the next tile loads during compute.
+    """
+
+    size_kib: float = spec(gt=0, unit="KiB")
+    banks: int = spec(1, ge=1)
+    width_bits: int = spec(64, ge=8, unit="bits", doc="bits per bank access")
+    ports: int = spec(1, ge=1, doc="read ports")
+    double_buffered: bool = spec(True)
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.size_kib * 1024)
+
+    @property
+    def slots(self) -> int:
+        """Tiles the buffer holds at once (2 with double buffering)."""
+        return 2 if self.double_buffered else 1
+
+    @property
+    def slot_bytes(self) -> int:
+        return self.size_bytes // self.slots
+
+    @property
+    def port_bytes_per_cycle(self) -> int:
+        return self.banks * self.width_bits // 8
+
+
+@dataclass(frozen=True)
+class BuffersConfig:
+    weights: BufferConfig
+    activations: BufferConfig
+    outputs: BufferConfig
+    kv_cache: BufferConfig
+    source: str = spec("")
+
+    def get(self, name: str) -> BufferConfig:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class DRAMConfig:
+    """Off-chip DRAM/HBM. Requests are served in order by one DMA queue striped over all channels."""
+
+    kind: str = spec("hbm2", doc="label (the energy table holds its pJ/bit)")
+    channels: int = spec(8, ge=1)
+    bandwidth_gbps: float = spec(256.0, gt=0, unit="GB/s", doc="peak bandwidth summed over channels")
+    burst_bytes: int = spec(64, ge=1, unit="bytes", doc="transfer granularity: requests round up to bursts")
+    latency_ns: float = spec(100.0, ge=0, unit="ns", doc="request-to-first-data latency (pipelined)")
+    weight_layout: str = spec("nibble_planes", choices=WEIGHT_LAYOUTS,
+                              doc="nibble_planes: a draft pass fetches only the top-nibble plane")
+    source: str = spec("")
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """Vector / special-function unit: ``lanes`` elements per cycle, ``cycles_per_element`` per op kind."""
+
+    lanes: int = spec(64, ge=1)
+    cycles_per_element: dict[str, float] = spec(
+        {"softmax": 4.0, "norm": 2.0, "activation": 1.0, "elementwise": 1.0, "requant": 1.0},
+        unit="cycles per element per lane")
+    olive_decoder_cycles: int = spec(0, ge=0, unit="cycles",
+                                     doc="pipeline latency of OliVe's edge decoders, once per GEMM")
+    tender_shift_cycles: int = spec(1, ge=0, unit="cycles",
+                                    doc="Tender: accumulator shift per channel-group boundary per output tile")
+    source: str = spec("")
+
+    def validate(self, where: str) -> None:
+        for op in VECTOR_OPS:
+            if op not in self.cycles_per_element:
+                raise SpecsimError(f"{where}.cycles_per_element.{op}: missing key (a number, cycles per element)")
+        for op, c in self.cycles_per_element.items():
+            if op not in VECTOR_OPS:
+                raise SpecsimError(f"{where}.cycles_per_element.{op}: unknown key (expected one of: "
+                                   f"{', '.join(VECTOR_OPS)})")
+            if c <= 0:
+                raise SpecsimError(f"{where}.cycles_per_element.{op}: expected a value > 0, got {c!r}")
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """One accelerator. ``energy_table`` names a shipped table or a YAML path relative to this file."""
+
+    name: str
+    clock_ghz: float = spec(unit="GHz", gt=0)
+    array: ArrayConfig = spec()
+    modes: dict[str, PEMode] = spec()
+    buffers: BuffersConfig = spec()
+    dram: DRAMConfig = spec()
+    vector: VectorConfig = spec()
+    energy_table: str = spec("default-28nm", doc="shipped table name or path to an energy YAML")
+    source: str = spec("")
+    path: str = spec("<built-in>", doc="file this config was loaded from (set by the loader)")
+
+    def validate(self, where: str) -> None:
+        if not self.modes:
+            raise SpecsimError(f"{where}.modes: expected at least one PE mode")
+        acc_bytes = self.array.accumulator_bits / 8
+        for name, mode in self.modes.items():
+            fold = self.array.rows * self.array.cols * mode.lanes
+            for buf in ("weights", "kv_cache"):
+                need = math.ceil(fold * max(mode.weight_bits, 16 if buf == "kv_cache" else 0) / 8)
+                if self.buffers.get(buf).slot_bytes < need:
+                    raise SpecsimError(
+                        f"{where}.buffers.{buf}.size_kib: too small for one {self.array.rows}x{self.array.cols} "
+                        f"tile in mode {name!r} ({need} bytes per slot needed, "
+                        f"{self.buffers.get(buf).slot_bytes} available)")
+            need_out = math.ceil(fold * acc_bytes)
+            if self.buffers.outputs.size_bytes < need_out:
+                raise SpecsimError(f"{where}.buffers.outputs.size_kib: too small for one output tile in mode "
+                                   f"{name!r} ({need_out} bytes of partial sums needed)")
+        need_act = math.ceil(self.array.rows * max(m.lanes for m in self.modes.values()) * 2)
+        if self.buffers.activations.slot_bytes < need_act:
+            raise SpecsimError(f"{where}.buffers.activations.size_kib: too small for one row of activations "
+                               f"({need_act} bytes needed)")
+
+    # -- derived quantities -------------------------------------------------------------------------
+    def mode(self, name: str) -> PEMode:
+        if name not in self.modes:
+            raise SpecsimError(f"{self.path}: unknown PE mode {name!r} (this config has: {', '.join(self.modes)})")
+        return self.modes[name]
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram.bandwidth_gbps / self.clock_ghz
+
+    @property
+    def dram_latency_cycles(self) -> int:
+        return int(math.ceil(self.dram.latency_ns * self.clock_ghz))
+
+    @property
+    def pes(self) -> int:
+        return self.array.rows * self.array.cols
+
+    def with_array(self, rows: int, cols: int, dataflow: str | None = None) -> HardwareConfig:
+        """A copy with another array size (and dataflow), checked again; used by ``specsim gemm`` and sweeps."""
+        new = replace(self, array=replace(self.array, rows=rows, cols=cols, dataflow=dataflow or self.array.dataflow))
+        return revalidate(new, f"{self.path} (array {rows}x{cols})")
+
+
+def shipped_hardware() -> list[str]:
+    folder = resources.files("specsim") / "data" / "hardware"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_shipped(kind: str, name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """Path of a shipped ``kind`` file (``hardware``/``energy``) by name, or of a user file."""
+    p = Path(name_or_path)
+    candidates = [p] if p.is_absolute() else ([relative_to / p] if relative_to else []) + [p]
+    for c in candidates:
+        if c.suffix in (".yaml", ".yml") and c.exists():
+            return c
+    shipped = Path(str(resources.files("specsim") / "data" / kind / f"{p.name.removesuffix('.yaml')}.yaml"))
+    if shipped.exists():
+        return shipped
+    return candidates[0]
+
+
+def load_hardware(path: str | Path = "speq-32x32") -> HardwareConfig:
+    """Load and validate a hardware YAML (a path, or the name of a shipped file)."""
+    path = resolve_shipped("hardware", path)
+    data = load_yaml(path)
+    data = {**data, "path": str(path)}
+    return build(HardwareConfig, data, path)

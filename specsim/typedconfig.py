@@ -1,0 +1,183 @@
+"""Typed YAML configs: one loader that turns a YAML mapping into frozen dataclasses, validated on load.
+
+Every config of specsim (hardware, energy tables, and the run configs built on them) is a tree of
+dataclasses whose fields carry their unit, range and allowed values in ``field(metadata=...)``
+(see :func:`spec`). :func:`build` walks a parsed YAML mapping against that tree and raises a
+:class:`~specsim.errors.SpecsimError` naming the file, the dotted key and what is expected on the
+first problem: unknown key, missing key, wrong type, value out of range, value not among choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from specsim.errors import SpecsimError
+
+T = TypeVar("T")
+
+
+def spec(default: Any = dataclasses.MISSING, *, unit: str = "", doc: str = "", gt: float | None = None,
+         ge: float | None = None, le: float | None = None, choices: tuple | None = None) -> Any:
+    """A dataclass field with its unit, documentation and validation rule (``gt``/``ge``/``le``/``choices``)."""
+    meta = {"unit": unit, "doc": doc, "gt": gt, "ge": ge, "le": le, "choices": choices}
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Parse a YAML file that must hold a mapping; malformed or missing files raise a one-line SpecsimError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecsimError(f"{path}: file not found") from None
+    except OSError as err:
+        raise SpecsimError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecsimError(f"{path}:{where} malformed YAML ({problem})") from None
+    if not isinstance(data, dict):
+        raise SpecsimError(f"{path}: expected a YAML mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is dict:
+        return "a mapping of names to " + _describe(typing.get_args(tp)[1])
+    if origin in (list, tuple):
+        return "a list of " + _describe(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            type(None): "null"}.get(tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise SpecsimError(f"{where}: expected a mapping, got {value!r}")
+        return _build(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _convert(arg, value, where, meta)
+            except SpecsimError:
+                continue
+        raise SpecsimError(f"{where}: expected {_describe(tp)}, got {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SpecsimError(f"{where}: expected {_describe(tp)}, got {value!r}")
+        _, vt = typing.get_args(tp)
+        return {str(k): _convert(vt, v, f"{where}.{k}", {}) for k, v in value.items()}
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise SpecsimError(f"{where}: expected {_describe(tp)}, got {value!r}")
+        items = [_convert(typing.get_args(tp)[0], v, f"{where}[{i}]", meta) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is type(None):
+        if value is not None:
+            raise SpecsimError(f"{where}: expected null, got {value!r}")
+        return None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise SpecsimError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecsimError(f"{where}: expected an integer{_unit(meta)}, got {value!r}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpecsimError(f"{where}: expected a number{_unit(meta)}, got {value!r}")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise SpecsimError(f"{where}: expected a string, got {value!r}")
+    _check_range(value, where, meta)
+    return value
+
+
+def _unit(meta: dict) -> str:
+    return f" ({meta['unit']})" if meta.get("unit") else ""
+
+
+def _check_range(value: Any, where: str, meta: dict) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise SpecsimError(f"{where}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+    for key, ok, text in (("gt", lambda v, b: v > b, "> {}"), ("ge", lambda v, b: v >= b, ">= {}"),
+                          ("le", lambda v, b: v <= b, "<= {}")):
+        bound = meta.get(key)
+        if bound is not None and not ok(value, bound):
+            raise SpecsimError(f"{where}: expected a value {text.format(bound)}{_unit(meta)}, got {value!r}")
+
+
+def _build(cls: type[T], data: dict, where: str) -> T:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in data:
+        if key not in known:
+            raise SpecsimError(f"{where}.{key}: unknown key (expected one of: {', '.join(known)})")
+    kwargs = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}", dict(f.metadata))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SpecsimError(f"{where}.{name}: missing key ({_describe(hints[name])}{_unit(f.metadata)})")
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        check(where)
+    return obj
+
+
+def _located(err: SpecsimError, source: str | Path) -> SpecsimError:
+    msg = str(err)
+    msg = msg[len("<root>."):] if msg.startswith("<root>.") else msg.replace("<root>", "top level", 1)
+    return SpecsimError(f"{source}: {msg}")
+
+
+def build(cls: type[T], data: dict, source: str | Path) -> T:
+    """Build dataclass ``cls`` from mapping ``data`` read from ``source``; errors read ``<source>: <key>: ...``.
+
+    After a dataclass is built its ``validate(where)`` method, if any, runs cross-field checks.
+    """
+    try:
+        return _build(cls, data, "<root>")
+    except SpecsimError as err:
+        raise _located(err, source) from None
+
+
+def revalidate(obj: T, source: str) -> T:
+    """Re-run the cross-field checks of a config changed in code (e.g. a CLI override of its array size)."""
+    try:
+        obj.validate("<root>")
+    except SpecsimError as err:
+        raise _located(err, source) from None
+    return obj
+
+
+def describe_fields(cls: type) -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, unit, doc) for every field of ``cls`` and its nested dataclasses (for docs/CLI help)."""
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        rows.append((f.name, _describe(tp), f.metadata.get("unit", ""), f.metadata.get("doc", "")))
+        if dataclasses.is_dataclass(tp):
+            rows += [(f"{f.name}.{k}", t, u, d) for k, t, u, d in describe_fields(tp)]
+    return rows
