@@ -1,0 +1,1 @@
+"""Hardware side: typed configs, operator tables, mapping onto the PE array and energy tables (no torch)."""
