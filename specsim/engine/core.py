@@ -35,13 +35,20 @@ N_BUFFERS = 4
 BUF_ACTIVATIONS = 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _share(total, j, n):
-    """Integer share of ``total`` for part ``j`` of ``n`` (shares sum exactly to ``total``)."""
-    return total * (j + 1) // n - total * j // n
+    """Integer share of ``total`` for part ``j`` of ``n``: equal parts, the remainder one each on the
+    last parts (shares sum exactly to ``total``)."""
+    return total // n + (1 if j >= n - total % n else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _part(base, rem, j, n):
+    """:func:`_share` from precomputed ``base = total // n`` and ``rem = total % n`` (no division per tile)."""
+    return base + (1 if j >= n - rem else 0)
+
+
+@njit(cache=True, inline="always")
 def _transfer_cycles(nbytes, burst, bytes_per_cycle):
     if nbytes <= 0 or bytes_per_cycle <= 0.0:
         return 0, 0
@@ -94,6 +101,15 @@ def replay(unit, mode, tiles, stream_buffer, load_bytes, write_bytes, fill_cycle
             s += 1
         last_seg[i] = s - 1
 
+    # per-op equal shares (base, remainder) of load bytes, fill, compute and SRAM-read cycles
+    split = np.empty((n_ops, 4, 2), np.int64)
+    for i in range(n_ops):
+        parts = max(tiles[i], 1)
+        split[i, 0, 0], split[i, 0, 1] = load_bytes[i] // parts, load_bytes[i] % parts
+        split[i, 1, 0], split[i, 1, 1] = fill_cycles[i] // parts, fill_cycles[i] % parts
+        split[i, 2, 0], split[i, 2, 1] = compute_cycles[i] // parts, compute_cycles[i] % parts
+        split[i, 3, 0], split[i, 3, 1] = sram_read_cycles[i] // parts, sram_read_cycles[i] % parts
+
     # ---- state ------------------------------------------------------------------------------------
     op_start = np.full(n_ops, np.iinfo(np.int64).max, np.int64)
     op_end = np.zeros(n_ops, np.int64)
@@ -127,7 +143,7 @@ def replay(unit, mode, tiles, stream_buffer, load_bytes, write_bytes, fill_cycle
         # run compute up to the segment this command waits for
         while next_seg <= need:
             compute_free, cur_mode = _compute(next_seg, seg_op, seg_part, seg_load, unit, mode, tiles,
-                                              compute_cycles, sram_read_cycles, fill_end, load_cause,
+                                              split, fill_end, load_cause,
                                               compute_free, cur_mode, switch_cycles, ideal, op_start,
                                               op_end, stalls, switches, compute_end)
             next_seg += 1
@@ -145,13 +161,13 @@ def replay(unit, mode, tiles, stream_buffer, load_bytes, write_bytes, fill_cycle
             sg = load_seg[gl]
             i = seg_op[sg]
             parts = max(tiles[i], 1)
-            share = _share(load_bytes[i], seg_part[sg], parts)
+            share = _part(split[i, 0, 0], split[i, 0, 1], seg_part[sg], parts)
             nbytes, cycles = _transfer_cycles(share, burst, bpc)
             dram_read[i] += share if nbytes == 0 else nbytes
             slot_wait = ready > dma_free
             dma_free = start + cycles
             buf = stream_buffer[i] if stream_buffer[i] >= 0 else BUF_ACTIVATIONS
-            fill = 0 if ideal else _share(fill_cycles[i], seg_part[sg], parts)
+            fill = 0 if ideal else _part(split[i, 1, 0], split[i, 1, 1], seg_part[sg], parts)
             f_start = max(start + lat, port_free[buf])
             arrival = dma_free + lat
             f_end = max(f_start + fill, arrival)
@@ -162,7 +178,7 @@ def replay(unit, mode, tiles, stream_buffer, load_bytes, write_bytes, fill_cycle
             next_load += 1
     while next_seg < n_seg:
         compute_free, cur_mode = _compute(next_seg, seg_op, seg_part, seg_load, unit, mode, tiles,
-                                          compute_cycles, sram_read_cycles, fill_end, load_cause,
+                                          split, fill_end, load_cause,
                                           compute_free, cur_mode, switch_cycles, ideal, op_start,
                                           op_end, stalls, switches, compute_end)
         next_seg += 1
@@ -172,10 +188,9 @@ def replay(unit, mode, tiles, stream_buffer, load_bytes, write_bytes, fill_cycle
     return op_start, op_end, stalls, dram_read, dram_write, switches, total
 
 
-@njit(cache=True)
-def _compute(sg, seg_op, seg_part, seg_load, unit, mode, tiles, compute_cycles, sram_read_cycles,
-             fill_end, load_cause, compute_free, cur_mode, switch_cycles, ideal, op_start, op_end, stalls,
-             switches, compute_end):
+@njit(cache=True, inline="always")
+def _compute(sg, seg_op, seg_part, seg_load, unit, mode, tiles, split, fill_end, load_cause, compute_free,
+             cur_mode, switch_cycles, ideal, op_start, op_end, stalls, switches, compute_end):
     i = seg_op[sg]
     parts = max(tiles[i], 1)
     t0 = compute_free
@@ -193,8 +208,8 @@ def _compute(sg, seg_op, seg_part, seg_load, unit, mode, tiles, compute_cycles, 
     stalls[i, ST_SWITCH] += switch_part
     if gap > switch_part:
         stalls[i, load_cause[gl]] += gap - switch_part
-    work = _share(compute_cycles[i], seg_part[sg], parts)
-    reads = 0 if ideal else _share(sram_read_cycles[i], seg_part[sg], parts)
+    work = _part(split[i, 2, 0], split[i, 2, 1], seg_part[sg], parts)
+    reads = 0 if ideal else _part(split[i, 3, 0], split[i, 3, 1], seg_part[sg], parts)
     duration = max(work, reads)
     stalls[i, ST_READ] += duration - work
     end = start + duration

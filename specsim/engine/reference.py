@@ -27,7 +27,9 @@ from specsim.hardware.ops import OpTable
 
 
 def _share(total: int, j: int, n: int) -> int:
-    return total * (j + 1) // n - total * j // n
+    """Part ``j`` of ``n`` equal parts of ``total``, the remainder one each on the last parts."""
+    base, rem = divmod(total, n)
+    return base + (1 if j >= n - rem else 0)
 
 
 def simulate_reference(hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False,

@@ -1,0 +1,106 @@
+"""Hardware and energy configs: shipped files load; bad files give one line naming file and key, exit 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from specsim.errors import SpecsimError
+from specsim.hardware.config import load_hardware
+from specsim.hardware.energy import energy_table_for, load_energy_table
+
+SHIPPED = Path(__file__).resolve().parents[1] / "specsim" / "data" / "hardware" / "speq.yaml"
+
+
+def test_shipped_hardware_and_energy_load():
+    hw = load_hardware("speq")
+    assert (hw.array.rows, hw.array.cols, hw.array.dataflow) == (64, 64, "ws")
+    assert hw.modes["quarter"].lanes == 4 and hw.modes["quarter"].draft_fetch
+    assert hw.dram_bytes_per_cycle == pytest.approx(256.0)
+    table = energy_table_for(hw)
+    assert set(hw.modes) <= set(table.mac)
+    assert all(c.source for c in table.mac.values())
+    assert load_energy_table("default-28nm").dram_per_byte.unit == "pJ/byte"
+
+
+def _write(tmp_path, edit):
+    data = yaml.safe_load(SHIPPED.read_text())
+    edit(data)
+    path = tmp_path / "hw.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("edit, key, expected", [
+    (lambda d: d.update(bogus=1), "bogus", "unknown key"),
+    (lambda d: d["array"].update(rows="many"), "array.rows", "expected an integer"),
+    (lambda d: d["array"].update(rows=0), "array.rows", ">= 1"),
+    (lambda d: d["buffers"]["weights"].update(size_kib=-4), "buffers.weights.size_kib", "> 0"),
+    (lambda d: d["buffers"]["weights"].update(size_kib=1), "buffers.weights.size_kib", "too small for one"),
+    (lambda d: d["array"].update(dataflow="rs"), "array.dataflow", "one of ws, os, is"),
+    (lambda d: d["modes"]["quarter"].update(lane_dim="m"), "modes.quarter.lane_dim", "one of k, n"),
+    (lambda d: d["modes"]["quarter"].update(speed=2), "modes.quarter.speed", "unknown key"),
+    (lambda d: d["dram"].pop("bandwidth_gbps") and d["dram"].update(bandwidth_gbps=True), "dram.bandwidth_gbps",
+     "expected a number"),
+    (lambda d: d["dram"].update(weight_layout="planar"), "dram.weight_layout", "nibble_planes"),
+    (lambda d: d["vector"]["cycles_per_element"].update(gelu=1), "vector.cycles_per_element.gelu", "unknown key"),
+    (lambda d: d.pop("clock_ghz"), "clock_ghz", "missing key"),
+])
+def test_bad_hardware_config_names_file_and_key(tmp_path, edit, key, expected):
+    path = _write(tmp_path, edit)
+    with pytest.raises(SpecsimError) as err:
+        load_hardware(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: {key}") and expected in msg and "\n" not in msg
+
+
+def test_malformed_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("array: [rows: 3\n")
+    with pytest.raises(SpecsimError, match="malformed YAML"):
+        load_hardware(bad)
+    with pytest.raises(SpecsimError, match="file not found"):
+        load_hardware(tmp_path / "missing.yaml")
+
+
+def test_energy_table_unit_and_mode_checks(tmp_path):
+    table = yaml.safe_load((SHIPPED.parent.parent / "energy" / "default-28nm.yaml").read_text())
+    table["dram_per_byte"]["unit"] = "pJ/bit"
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump(table))
+    with pytest.raises(SpecsimError, match=r"e.yaml: dram_per_byte.unit: expected 'pJ/byte'"):
+        load_energy_table(tmp_path / "e.yaml")
+    table["dram_per_byte"]["unit"] = "pJ/byte"
+    del table["mac"]["mxfp4"]
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump(table))
+    hw_path = _write(tmp_path, lambda d: d.update(energy_table="e.yaml"))
+    with pytest.raises(SpecsimError, match=r"mac.mxfp4: missing key"):
+        energy_table_for(load_hardware(hw_path))
+
+
+def test_cli_bad_config_one_line_exit_2(tmp_path):
+    path = _write(tmp_path, lambda d: d["array"].update(cols=-3))
+    proc = subprocess.run([sys.executable, "-m", "specsim.cli.main", "gemm", "--m", "1", "--n", "8", "--k", "8",
+                           "--config", str(path), "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "array.cols" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_unknown_mode_one_line_exit_2(capsys):
+    from specsim.cli.main import main
+    assert main(["gemm", "--m", "1", "--n", "8", "--k", "8", "--mode", "fp8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown PE mode 'fp8'" in err[0] and "speq.yaml" in err[0]
+
+
+def test_hardware_side_never_imports_torch():
+    code = ("import sys, json\n"
+            "from specsim.cli.main import main\n"
+            "import specsim.engine.reference, specsim.engine.trace_ops, specsim.hardware.energy\n"
+            "assert main(['gemm', '--m', '3', '--n', '100', '--k', '70', '--json']) == 0\n"
+            "bad = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
