@@ -26,7 +26,7 @@ def test_draft_and_verify_steps_of_a_real_trace():
     formats = trace.header["formats"]
     format_modes = {"fp16": "fp16", formats[1]: "quarter"}
     phase = trace["step_phase"]
-    draft = int(np.flatnonzero(trace["step_level"] == 1)[0])
+    draft = int(np.flatnonzero((trace["step_level"] == 1) & (phase == 1))[0])
     verify = int(np.flatnonzero((trace["step_level"] == 0) & (phase == 2))[0])
     results = {}
     for name, s in (("draft", draft), ("verify", verify)):
