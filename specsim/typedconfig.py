@@ -171,6 +171,16 @@ def revalidate(obj: T, source: str) -> T:
     return obj
 
 
+def check_names(where: str, mapping: dict, names: tuple | list | dict, what: str) -> None:
+    """A mapping with a fixed set of keys: every one of ``names`` present, nothing else (``what``: its value)."""
+    for name in names:
+        if name not in mapping:
+            raise SpecsimError(f"{where}.{name}: missing key ({what})")
+    for name in mapping:
+        if name not in names:
+            raise SpecsimError(f"{where}.{name}: unknown key (expected one of: {', '.join(names)})")
+
+
 def describe_fields(cls: type) -> list[tuple[str, str, str, str]]:
     """(dotted key, type, unit, doc) for every field of ``cls`` and its nested dataclasses (for docs/CLI help)."""
     rows = []

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from specsim.errors import SpecsimError
-from specsim.typedconfig import build, load_yaml, revalidate, spec
+from specsim.typedconfig import build, check_names, load_yaml, revalidate, spec
 
 DATAFLOWS = ("ws", "os", "is")
 BUFFER_NAMES = ("weights", "activations", "outputs", "kv_cache")
@@ -126,13 +126,8 @@ class VectorConfig:
     source: str = spec("")
 
     def validate(self, where: str) -> None:
-        for op in VECTOR_OPS:
-            if op not in self.cycles_per_element:
-                raise SpecsimError(f"{where}.cycles_per_element.{op}: missing key (a number, cycles per element)")
+        check_names(f"{where}.cycles_per_element", self.cycles_per_element, VECTOR_OPS, "cycles per element")
         for op, c in self.cycles_per_element.items():
-            if op not in VECTOR_OPS:
-                raise SpecsimError(f"{where}.cycles_per_element.{op}: unknown key (expected one of: "
-                                   f"{', '.join(VECTOR_OPS)})")
             if c <= 0:
                 raise SpecsimError(f"{where}.cycles_per_element.{op}: expected a value > 0, got {c!r}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
-from specsim.typedconfig import build, load_yaml, spec
+from specsim.typedconfig import build, check_names, load_yaml, spec
 
 STATIC_UNITS = {"pe_array": "mW/PE", "sram": "mW/KiB", "vector": "mW", "dram": "mW"}
 
@@ -48,23 +48,14 @@ class EnergyTable:
         unit("dram_per_byte", self.dram_per_byte, "pJ/byte")
         unit("vector_per_lane_cycle", self.vector_per_lane_cycle, "pJ/lane-cycle")
         unit("mode_switch", self.mode_switch, "pJ")
-        for b in BUFFER_NAMES:
-            if b not in self.sram_per_byte:
-                raise SpecsimError(f"{where}.sram_per_byte.{b}: missing key (pJ/byte of that buffer)")
+        check_names(f"{where}.sram_per_byte", self.sram_per_byte, BUFFER_NAMES, "pJ/byte of that buffer")
         for b, c in self.sram_per_byte.items():
-            if b not in BUFFER_NAMES:
-                raise SpecsimError(f"{where}.sram_per_byte.{b}: unknown buffer (expected one of: "
-                                   f"{', '.join(BUFFER_NAMES)})")
             unit(f"sram_per_byte.{b}", c, "pJ/byte")
         for m, c in self.mac.items():
             unit(f"mac.{m}", c, "pJ/MAC")
+        check_names(f"{where}.static", self.static, STATIC_UNITS, "static power")
         for k, expected in STATIC_UNITS.items():
-            if k not in self.static:
-                raise SpecsimError(f"{where}.static.{k}: missing key ({expected})")
             unit(f"static.{k}", self.static[k], expected)
-        for k in self.static:
-            if k not in STATIC_UNITS:
-                raise SpecsimError(f"{where}.static.{k}: unknown key (expected one of: {', '.join(STATIC_UNITS)})")
 
 
 def load_energy_table(name_or_path: str | Path, relative_to: Path | None = None) -> EnergyTable:
