@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the default traces that `specsim run hwconfigs/*.yaml` replays (committed in this folder).
 # Real SmolLM2-135M runs, greedy, the first 5 shipped prompts (1 per category) x 64 new tokens.
-# About 15 min on the 2-core reference machine. Usage: bash traces/make_default_traces.sh
+# About 25 min on the 2-core reference machine (one trace at a time). Usage: bash traces/make_default_traces.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 common=(--model smollm2-135m --limit 5 --max-new-tokens 64 --verify greedy --seed 0)
@@ -13,3 +13,5 @@ specsim trace "${common[@]}" --draft none -o traces/smollm2-135m_fp16.npz
 specsim trace "${common[@]}" --draft olive -o traces/smollm2-135m_olive4.npz
 specsim trace "${common[@]}" --draft tender -o traces/smollm2-135m_tender4.npz
 specsim trace "${common[@]}" --draft int4 -o traces/smollm2-135m_int4.npz
+specsim trace "${common[@]}" --draft olive:8 -o traces/smollm2-135m_olive8.npz
+specsim trace "${common[@]}" --draft tender:8 -o traces/smollm2-135m_tender8.npz
