@@ -162,6 +162,65 @@ def build(cls: type[T], data: dict, source: str | Path) -> T:
         raise _located(err, source) from None
 
 
+def build_at(cls: type[T], data: dict, source: str | Path, key: str) -> T:
+    """:func:`build` for a section at dotted ``key`` of a larger file (errors name ``key.<field>``)."""
+    try:
+        return _build(cls, data, f"<root>.{key}")
+    except SpecsimError as err:
+        raise _located(err, source) from None
+
+
+def override(data: dict, cls: type, assignment: str, source: str | Path) -> None:
+    """Apply one ``key.path=value`` (value parsed as YAML) to raw config ``data`` in place.
+
+    The dotted key must name a field of ``cls`` (through nested dataclasses, dicts with an existing
+    key, and list indices); anything else raises a one-line SpecsimError.
+    """
+    if "=" not in assignment:
+        raise SpecsimError(f"--set {assignment!r}: expected key=value")
+    key, text = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    parts = key.strip().split(".")
+    tp: Any = cls
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[: depth + 1])
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+            origin = typing.get_origin(tp)
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            if part not in hints or part == "path":
+                raise SpecsimError(f"{source}: --set {key}: unknown key '{where}'")
+            tp = hints[part]
+        elif origin is dict:
+            if not isinstance(node, dict) or part not in node:
+                raise SpecsimError(f"{source}: --set {key}: unknown key '{where}'")
+            tp = typing.get_args(tp)[1]
+        elif origin in (list, tuple):
+            if not part.isdigit() or not isinstance(node, list) or int(part) >= len(node):
+                raise SpecsimError(f"{source}: --set {key}: '{where}' is not an index of the list")
+            tp = typing.get_args(tp)[0]
+            if last:
+                node[int(part)] = value
+                return
+            node = node[int(part)]
+            continue
+        else:
+            raise SpecsimError(f"{source}: --set {key}: '{'.'.join(parts[:depth])}' has no sub-keys")
+        if not isinstance(node, dict):
+            raise SpecsimError(f"{source}: --set {key}: '{'.'.join(parts[:depth])}' is not a mapping in the file")
+        if last:
+            node[part] = value
+            return
+        node = node.setdefault(part, {})
+
+
 def revalidate(obj: T, source: str) -> T:
     """Re-run the cross-field checks of a config changed in code (e.g. a CLI override of its array size)."""
     try:

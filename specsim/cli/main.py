@@ -12,7 +12,7 @@ import sys
 
 from specsim import __version__
 from specsim.errors import USER_ERROR_EXIT_CODE, SpecsimError
-from specsim.cli import formats_cmd, gemm_cmd, trace_cmd
+from specsim.cli import formats_cmd, gemm_cmd, run_cmd, trace_cmd
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     formats_cmd.register(sub)
     trace_cmd.register(sub)
     gemm_cmd.register(sub)
+    run_cmd.register(sub)
     return parser
 
 

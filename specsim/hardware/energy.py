@@ -38,6 +38,7 @@ class EnergyTable:
     vector_per_lane_cycle: Constant = spec(doc="pJ per busy vector lane per cycle")
     mode_switch: Constant = spec(doc="pJ per PE-array mode switch")
     static: dict[str, Constant] = spec(doc="static power: pe_array mW/PE, sram mW/KiB, vector mW, dram mW")
+    pe_area: Constant = spec(doc="area of one PE in um^2/PE (for same-area comparisons)")
     source: str = spec("")
     path: str = spec("<built-in>")
 
@@ -48,6 +49,7 @@ class EnergyTable:
         unit("dram_per_byte", self.dram_per_byte, "pJ/byte")
         unit("vector_per_lane_cycle", self.vector_per_lane_cycle, "pJ/lane-cycle")
         unit("mode_switch", self.mode_switch, "pJ")
+        unit("pe_area", self.pe_area, "um^2/PE")
         check_names(f"{where}.sram_per_byte", self.sram_per_byte, BUFFER_NAMES, "pJ/byte of that buffer")
         for b, c in self.sram_per_byte.items():
             unit(f"sram_per_byte.{b}", c, "pJ/byte")

@@ -111,9 +111,10 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
     else:
         arrays.update(empty_arrays("steps", "ops"))
     if cfg.layer_stats:
-        from specsim.workload.layer_stats import layer_stats
+        from specsim.workload.layer_stats import layer_stats, linear_short_names
 
         arrays.update(layer_stats(loaded.model, calibration_ids(), progress))
+        header_tables["layer_names"] = linear_short_names(loaded.model)
     else:
         arrays.update(empty_arrays("layers"))
     header = {

@@ -84,13 +84,15 @@ class AcceptanceProfile:
 
 
 def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceProfile | None,
-                prompt_lens: list[int], max_new_tokens: int, seed: int) -> tuple[dict, dict[str, np.ndarray]]:
-    """Header and arrays of a shape-derived trace: ``arch``'s operator template, passes scheduled from
-    acceptance events sampled from ``profile`` (or plain decoding when ``draft_format`` is None)."""
+                prompt_lens: list[int], max_new_tokens: int, seed: int,
+                target_format: str = "fp16") -> tuple[dict, dict[str, np.ndarray]]:
+    """Header and arrays of a shape-derived trace: ``arch``'s operator template (decoder linears in
+    ``target_format``), passes scheduled from acceptance events sampled from ``profile`` (or plain
+    decoding when ``draft_format`` is None)."""
     from specsim.workload.operators import architecture_template, template_arrays
 
     rng = np.random.default_rng(seed)
-    templates = {0: architecture_template(arch, "fp16")}
+    templates = {0: architecture_template(arch, target_format)}
     if draft_format is not None:
         templates[1] = architecture_template(arch, draft_format)
     arrays: dict[str, list] = {k: [] for k in ("round_prompt", "round_level", "round_drafted", "round_accepted",
@@ -127,7 +129,7 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
         "mode": "speculative" if draft_format else "autoregressive", "gamma": [gamma] if draft_format else [],
         "verify": "greedy", "seed": seed, "max_new_tokens": max_new_tokens, "prompt_count": len(prompt_lens),
         "levels": ["target"] + (["draft"] if draft_format else []),
-        "level_formats": ["fp16"] + ([draft_format] if draft_format else []),
+        "level_formats": [target_format] + ([draft_format] if draft_format else []),
         "activation_formats": ["fp16"] * (2 if draft_format else 1),
         "op_names": names, "formats": formats, "layer_stat_names": list(LAYER_STATS),
         "acceptance_profile": list(profile.position_acceptance) if profile else None,

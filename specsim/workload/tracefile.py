@@ -30,7 +30,8 @@ Arrays of schema 2, by length group:
   (heads of a batched GEMM), ``op_weight_format`` int8 (-1: no weight operand));
   an operator's work in a step is M x N x K x count MACs (GEMMs) or elements (vector ops);
 * ``layers`` -- per decoder linear of the target, operand statistics measured once
-  (``ls_layer``, ``ls_name`` int16 and the float32 statistics in ``layer_stat_names``; see
+  (``ls_layer``, ``ls_name`` int16 indexing the header's ``layer_names`` (q_proj, ...), and the
+  float32 statistics in ``layer_stat_names``; see
   :mod:`specsim.workload.layer_stats`).
 
 :func:`read_trace` validates everything and raises :class:`SpecsimError` with one line naming the
@@ -195,6 +196,8 @@ def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> No
         _in_range(where, arrays, name, 0, len(levels))
     _in_range(where, arrays, "op_name", 0, len(header["op_names"]))
     _in_range(where, arrays, "op_weight_format", -1, len(header["formats"]))
+    if "layer_names" in header:
+        _in_range(where, arrays, "ls_name", 0, len(header["layer_names"]))
 
 
 def read_trace(path: str | Path, kind: str = KIND) -> Trace:
