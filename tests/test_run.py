@@ -176,3 +176,27 @@ def test_shipped_main_job_runs_on_shipped_traces(tmp_path):
     smol = report["workloads"][0]
     assert smol["drift"]["olive"]["token_agreement"] < 1 and "speq" not in smol["drift"]
     assert all(math.isfinite(v) and v > 0 for v in report["geomean_speedup"].values())
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "hwconfigs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_run_configs_load(path):
+    from specsim.results.config import accelerators
+    cfg = load_run_config(path)
+    accs = accelerators(cfg)
+    assert accs[0].name == cfg.name and all(a.hardware.array.rows == cfg.hardware.array.rows for a in accs)
+
+
+def test_comparison_bases(tmp_path):
+    from specsim.results.config import accelerators
+    cfg = _shape_config(tmp_path, 0.7, extra_baselines=("olive",))
+    _write(tmp_path, "olive", {"name": "olive", "hardware": {"include": "olive", "array": {"rows": 32, "cols": 32},
+                                                             "dram": {"bandwidth_gbps": 100}},
+                               "decoding": {"kind": "autoregressive", "level_modes": ["int4"], "formats": ["olive4"]}})
+    same_pe = {a.name: a.hardware for a in accelerators(load_run_config(cfg))}
+    assert same_pe["olive"].pes == same_pe["speq"].pes and same_pe["olive"].dram.bandwidth_gbps == 100
+    area = {a.name: a for a in accelerators(load_run_config(cfg, ["comparison=same_area"]))}
+    main_area = area["speq"].hardware.pes * area["speq"].energy.pe_area.value
+    olive_area = area["olive"].hardware.pes * area["olive"].energy.pe_area.value
+    assert olive_area == pytest.approx(main_area, rel=0.05) and area["olive"].hardware.pes > area["speq"].hardware.pes
+    bw = {a.name: a.hardware for a in accelerators(load_run_config(cfg, ["comparison=same_bandwidth"]))}
+    assert bw["olive"].dram.bandwidth_gbps == bw["speq"].dram.bandwidth_gbps and bw["olive"].array.rows == 32

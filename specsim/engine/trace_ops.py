@@ -35,6 +35,7 @@ class OpOptions:
 
     olive: bool = False            #: OliVe edge decoders on every GEMM
     tender_groups: bool = False    #: Tender's per-group accumulator shift, G per layer from the trace
+    default_groups: int = 1        #: G where the trace measured none (shape workloads)
     requant: bool = False          #: a vector-unit requantization after every GEMM (Tender)
     attention_mode: str = "fp16"
 
@@ -70,6 +71,7 @@ def level_templates(trace, level_modes: list[str], modes: tuple[str, ...], optio
     names = trace.header["op_names"]
     fp16 = formats.index("fp16") if "fp16" in formats else -2
     groups_of = _tender_groups(trace) if options.tender_groups else {}
+    default_g = options.default_groups if options.tender_groups else 1
     out = []
     for level in range(len(trace.header["levels"])):
         sel = trace["op_level"] == level
@@ -95,9 +97,9 @@ def level_templates(trace, level_modes: list[str], modes: tuple[str, ...], optio
         cols["output_resident"][:] = ~np.isin(op_names, KV_WRITERS)
         if options.olive:
             cols["olive"][:] = gemm & (fmt != fp16)
-        if groups_of:
+        if groups_of or default_g > 1:
             layers = trace["op_layer"][sel]
-            cols["groups"][:] = [groups_of.get((int(lay), str(nm)), 1) if g else 1
+            cols["groups"][:] = [groups_of.get((int(lay), str(nm)), default_g) if g else 1
                                  for lay, nm, g in zip(layers, op_names, gemm & (fmt != fp16))]
         if options.requant:                      # a requantization pass over each quantized GEMM's output
             order = np.arange(n_ops)
@@ -117,7 +119,7 @@ def level_templates(trace, level_modes: list[str], modes: tuple[str, ...], optio
 
 def _tender_groups(trace) -> dict[tuple[int, str], int]:
     """Tender channel groups per (layer, linear) measured in the trace (``ls_tender_groups``)."""
-    if "tender_groups" not in trace.arrays or trace["tender_groups"].size == 0:
+    if trace["tender_groups"].size == 0:
         return {}
     names = trace.header.get("layer_names")
     if names is None:

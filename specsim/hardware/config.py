@@ -160,7 +160,8 @@ class HardwareConfig:
                         f"{where}.buffers.{buf}.size_kib: too small for one {self.array.rows}x{self.array.cols} "
                         f"tile in mode {name!r} ({need} bytes per slot needed, "
                         f"{self.buffers.get(buf).slot_bytes} available)")
-            need_out = math.ceil(fold * acc_bytes)
+            out_cols = self.array.cols * (mode.lanes if mode.lane_dim == "n" else 1)
+            need_out = math.ceil(self.array.rows * out_cols * acc_bytes)   # one array of partial sums
             if self.buffers.outputs.size_bytes < need_out:
                 raise SpecsimError(f"{where}.buffers.outputs.size_kib: too small for one output tile in mode "
                                    f"{name!r} ({need_out} bytes of partial sums needed)")

@@ -23,8 +23,9 @@ dims on the array and streams the third through it in time::
 Memory traffic. Every operand is read from SRAM once per fold along the GEMM dim it lacks when that
 dim is spatial (e.g. WS reads activations once per column fold, writes partial sums once per row
 fold). DRAM traffic: the streamed operand (weights or KV cache) once, times a re-read factor when the
-activations need several passes (M chunks that fit the activations buffer) or a stationary-output
-/ input dataflow cannot keep the reused weight block in its buffer slot; inputs and outputs move to
+activations need several passes (M chunks that fit the activations buffer; or, when cheaper, the
+inputs are streamed again for every weight tile instead) or a stationary-output / input dataflow
+cannot keep the reused weight block in its buffer slot; inputs and outputs move to
 or from DRAM only when they are not resident on chip (or do not fit the activations buffer). Draft
 modes (``draft_fetch``) read a quarter of the FP16 weight bytes with the ``nibble_planes`` layout and
 all of them with ``packed``. The streamed bytes are cut into tiles of one buffer slot; tiles share
@@ -136,11 +137,16 @@ def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False)
     else:                                                       # a row block (R x N) serves ceil(M/C) folds
         reuse_block = np.ceil(np.minimum(K, R) * N * wbits / 8).astype(np.int64)
         passes = _cdiv(M, C)
-    stream_rereads = np.where(reuse_block <= slot, 1, passes) * m_chunks
-    stream_bytes = np.where(vec, 0, unique_stream * stream_rereads)
-
+    pass_bytes = unique_stream * np.where(reuse_block <= slot, 1, passes)   # one pass over the streamed operand
     in_bytes_all = np.ceil(M * K * abits / 8).astype(np.int64) * np.where(kv, B, 1)
-    input_bytes = np.where(vec | (ops.input_resident & in_fits), 0, in_bytes_all)
+    # inputs too big for a slot: either re-stream the weights per input chunk (a) or the inputs per
+    # weight tile (b), whichever moves fewer DRAM bytes
+    restream_inputs = ~in_fits & (pass_bytes + in_bytes_all * np.maximum(1, _cdiv(pass_bytes, slot))
+                                  < pass_bytes * m_chunks + in_bytes_all)
+    weight_passes = np.where(restream_inputs, 1, m_chunks)
+    stream_bytes = np.where(vec, 0, pass_bytes * weight_passes)
+    input_bytes = np.where(vec | (ops.input_resident & in_fits), 0,
+                           in_bytes_all * np.where(restream_inputs, np.maximum(1, _cdiv(pass_bytes, slot)), 1))
     out_bytes_all = M * N * B * OUTPUT_BITS // 8
     write_bytes = np.where(ops.output_resident & out_fits, 0, out_bytes_all)
     vec_spill = vec & ~out_fits                                 # a vector op too big for the buffer streams
@@ -159,7 +165,7 @@ def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False)
         return _cdiv(dims[dim], spatial[dim]) if dim in spatial else np.ones(n_ops, dtype=np.int64)
 
     acc = hw.array.accumulator_bits / 8
-    w_reads = np.ceil(B * K * N * wbits_sram / 8).astype(np.int64) * passes_without("m") * m_chunks
+    w_reads = np.ceil(B * K * N * wbits_sram / 8).astype(np.int64) * passes_without("m") * weight_passes
     a_reads = np.ceil(B * M * K * abits / 8).astype(np.int64) * passes_without("n")
     psum_passes = passes_without("k")
     o_writes = np.ceil(B * M * N * acc).astype(np.int64) * psum_passes

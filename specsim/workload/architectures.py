@@ -54,7 +54,7 @@ def shipped_architectures() -> list[str]:
 def load_architecture(name_or_path: str) -> Architecture:
     """A shipped architecture by name, or a YAML file; errors name the file and the key."""
     path = Path(name_or_path)
-    if not path.suffix:
+    if name_or_path in shipped_architectures() or path.suffix not in (".yaml", ".yml"):
         path = Path(str(resources.files("specsim") / "data" / "architectures" / f"{name_or_path}.yaml"))
         if not path.is_file():
             raise SpecsimError(f"unknown architecture '{name_or_path}'; shipped: {', '.join(shipped_architectures())}")
