@@ -61,6 +61,20 @@ def _level_modes_of(trace, level_modes: list[str], modes: tuple[str, ...], path:
     return [modes.index(m) for m in level_modes]
 
 
+def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None) -> dict[str, np.ndarray]:
+    """Hardware columns of template rows: kind, dims, heads, KV streams, vector-unit op."""
+    cols = {key: np.full(len(kind_t), d, dtype=t) for key, (t, d) in _COLUMNS.items()}
+    gemm = kind_t == _T_GEMM
+    kv = (kind_t == _T_QK) | (kind_t == _T_PV)
+    cols["kind"][:] = np.select([gemm, kv], [KIND_GEMM, KIND_KV_GEMM], KIND_VECTOR)
+    cols["m"][:], cols["n"][:], cols["k"][:], cols["batch"][:] = m, n, k, count
+    cols["streams"][:] = cols["batch"] if kv_streams is None else np.minimum(cols["batch"], kv_streams)
+    cols["vector_op"][:] = np.select([kind_t == _T_SOFTMAX, kind_t == _T_NORM],
+                                     [VECTOR_OPS.index("softmax"), VECTOR_OPS.index("norm")],
+                                     VECTOR_OPS.index("activation"))
+    return cols
+
+
 def level_templates(trace, level_modes: list[str], modes: tuple[str, ...], options: OpOptions = OpOptions(),
                     kv_streams: int | None = None, config_path: str = "config") -> list[LevelTemplate]:
     """Hardware templates of every level of ``trace`` (a :class:`~specsim.workload.tracefile.Trace`)."""
@@ -77,22 +91,14 @@ def level_templates(trace, level_modes: list[str], modes: tuple[str, ...], optio
         sel = trace["op_level"] == level
         kind_t = trace["op_kind"][sel].astype(np.int64)
         n_ops = int(sel.sum())
-        cols = {k: np.full(n_ops, d, dtype=t) for k, (t, d) in _COLUMNS.items()}
+        cols = _base_columns(kind_t, trace["op_m"][sel], trace["op_n"][sel], trace["op_k"][sel],
+                             trace["op_count"][sel], kv_streams)
         gemm = kind_t == _T_GEMM
         kv = (kind_t == _T_QK) | (kind_t == _T_PV)
-        cols["kind"][:] = np.select([gemm, kv], [KIND_GEMM, KIND_KV_GEMM], KIND_VECTOR)
-        cols["m"][:] = trace["op_m"][sel]
-        cols["n"][:] = trace["op_n"][sel]
-        cols["k"][:] = trace["op_k"][sel]
-        cols["batch"][:] = trace["op_count"][sel]
-        cols["streams"][:] = cols["batch"] if kv_streams is None else np.minimum(cols["batch"], kv_streams)
         fmt = trace["op_weight_format"][sel]
         cols["mode"][:] = np.where(kv, modes.index(options.attention_mode),
                                    np.where(fmt == fp16, modes.index("fp16") if "fp16" in modes else mode_idx[0],
                                             mode_idx[level]))
-        cols["vector_op"][:] = np.select([kind_t == _T_SOFTMAX, kind_t == _T_NORM],
-                                         [VECTOR_OPS.index("softmax"), VECTOR_OPS.index("norm")],
-                                         VECTOR_OPS.index("activation"))
         op_names = np.asarray(names)[trace["op_name"][sel]]
         cols["output_resident"][:] = ~np.isin(op_names, KV_WRITERS)
         if options.olive:
@@ -169,18 +175,10 @@ def step_table(template: dict[str, np.ndarray], formats: list[str], format_modes
         if format_modes.get(f) not in modes:
             raise SpecsimError(f"no PE mode configured for weight format {f!r} (have {format_modes})")
     lookup = np.asarray([modes.index(format_modes[f]) for f in formats] + [modes.index(attention_mode)])
-    n_ops = len(kind_t)
-    cols = {k: np.full(n_ops, d, dtype=t) for k, (t, d) in _COLUMNS.items()}
-    gemm = kind_t == _T_GEMM
+    cols = _base_columns(kind_t, template["op_m"], template["op_n"], template["op_k"], template["op_count"],
+                         kv_streams)
     kv = (kind_t == _T_QK) | (kind_t == _T_PV)
-    cols["kind"][:] = np.select([gemm, kv], [KIND_GEMM, KIND_KV_GEMM], KIND_VECTOR)
-    cols["m"][:], cols["n"][:], cols["k"][:] = template["op_m"], template["op_n"], template["op_k"]
-    cols["batch"][:] = template["op_count"]
-    cols["streams"][:] = cols["batch"] if kv_streams is None else np.minimum(cols["batch"], kv_streams)
     cols["mode"][:] = lookup[np.where(kv | (fmt < 0), len(formats), fmt)]
-    cols["vector_op"][:] = np.select([kind_t == _T_SOFTMAX, kind_t == _T_NORM],
-                                     [VECTOR_OPS.index("softmax"), VECTOR_OPS.index("norm")],
-                                     VECTOR_OPS.index("activation"))
     table, _ = steps_table([LevelTemplate(cols)], modes, np.zeros(1, np.int64), np.array([tokens]),
                            np.array([kv_len - tokens]), np.array([tokens if logits_rows is None else logits_rows]))
     return table
