@@ -35,8 +35,8 @@ def main() -> None:
     from specsim.workload.tracefile import Trace, summarize
 
     rows = []
-    print(f"| scheme | gamma | verify | mean accepted / round | tokens / verify step | alpha | alpha per level | "
-          f"tokens | wall s |")
+    print("| scheme | gamma | verify | mean accepted / round | tokens / verify step | alpha | alpha per level | "
+          "tokens | wall s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for scheme in args.schemes.split(","):
         for gamma in map(int, args.gammas.split(",")):

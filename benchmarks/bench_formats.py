@@ -38,7 +38,7 @@ def best_time(fn, repeat: int) -> float:
 
 
 def throughput(size: int, repeat: int) -> None:
-    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
     t = torch.distributions.StudentT(4.0).sample((size, size))
     w = (t / t.std() * 0.02).half()
     n = w.numel()

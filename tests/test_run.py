@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from specsim.cli.main import main
-from specsim.errors import SpecsimError
 from specsim.hardware.config import load_hardware
 from specsim.results.config import load_run_config
 from specsim.results.report import leviathan_speedup

@@ -9,7 +9,6 @@ from specsim.workload.formats.tender import (
     CHUNK_ROWS,
     TenderActivationQuantizer,
     TenderWeights,
-    decompose,
     tender_matmul,
 )
 
