@@ -1,0 +1,1 @@
+"""Results side: run configs, decoding replay over the engine, reports (no torch)."""

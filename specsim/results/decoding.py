@@ -1,0 +1,185 @@
+"""Decoding replay: every forward pass of a generation (from a trace) through the engine.
+
+For a trace of an accelerator's decoding (speculative rounds or plain autoregressive steps), all
+passes of all prompts become one operator table (prefill, then per round gamma draft passes in the
+draft level's PE mode and one verify pass of gamma+1 tokens in the target's; KV-cache reads over the
+cached length of each level and write-backs of the new K/V entries; entries of rejected tokens are
+simply overwritten by the next pass, as the trace's cached lengths say) and is replayed in one call,
+so the DMA can prefetch the next pass's weights across pass boundaries and mode switches are charged
+where the mode changes.
+
+Shape-only workloads get a trace from :func:`specsim.workload.schedule.shape_trace` (numpy only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from specsim.engine import SimResult, simulate
+from specsim.engine.trace_ops import OpOptions, level_templates, steps_table
+from specsim.errors import SpecsimError
+from specsim.hardware.energy import energy_breakdown, group_breakdown
+from specsim.hardware.mapping import UNIT_VECTOR
+from specsim.results.config import Accelerator, ShapeWorkload
+from specsim.workload.tracefile import PHASES, Trace, read_trace, summarize
+
+PREFILL = PHASES.index("prefill")
+
+
+@dataclass
+class Replay:
+    """One accelerator x workload replay. Cycles at the accelerator's clock; energy in pJ."""
+
+    accelerator: str
+    workload: str
+    source: str                      #: "trace" or "shape"
+    note: str                        #: the SHAPE-DERIVED note, or the trace path
+    clock_ghz: float
+    prompts: int
+    tokens: int                      #: tokens generated
+    total_cycles: int
+    prefill_cycles: int
+    bound_cycles: int                #: roofline lower bound: sum over ops of max(DRAM, compute) time
+    energy_pj: dict[str, float]
+    stalls: dict[str, int]
+    mode_switches: int
+    step_cycles: dict[str, float]    #: mean cycles per pass, by "<level index>/<phase>" (e.g. "1/draft")
+    step_counts: dict[str, int]
+    alpha: float | None = None
+    mean_tokens_per_round: float | None = None
+    gamma: int | None = None
+    drift: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.total_cycles / (self.clock_ghz * 1e9)
+
+    @property
+    def metrics(self) -> dict:
+        """The per-accelerator metrics of the report (seconds, joules)."""
+        s = 1.0 / (self.clock_ghz * 1e9)
+        decode = self.total_cycles - self.prefill_cycles
+        energy_j = sum(self.energy_pj.values()) * 1e-12
+        groups = {k: pj * 1e-12 for k, pj in group_breakdown(self.energy_pj).items()}
+        return {
+            "latency_s": self.seconds / self.prompts,
+            "prefill_latency_s": self.prefill_cycles * s / self.prompts,
+            "decode_latency_per_token_s": decode * s / max(self.tokens - self.prompts, 1),  # 1st token: prefill
+            "total_time_s": self.seconds,
+            "tokens": self.tokens,
+            "tokens_per_s": self.tokens / self.seconds if self.total_cycles else 0.0,
+            "energy_j_per_token": energy_j / max(self.tokens, 1),
+            "energy_breakdown_j": {k: v / max(self.tokens, 1) for k, v in groups.items()},
+            "roofline_efficiency": self.bound_cycles / self.total_cycles if self.total_cycles else 0.0,
+            "mode_switches": self.mode_switches,
+            "stall_cycles": self.stalls,
+        }
+
+
+def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str) -> Trace:
+    """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run)."""
+    from specsim.workload.architectures import load_architecture
+    from specsim.workload.schedule import AcceptanceProfile, shape_trace
+
+    arch = load_architecture(shape.architecture)
+    dec = acc.config.decoding
+    profile = None
+    draft_format = None
+    if dec.kind == "speculative":
+        if len(dec.formats) < 2:
+            raise SpecsimError(f"{acc.config.path}: decoding.formats: a speculative accelerator needs a "
+                               "target and a draft format for shape workloads")
+        draft_format = dec.formats[1]
+        source = shape.acceptance.get(acc.config.trace_role)
+        if source is None:
+            raise SpecsimError(f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
+                               f"{acc.config.trace_role}: missing key (an alpha or a trace path for accelerator "
+                               f"{acc.name!r})")
+        if isinstance(source, float):
+            profile = AcceptanceProfile.parametric(source, dec.gamma)
+        else:
+            from pathlib import Path
+            p = Path(source)
+            p = p if p.is_absolute() else Path(config_path).parent / p
+            profile = AcceptanceProfile.from_trace(read_trace(p), dec.gamma)
+    header, arrays = shape_trace(arch, draft_format, dec.gamma, profile, [shape.prompt_len] * shape.prompts,
+                                 shape.max_new_tokens, shape.seed, target_format=dec.formats[0])
+    return Trace(f"shape:{arch.name}", header, arrays)
+
+
+def _kv_heads(trace: Trace) -> int | None:
+    arch = trace.header.get("architecture")
+    if isinstance(arch, dict):
+        return int(arch["kv_heads"])
+    from specsim.workload.architectures import load_architecture, shipped_architectures
+
+    model = str(trace.header.get("model", ""))
+    return load_architecture(model).kv_heads if model in shipped_architectures() else None
+
+
+def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
+    """The trace must be of the kind of decoding the accelerator is configured for."""
+    dec = acc.config.decoding
+    mode = trace.header["mode"]
+    where = f"{acc.config.path}: workload {workload!r}, accelerator {acc.name!r}: trace {trace.path}"
+    if dec.kind == "speculative":
+        if mode != "speculative":
+            raise SpecsimError(f"{where} is {mode} decoding, expected speculative ({dec.draft})")
+        if trace.header.get("source") == "trace" and trace.header["draft"] != dec.draft:
+            raise SpecsimError(f"{where} drafts with {trace.header['draft']!r}, the accelerator with {dec.draft!r}")
+    elif mode == "speculative":
+        raise SpecsimError(f"{where} is speculative, the accelerator decodes autoregressively")
+    for level, (want, have) in enumerate(zip(dec.formats, trace.header["level_formats"])):
+        if not have.startswith(want):
+            raise SpecsimError(f"{where} runs {have!r} weights at level {level}, the accelerator expects "
+                               f"{want!r} (decoding.formats)")
+    if len(trace.header["levels"]) > len(dec.level_modes):
+        raise SpecsimError(f"{where} has {len(trace.header['levels'])} levels, decoding.level_modes gives "
+                           f"{len(dec.level_modes)}")
+    if trace["step_level"].size == 0:
+        raise SpecsimError(f"{where} has no operand trace (recorded with --no-operands)")
+
+
+def replay(acc: Accelerator, trace: Trace, workload: str) -> Replay:
+    """Simulate every forward pass of ``trace`` on ``acc``."""
+    check_trace(acc, trace, workload)
+    dec = acc.config.decoding
+    hw = acc.hardware
+    modes = tuple(hw.modes)
+    options = OpOptions(olive=dec.olive, tender_groups=dec.tender_groups, default_groups=dec.groups,
+                        requant=dec.requant, attention_mode=dec.attention_mode)
+    templates = level_templates(trace, dec.level_modes, modes, options, kv_streams=_kv_heads(trace),
+                                config_path=acc.config.path)
+    levels, phases = trace["step_level"], trace["step_phase"]
+    ops, starts = steps_table(templates, modes, levels, trace["step_tokens"], trace["step_past"], trace["step_logits"])
+    result = simulate(hw, ops)
+    step_end = np.maximum.accumulate(np.maximum.reduceat(result.op_end, starts))
+    step_cycles = np.diff(np.concatenate([[0], step_end]))
+    prefill = int(step_cycles[phases == PREFILL].sum())
+    by: dict[str, list] = {}
+    for lv, ph, c in zip(levels, phases, step_cycles):
+        by.setdefault(f"{lv}/{PHASES[ph]}", []).append(int(c))
+    summary = summarize(trace) if trace.header["mode"] == "speculative" else None
+    return Replay(
+        accelerator=acc.name, workload=workload, source=trace.header.get("source", "trace"),
+        note=trace.header.get("shape_note", f"trace {trace.path}"), clock_ghz=hw.clock_ghz,
+        prompts=int(trace["prompt_len"].size), tokens=int(trace["generated_len"].sum()),
+        total_cycles=result.total_cycles, prefill_cycles=prefill, bound_cycles=roofline_bound(result, hw),
+        energy_pj=energy_breakdown(result.actions(), acc.energy, hw), stalls=result.stalls_by_cause(),
+        mode_switches=int(result.mode_switches.sum()),
+        step_cycles={k: float(np.mean(v)) for k, v in by.items()}, step_counts={k: len(v) for k, v in by.items()},
+        alpha=summary.alpha if summary else None,
+        mean_tokens_per_round=summary.mean_tokens_per_round if summary else None,
+        gamma=int(trace.header["gamma"][0]) if trace.header.get("gamma") else None,
+        drift=trace.header.get("drift"))
+
+
+def roofline_bound(result: SimResult, hw) -> int:
+    """Sum over operators of max(compulsory DRAM bytes / bandwidth, MACs / peak) (vector ops: their compute)."""
+    m = result.mapping
+    memory = np.ceil(m.compulsory_bytes / hw.dram_bytes_per_cycle)
+    compute = np.where(m.unit == UNIT_VECTOR, m.compute_cycles, np.ceil(m.macs / m.peak_macs_per_cycle))
+    return int(np.maximum(memory, compute).sum())

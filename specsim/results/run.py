@@ -1,0 +1,88 @@
+"""``specsim run``: every workload of a run config on the main accelerator and its baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from specsim.errors import SpecsimError
+from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators
+from specsim.results.decoding import Replay, replay, shape_trace_for
+from specsim.results.report import build_report, report_csv
+from specsim.workload.tracefile import Trace, read_trace
+
+
+def _trace(acc: Accelerator, w: WorkloadConfig, cfg: RunConfig) -> Trace:
+    if w.shape is not None:
+        return shape_trace_for(acc, w.shape, cfg.path)
+    role = acc.config.trace_role
+    if role not in w.traces:
+        raise SpecsimError(f"{cfg.path}: workloads: {w.name!r} has no trace for accelerator {acc.name!r} "
+                           f"(traces.{role}; it has: {', '.join(w.traces)})")
+    return read_trace(cfg.resolve(w.traces[role]))
+
+
+def _check_same_workload(cfg: RunConfig, w: WorkloadConfig, traces: dict[str, Trace]) -> None:
+    """All traces of one workload must come from the same model and prompts."""
+    first_name, first = next(iter(traces.items()))
+    for name, t in traces.items():
+        for key in ("model", "prompts_sha256"):
+            if t.header.get(key) != first.header.get(key):
+                raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: trace {t.path} ({name}) has {key} "
+                                   f"{t.header.get(key)!r}, trace {first.path} ({first_name}) has "
+                                   f"{first.header.get(key)!r}")
+
+
+def run(cfg: RunConfig, progress: bool = True) -> dict:
+    """Simulate every workload on every accelerator; returns the report object."""
+    accs = accelerators(cfg)
+    if not cfg.workloads:
+        raise SpecsimError(f"{cfg.path}: workloads: the config lists no workloads")
+    jobs = [(w, a) for w in cfg.workloads for a in accs]
+    roles = {a.config.trace_role for a in accs}
+    traces: dict[str, dict[str, Trace]] = {}
+    for w in cfg.workloads:                 # load and check every input before simulating anything
+        unknown = sorted(set(w.traces) - roles)
+        if unknown:
+            raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: traces.{unknown[0]}: unknown accelerator "
+                               f"(this config has: {', '.join(sorted(roles))})")
+        traces[w.name] = {a.name: _trace(a, w, cfg) for a in accs}
+        if w.shape is None:
+            _check_same_workload(cfg, w, traces[w.name])
+    replays: dict[str, dict[str, Replay]] = {w.name: {} for w in cfg.workloads}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), desc="simulating", unit="run", leave=False)
+    for w, a in jobs:
+        if bar:
+            bar.set_postfix_str(f"{w.name} on {a.name}")
+        replays[w.name][a.name] = replay(a, traces[w.name][a.name], w.name)
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
+    hardware = {a.name: {"hardware": a.hardware.path, "rows": a.hardware.array.rows, "cols": a.hardware.array.cols,
+                         "dataflow": a.hardware.array.dataflow, "clock_ghz": a.hardware.clock_ghz,
+                         "dram_gbps": a.hardware.dram.bandwidth_gbps, "energy_table": a.energy.path,
+                         "decoding": a.config.decoding.kind, "draft": a.config.decoding.draft} for a in accs}
+    return build_report(cfg.name, cfg.path, cfg.name, cfg.comparison, hardware, replays)
+
+
+def write_results(report: dict, out: Path) -> None:
+    """Write report.json and report.csv into ``out`` atomically (a temp folder renamed into place)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "report.json").write_text(json.dumps(report, indent=1))
+        (tmp / "report.csv").write_text(report_csv(report))
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
