@@ -162,14 +162,6 @@ def build(cls: type[T], data: dict, source: str | Path) -> T:
         raise _located(err, source) from None
 
 
-def build_at(cls: type[T], data: dict, source: str | Path, key: str) -> T:
-    """:func:`build` for a section at dotted ``key`` of a larger file (errors name ``key.<field>``)."""
-    try:
-        return _build(cls, data, f"<root>.{key}")
-    except SpecsimError as err:
-        raise _located(err, source) from None
-
-
 def override(data: dict, cls: type, assignment: str, source: str | Path) -> None:
     """Apply one ``key.path=value`` (value parsed as YAML) to raw config ``data`` in place.
 
@@ -238,15 +230,3 @@ def check_names(where: str, mapping: dict, names: tuple | list | dict, what: str
     for name in mapping:
         if name not in names:
             raise SpecsimError(f"{where}.{name}: unknown key (expected one of: {', '.join(names)})")
-
-
-def describe_fields(cls: type) -> list[tuple[str, str, str, str]]:
-    """(dotted key, type, unit, doc) for every field of ``cls`` and its nested dataclasses (for docs/CLI help)."""
-    rows = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        rows.append((f.name, _describe(tp), f.metadata.get("unit", ""), f.metadata.get("doc", "")))
-        if dataclasses.is_dataclass(tp):
-            rows += [(f"{f.name}.{k}", t, u, d) for k, t, u, d in describe_fields(tp)]
-    return rows

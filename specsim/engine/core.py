@@ -36,15 +36,10 @@ BUF_ACTIVATIONS = 1
 
 
 @njit(cache=True, inline="always")
-def _share(total, j, n):
-    """Integer share of ``total`` for part ``j`` of ``n``: equal parts, the remainder one each on the
-    last parts (shares sum exactly to ``total``)."""
-    return total // n + (1 if j >= n - total % n else 0)
-
-
-@njit(cache=True, inline="always")
 def _part(base, rem, j, n):
-    """:func:`_share` from precomputed ``base = total // n`` and ``rem = total % n`` (no division per tile)."""
+    """Part ``j`` of ``n`` equal integer parts of a total: ``base = total // n``, the remainder
+    ``rem = total % n`` one each on the last parts (parts sum exactly to the total; precomputed per
+    op, so no division per tile)."""
     return base + (1 if j >= n - rem else 0)
 
 
@@ -173,7 +168,7 @@ def replay(unit, mode, tiles, stream_buffer, load_bytes, write_bytes, fill_cycle
             f_end = max(f_start + fill, arrival)
             port_free[buf] = f_end
             fill_end[gl] = f_end
-            load_cause[gl] = 2 if slot_wait else (0 if arrival >= f_start + fill else 1)
+            load_cause[gl] = ST_BUFFER if slot_wait else (ST_DRAM if arrival >= f_start + fill else ST_FILL)
             op_start[i] = min(op_start[i], start)
             next_load += 1
     while next_seg < n_seg:

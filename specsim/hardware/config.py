@@ -194,11 +194,6 @@ class HardwareConfig:
         return revalidate(new, f"{self.path} (array {rows}x{cols})")
 
 
-def shipped_hardware() -> list[str]:
-    folder = resources.files("specsim") / "data" / "hardware"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
 def resolve_shipped(kind: str, name_or_path: str | Path, relative_to: Path | None = None) -> Path:
     """Path of a shipped ``kind`` file (``hardware``/``energy``) by name, or of a user file."""
     p = Path(name_or_path)

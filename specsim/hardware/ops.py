@@ -91,14 +91,6 @@ class OpTable:
             if bad.size:
                 raise SpecsimError(f"operator {self.names[bad[0]] if self.names else bad[0]}: {key} must be >= 1")
 
-    @classmethod
-    def concat(cls, tables: list[OpTable]) -> OpTable:
-        modes = tables[0].modes
-        if any(t.modes != modes for t in tables):
-            raise ValueError("tables use different mode lists")
-        return cls(modes, {k: np.concatenate([t.columns[k] for t in tables]) for k in _COLUMNS},
-                   [n for t in tables for n in t.names])
-
     @property
     def macs(self) -> np.ndarray:
         """MACs per operator (0 for vector ops)."""

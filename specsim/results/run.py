@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from specsim.atomicdir import atomic_folder
 from specsim.errors import SpecsimError
 from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators
 from specsim.results.decoding import Replay, replay, shape_trace_for
@@ -74,15 +72,6 @@ def run(cfg: RunConfig, progress: bool = True) -> dict:
 
 def write_results(report: dict, out: Path) -> None:
     """Write report.json and report.csv into ``out`` atomically (a temp folder renamed into place)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         (tmp / "report.json").write_text(json.dumps(report, indent=1))
         (tmp / "report.csv").write_text(report_csv(report))
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from specsim.atomicdir import atomic_folder
 from specsim.errors import SpecsimError
 
 CACHE_ENV = "SPECSIM_CACHE"
@@ -88,20 +87,13 @@ def _convert(spec: PackagedModel, target: Path) -> None:
 
     _quiet_transformers()
     gguf = packaged_gguf(spec)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.alias}-", dir=target.parent))
+    target.parent.mkdir(parents=True, exist_ok=True)   # an unusable cache fails here, before any output
     print(f"specsim: converting {gguf.name} once to {target} (about 20 s)...", file=sys.stderr)
-    try:
+    with atomic_folder(target) as tmp:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         _save_plain(model, tmp)
         tokenizer.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _save_plain(model, folder: Path) -> None:
