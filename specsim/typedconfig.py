@@ -9,7 +9,10 @@ first problem: unknown key, missing key, wrong type, value out of range, value n
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
+import os
 import types
 import typing
 from pathlib import Path
@@ -21,6 +24,9 @@ from specsim.errors import SpecsimError
 
 T = TypeVar("T")
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PARSED: dict[tuple, Any] = {}     # (path, mtime_ns, size) -> parsed mapping: sweeps reload the same files
+
 
 def spec(default: Any = dataclasses.MISSING, *, unit: str = "", doc: str = "", gt: float | None = None,
          ge: float | None = None, le: float | None = None, choices: tuple | None = None) -> Any:
@@ -31,24 +37,45 @@ def spec(default: Any = dataclasses.MISSING, *, unit: str = "", doc: str = "", g
     return dataclasses.field(default=default, metadata=meta)
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's resolved field types (cached: resolving string annotations is slow)."""
+    return typing.get_type_hints(cls)
+
+
 def load_yaml(path: str | Path) -> dict:
     """Parse a YAML file that must hold a mapping; malformed or missing files raise a one-line SpecsimError."""
+    data = load_yaml_document(path)
+    if not isinstance(data, dict):
+        raise SpecsimError(f"{path}: expected a YAML mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_yaml_document(path: str | Path) -> Any:
+    """Parse a YAML file (any document); malformed or missing files raise a one-line SpecsimError.
+
+    Parsed files are cached by path, modification time and size (a copy is returned), so a sweep that
+    rebuilds a run config and its baselines per design point parses each file once per process.
+    """
     path = Path(path)
     try:
+        st = os.stat(path)
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        if key in _PARSED:
+            return copy.deepcopy(_PARSED[key])
         text = path.read_text()
     except FileNotFoundError:
         raise SpecsimError(f"{path}: file not found") from None
     except OSError as err:
         raise SpecsimError(f"{path}: cannot read ({err.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SpecsimError(f"{path}:{where} malformed YAML ({problem})") from None
-    if not isinstance(data, dict):
-        raise SpecsimError(f"{path}: expected a YAML mapping at the top level, got {type(data).__name__}")
+    _PARSED[key] = copy.deepcopy(data)
     return data
 
 
@@ -127,7 +154,7 @@ def _check_range(value: Any, where: str, meta: dict) -> None:
 
 
 def _build(cls: type[T], data: dict, where: str) -> T:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in known:
@@ -163,19 +190,30 @@ def build(cls: type[T], data: dict, source: str | Path) -> T:
 
 
 def override(data: dict, cls: type, assignment: str, source: str | Path) -> None:
-    """Apply one ``key.path=value`` (value parsed as YAML) to raw config ``data`` in place.
-
-    The dotted key must name a field of ``cls`` (through nested dataclasses, dicts with an existing
-    key, and list indices); anything else raises a one-line SpecsimError.
-    """
+    """Apply one ``key.path=value`` (value parsed as YAML) to raw config ``data`` in place (``--set``)."""
     if "=" not in assignment:
         raise SpecsimError(f"--set {assignment!r}: expected key=value")
     key, text = assignment.split("=", 1)
+    set_key(data, cls, key, parse_value(text), source)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML (``8`` -> 8, ``[a, b]`` -> a list); text that is not YAML stays text."""
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
+        return yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:
-        value = text
-    parts = key.strip().split(".")
+        return text
+
+
+def set_key(data: dict, cls: type, key: str, value: Any, source: str | Path, label: str = "--set") -> None:
+    """Set dotted ``key`` of raw config ``data`` (in place) to ``value``.
+
+    The key must name a field of ``cls`` (through nested dataclasses, dicts with an existing key, and
+    list indices); anything else raises a one-line SpecsimError ``<source>: <label> <key>: ...``.
+    The value itself is checked when the config is built.
+    """
+    key = key.strip()
+    parts = key.split(".")
     tp: Any = cls
     node: Any = data
     for depth, part in enumerate(parts):
@@ -186,17 +224,17 @@ def override(data: dict, cls: type, assignment: str, source: str | Path) -> None
             tp = next(a for a in typing.get_args(tp) if a is not type(None))
             origin = typing.get_origin(tp)
         if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp)
+            hints = _hints(tp)
             if part not in hints or part == "path":
-                raise SpecsimError(f"{source}: --set {key}: unknown key '{where}'")
+                raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}'")
             tp = hints[part]
         elif origin is dict:
             if not isinstance(node, dict) or part not in node:
-                raise SpecsimError(f"{source}: --set {key}: unknown key '{where}'")
+                raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}'")
             tp = typing.get_args(tp)[1]
         elif origin in (list, tuple):
             if not part.isdigit() or not isinstance(node, list) or int(part) >= len(node):
-                raise SpecsimError(f"{source}: --set {key}: '{where}' is not an index of the list")
+                raise SpecsimError(f"{source}: {label} {key}: '{where}' is not an index of the list")
             tp = typing.get_args(tp)[0]
             if last:
                 node[int(part)] = value
@@ -204,9 +242,9 @@ def override(data: dict, cls: type, assignment: str, source: str | Path) -> None
             node = node[int(part)]
             continue
         else:
-            raise SpecsimError(f"{source}: --set {key}: '{'.'.join(parts[:depth])}' has no sub-keys")
+            raise SpecsimError(f"{source}: {label} {key}: '{'.'.join(parts[:depth])}' has no sub-keys")
         if not isinstance(node, dict):
-            raise SpecsimError(f"{source}: --set {key}: '{'.'.join(parts[:depth])}' is not a mapping in the file")
+            raise SpecsimError(f"{source}: {label} {key}: '{'.'.join(parts[:depth])}' is not a mapping in the file")
         if last:
             node[part] = value
             return

@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from specsim import __version__
+from specsim.cli import formats_cmd, gemm_cmd, plot_cmd, run_cmd, sweep_cmd, trace_cmd
 from specsim.errors import USER_ERROR_EXIT_CODE, SpecsimError
-from specsim.cli import formats_cmd, gemm_cmd, run_cmd, trace_cmd
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace_cmd.register(sub)
     gemm_cmd.register(sub)
     run_cmd.register(sub)
+    sweep_cmd.register(sub)
+    plot_cmd.register(sub)
     return parser
 
 

@@ -62,13 +62,17 @@ class SimResult:
 
 
 def simulate(hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False,
-             scalesim_compatible: bool = False) -> SimResult:
-    """Map ``ops`` onto ``hw`` and replay them with the Numba event core."""
+             scalesim_compatible: bool = False, fast_forward: bool = True) -> SimResult:
+    """Map ``ops`` onto ``hw`` and replay them with the Numba event core.
+
+    ``fast_forward`` skips steady runs of equal tiles exactly (same results, see
+    :func:`specsim.engine.core.replay`); turn it off only to check that claim.
+    """
     m = map_ops(hw, ops, scalesim_compatible=scalesim_compatible)
     slots = np.array([hw.buffers.get(b).slots for b in BUFFER_NAMES], dtype=np.int64)
     start, end, stalls, dread, dwrite, switches, total = replay(
         m.unit, m.mode, m.tiles, m.stream_buffer, m.load_bytes, m.write_bytes, m.fill_cycles,
         m.compute_cycles, m.sram_read_cycles, slots, float(hw.dram_bytes_per_cycle),
         np.int64(hw.dram_latency_cycles), np.int64(hw.dram.burst_bytes), np.int64(hw.array.mode_switch_cycles),
-        ideal_memory)
+        ideal_memory, fast_forward)
     return SimResult(ops, m, start, end, stalls, dread, dwrite, switches, int(total))

@@ -16,11 +16,12 @@ import copy
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from specsim.errors import SpecsimError
 from specsim.hardware.config import HardwareConfig, resolve_shipped
 from specsim.hardware.energy import EnergyTable, energy_table_for
-from specsim.typedconfig import build, load_yaml, override, spec
+from specsim.typedconfig import build, load_yaml, override, set_key, spec
 
 BASES = ("same_pe_count", "same_area", "same_bandwidth")
 
@@ -149,12 +150,16 @@ def _raw_config(path: Path) -> dict:
     return {**data, "hardware": hw, "path": str(path)}
 
 
-def load_run_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
-    """Load and validate a run config; ``overrides`` are ``key.path=value`` strings (``--set``)."""
+def load_run_config(path: str | Path, overrides: list[str] = (), values: list[tuple[str, Any]] = (),
+                    label: str = "--set") -> RunConfig:
+    """Load and validate a run config; ``overrides`` are ``key.path=value`` strings (``--set``),
+    ``values`` (key, value) pairs already parsed (a sweep point; errors name them with ``label``)."""
     path = Path(path)
     data = _raw_config(path)
     for assignment in overrides:
         override(data, RunConfig, assignment, path)
+    for key, value in values:
+        set_key(data, RunConfig, key, copy.deepcopy(value), path, label)
     cfg = build(RunConfig, data, path)
     energy_table_for(cfg.hardware)   # every mode priced, table readable
     return cfg
@@ -171,15 +176,27 @@ def _apply_basis(main: RunConfig, base: RunConfig, main_energy: EnergyTable, ene
     return replace(hw, dram=replace(hw.dram, bandwidth_gbps=main.hardware.dram.bandwidth_gbps))
 
 
-def accelerators(cfg: RunConfig) -> list[Accelerator]:
-    """The main accelerator first, then each baseline with the comparison basis applied."""
+def accelerators(cfg: RunConfig, cache: dict | None = None) -> list[Accelerator]:
+    """The main accelerator first, then each baseline with the comparison basis applied.
+
+    ``cache`` (any dict kept by the caller, e.g. across the points of a sweep) memoizes the baselines'
+    run configs by file, modification time and size.
+    """
     main_energy = energy_table_for(cfg.hardware)
     out = [Accelerator(cfg.name, cfg, cfg.hardware, main_energy)]
     for name, rel in cfg.baselines.items():
         p = cfg.resolve(rel)
         if not p.exists():
             raise SpecsimError(f"{cfg.path}: baselines.{name}: no such run-config file {p}")
-        base = replace(load_run_config(p), name=name)
+        st = p.stat()
+        key = ("baseline", str(p.resolve()), st.st_mtime_ns, st.st_size)
+        if cache is not None and key in cache:
+            base = cache[key]
+        else:
+            base = load_run_config(p)
+            if cache is not None:
+                cache[key] = base
+        base = replace(base, name=name)
         energy = energy_table_for(base.hardware)
         out.append(Accelerator(name, base, _apply_basis(cfg, base, main_energy, energy), energy))
     return out

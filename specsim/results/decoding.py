@@ -47,6 +47,9 @@ class Replay:
     mode_switches: int
     step_cycles: dict[str, float]    #: mean cycles per pass, by "<level index>/<phase>" (e.g. "1/draft")
     step_counts: dict[str, int]
+    step_macs: dict[str, float] = field(default_factory=dict)        #: mean MACs per pass, same keys
+    step_dram_bytes: dict[str, float] = field(default_factory=dict)  #: mean DRAM bytes (read + write) per pass
+    step_peak_cycles: dict[str, float] = field(default_factory=dict)  #: mean cycles at peak compute per pass
     alpha: float | None = None
     mean_tokens_per_round: float | None = None
     gamma: int | None = None
@@ -76,7 +79,26 @@ class Replay:
             "roofline_efficiency": self.bound_cycles / self.total_cycles if self.total_cycles else 0.0,
             "mode_switches": self.mode_switches,
             "stall_cycles": self.stalls,
+            "steps": self.phase_steps(),
         }
+
+    def phase_steps(self) -> dict[str, dict[str, float]]:
+        """Mean draft, verify and decode pass (draft passes pooled over chain levels) for the roofline:
+        seconds, MACs, DRAM bytes and the pass's peak MACs/s (its mix of PE modes at full utilization)."""
+        out = {}
+        for phase in ("draft", "verify", "decode"):
+            keys = [k for k in self.step_counts if k.endswith("/" + phase)]
+            n = sum(self.step_counts[k] for k in keys)
+            if not n:
+                continue
+            mean = {name: sum(d[k] * self.step_counts[k] for k in keys) / n for name, d in (
+                ("cycles", self.step_cycles), ("macs", self.step_macs), ("dram_bytes", self.step_dram_bytes),
+                ("peak_cycles", self.step_peak_cycles))}
+            hz = self.clock_ghz * 1e9
+            out[phase] = {"passes": n, "seconds": mean["cycles"] / hz, "macs": mean["macs"],
+                          "dram_bytes": mean["dram_bytes"],
+                          "peak_macs_per_s": mean["macs"] / mean["peak_cycles"] * hz if mean["peak_cycles"] else 0.0}
+        return out
 
 
 def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str) -> Trace:
@@ -159,9 +181,15 @@ def replay(acc: Accelerator, trace: Trace, workload: str) -> Replay:
     step_end = np.maximum.accumulate(np.maximum.reduceat(result.op_end, starts))
     step_cycles = np.diff(np.concatenate([[0], step_end]))
     prefill = int(step_cycles[phases == PREFILL].sum())
-    by: dict[str, list] = {}
-    for lv, ph, c in zip(levels, phases, step_cycles):
-        by.setdefault(f"{lv}/{PHASES[ph]}", []).append(int(c))
+    m = result.mapping
+    array = m.unit != UNIT_VECTOR
+    per_step = {"macs": np.add.reduceat(np.where(array, m.macs, 0), starts),
+                "dram_bytes": np.add.reduceat(result.dram_read_bytes + result.dram_write_bytes, starts),
+                "peak_cycles": np.add.reduceat(np.where(array, m.macs / m.peak_macs_per_cycle, 0.0), starts)}
+    keys = np.array([f"{lv}/{PHASES[ph]}" for lv, ph in zip(levels, phases)])
+    kinds, counts = np.unique(keys, return_counts=True)
+    means = {name: {str(k): float(v[keys == k].mean()) for k in kinds}
+             for name, v in (("cycles", step_cycles), *per_step.items())}
     summary = summarize(trace) if trace.header["mode"] == "speculative" else None
     return Replay(
         accelerator=acc.name, workload=workload, source=trace.header.get("source", "trace"),
@@ -170,7 +198,8 @@ def replay(acc: Accelerator, trace: Trace, workload: str) -> Replay:
         total_cycles=result.total_cycles, prefill_cycles=prefill, bound_cycles=roofline_bound(result, hw),
         energy_pj=energy_breakdown(result.actions(), acc.energy, hw), stalls=result.stalls_by_cause(),
         mode_switches=int(result.mode_switches.sum()),
-        step_cycles={k: float(np.mean(v)) for k, v in by.items()}, step_counts={k: len(v) for k, v in by.items()},
+        step_cycles=means["cycles"], step_counts={str(k): int(c) for k, c in zip(kinds, counts)},
+        step_macs=means["macs"], step_dram_bytes=means["dram_bytes"], step_peak_cycles=means["peak_cycles"],
         alpha=summary.alpha if summary else None,
         mean_tokens_per_round=summary.mean_tokens_per_round if summary else None,
         gamma=int(trace.header["gamma"][0]) if trace.header.get("gamma") else None,

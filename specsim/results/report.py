@@ -83,39 +83,73 @@ def build_report(config_name: str, config_path: str, main: str, comparison: str,
             "geomean_energy_efficiency": geomean("energy_efficiency")}
 
 
-CSV_COLUMNS = ("workload", "source", "accelerator", "tokens", "latency_s", "prefill_latency_s",
-               "decode_latency_per_token_s", "tokens_per_s", "energy_j_per_token", "energy_dram_j", "energy_sram_j",
-               "energy_pe_array_j", "energy_vector_j", "energy_static_j", "roofline_efficiency", "mode_switches",
-               "main_speedup_over", "main_speedup_end_to_end_over", "main_energy_efficiency_over", "token_agreement",
-               "perplexity")
+STEP_PHASES = ("draft", "verify", "decode")
+STEP_FIELDS = ("seconds", "macs", "dram_bytes", "peak_macs_per_s")
+ENERGY_GROUPS = ("dram", "sram", "pe_array", "vector", "static")
+ROW_COLUMNS = (
+    "workload", "source", "accelerator", "is_main", "decoding", "draft", "rows", "cols", "pes", "dataflow",
+    "clock_ghz", "dram_gbps", "tokens", "latency_s", "prefill_latency_s", "decode_latency_per_token_s",
+    "tokens_per_s", "energy_j_per_token", *(f"energy_{g}_j" for g in ENERGY_GROUPS), "roofline_efficiency",
+    "mode_switches", *(f"stall_{c}_cycles" for c in ("dram", "sram_fill", "buffer", "sram_read", "mode_switch",
+                                                      "drain")),
+    "main_speedup_over", "main_speedup_end_to_end_over", "main_energy_efficiency_over", "speedup_vs_fp16",
+    "energy_vs_fp16", "alpha", "tokens_per_round", "gamma", "leviathan_speedup", "cost_ratio_c",
+    "token_agreement", "perplexity", *(f"{p}_step_{f}" for p in STEP_PHASES for f in STEP_FIELDS))
+"""Columns of the tidy table: one row per workload x accelerator (energies in J per generated token, step
+figures per mean pass; ``main_*_over``: the main accelerator's ratio over this row's; ``*_vs_fp16``: this
+row's decode speedup and energy per token relative to the accelerator named ``fp16``, when there is one)."""
+
+
+def report_rows(report: dict) -> list[dict]:
+    """The report as tidy rows (``ROW_COLUMNS``; None where a figure does not apply)."""
+    rows = []
+    main = report["main"]
+    for w in report["workloads"]:
+        ref = w["accelerators"].get("fp16")
+        for acc, m in w["accelerators"].items():
+            hw = report["hardware"][acc]
+            drift = w["drift"].get(acc, {})
+            acceptance = w["acceptance"].get(acc, {})
+            theory = w["theory"] if acc == main and w["theory"] else {}
+            steps = m.get("steps", {})
+            row = {
+                "workload": w["name"], "source": w["source"], "accelerator": acc, "is_main": acc == main,
+                "decoding": hw["decoding"], "draft": hw["draft"], "rows": hw["rows"], "cols": hw["cols"],
+                "pes": hw["rows"] * hw["cols"], "dataflow": hw["dataflow"], "clock_ghz": hw["clock_ghz"],
+                "dram_gbps": hw["dram_gbps"],
+                **{k: m[k] for k in ("tokens", "latency_s", "prefill_latency_s", "decode_latency_per_token_s",
+                                     "tokens_per_s", "energy_j_per_token", "roofline_efficiency", "mode_switches")},
+                **{f"energy_{g}_j": m["energy_breakdown_j"].get(g, 0.0) for g in ENERGY_GROUPS},
+                **{f"stall_{c}_cycles": v for c, v in m["stall_cycles"].items()},
+                "main_speedup_over": w["speedup"].get(acc), "main_speedup_end_to_end_over":
+                w["speedup_end_to_end"].get(acc), "main_energy_efficiency_over": w["energy_efficiency"].get(acc),
+                "speedup_vs_fp16": ref["decode_latency_per_token_s"] / m["decode_latency_per_token_s"] if ref else None,
+                "energy_vs_fp16": m["energy_j_per_token"] / ref["energy_j_per_token"] if ref else None,
+                "alpha": acceptance.get("alpha"), "tokens_per_round": acceptance.get("tokens_per_round"),
+                "gamma": acceptance.get("gamma"), "leviathan_speedup": theory.get("leviathan_speedup"),
+                "cost_ratio_c": theory.get("cost_ratio_c"), "token_agreement": drift.get("token_agreement"),
+                "perplexity": drift.get("perplexity"),
+                **{f"{p}_step_{f}": steps.get(p, {}).get(f) for p in STEP_PHASES for f in STEP_FIELDS}}
+            rows.append({c: row.get(c) for c in ROW_COLUMNS})
+    return rows
 
 
 def report_csv(report: dict) -> str:
-    """One row per workload x accelerator (energies per token)."""
+    """The tidy rows as CSV (empty cells where a figure does not apply)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=ROW_COLUMNS)
     writer.writeheader()
-    for w in report["workloads"]:
-        for acc, m in w["accelerators"].items():
-            drift = w["drift"].get(acc, {})
-            writer.writerow({
-                "workload": w["name"], "source": w["source"], "accelerator": acc, "tokens": m["tokens"],
-                **{k: m[k] for k in ("latency_s", "prefill_latency_s", "decode_latency_per_token_s", "tokens_per_s",
-                                     "energy_j_per_token", "roofline_efficiency", "mode_switches")},
-                **{f"energy_{k}_j": v for k, v in m["energy_breakdown_j"].items()},
-                "main_speedup_over": w["speedup"].get(acc, ""),
-                "main_speedup_end_to_end_over": w["speedup_end_to_end"].get(acc, ""), "main_energy_efficiency_over":
-                w["energy_efficiency"].get(acc, ""), "token_agreement": drift.get("token_agreement", ""),
-                "perplexity": drift.get("perplexity", "")})
+    for row in report_rows(report):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
 
 
 def print_report(report: dict, console=None) -> None:
     """Rich tables on the terminal: one per workload, then the geometric means."""
+    import sys
+
     from rich.console import Console
     from rich.table import Table
-
-    import sys
 
     console = console or Console(width=None if sys.stdout.isatty() else 190)
     main = report["main"]

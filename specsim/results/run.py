@@ -34,12 +34,23 @@ def _check_same_workload(cfg: RunConfig, w: WorkloadConfig, traces: dict[str, Tr
                                    f"{first.header.get(key)!r}")
 
 
-def run(cfg: RunConfig, progress: bool = True) -> dict:
-    """Simulate every workload on every accelerator; returns the report object."""
-    accs = accelerators(cfg)
+def _replay_key(cfg: RunConfig, w: WorkloadConfig, acc: Accelerator) -> str:
+    """Everything a replay depends on (trace files are taken as unchanged while a cache lives)."""
+    return repr(("replay", cfg.path, w, acc.name, acc.hardware, acc.energy, acc.config.decoding,
+                 acc.config.trace_role, acc.config.path))
+
+
+def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dict:
+    """Simulate every workload on every accelerator; returns the report object.
+
+    ``cache``: a dict kept by the caller across runs (a sweep's design points) that memoizes baseline
+    configs and replays, so points that share an accelerator and workload replay it once.
+    """
+    accs = accelerators(cfg, cache)
     if not cfg.workloads:
         raise SpecsimError(f"{cfg.path}: workloads: the config lists no workloads")
-    jobs = [(w, a) for w in cfg.workloads for a in accs]
+    cache = {} if cache is None else cache
+    jobs = [(w, a, _replay_key(cfg, w, a)) for w in cfg.workloads for a in accs]
     roles = {a.config.trace_role for a in accs}
     traces: dict[str, dict[str, Trace]] = {}
     for w in cfg.workloads:                 # load and check every input before simulating anything
@@ -47,6 +58,8 @@ def run(cfg: RunConfig, progress: bool = True) -> dict:
         if unknown:
             raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: traces.{unknown[0]}: unknown accelerator "
                                f"(this config has: {', '.join(sorted(roles))})")
+        if all(key in cache for wj, _, key in jobs if wj is w):
+            continue
         traces[w.name] = {a.name: _trace(a, w, cfg) for a in accs}
         if w.shape is None:
             _check_same_workload(cfg, w, traces[w.name])
@@ -55,10 +68,12 @@ def run(cfg: RunConfig, progress: bool = True) -> dict:
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), desc="simulating", unit="run", leave=False)
-    for w, a in jobs:
+    for w, a, key in jobs:
         if bar:
             bar.set_postfix_str(f"{w.name} on {a.name}")
-        replays[w.name][a.name] = replay(a, traces[w.name][a.name], w.name)
+        if key not in cache:
+            cache[key] = replay(a, traces[w.name][a.name], w.name)
+        replays[w.name][a.name] = cache[key]
         if bar:
             bar.update()
     if bar:

@@ -1,0 +1,384 @@
+"""Paper-style figures from a results table (a sweep's ``results.parquet``/``.csv`` or a run's ``report.csv``).
+
+Every function takes the tidy table (:data:`specsim.results.report.ROW_COLUMNS`, plus ``point`` and the
+swept keys for sweeps) and returns a matplotlib ``Figure`` (no pyplot state, so it works headless and in
+notebooks). One style for all: the Okabe-Ito colour-blind-safe palette, one colour per accelerator in
+table order, labels with units. Figures made from SHAPE-DERIVED workloads say so in their title.
+
+Kinds (``specsim plot --kind``): ``speedup`` grouped decode-speedup bars per workload with a geomean
+group; ``energy`` energy per token by component, normalised to FP16; ``pe-sweep`` the main
+accelerator's speedup over each baseline against PE-array size; ``heatmap`` the main accelerator's
+speedup over FP16 across draft length x acceptance rate; ``roofline`` each accelerator's draft,
+verify and decode passes under its compute and DRAM roofs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from specsim.errors import SpecsimError
+from specsim.results.report import ENERGY_GROUPS, ROW_COLUMNS, STEP_PHASES
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8, "axes.grid": True,
+         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 110,
+         "savefig.dpi": 150, "savefig.bbox": "tight"}
+FORMATS = (".png", ".pdf", ".svg")
+SHAPE_NOTE = " [SHAPE-DERIVED workload]"
+
+
+# ---- the table ------------------------------------------------------------------------------------
+
+def load_table(path: str | Path):
+    """A results table: a sweep folder or run folder, or a ``.parquet``/``.csv`` file."""
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / n for n in ("results.parquet", "results.csv", "report.csv")]
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            raise SpecsimError(f"{path}: no results.parquet, results.csv or report.csv (run specsim sweep or "
+                               "specsim run with --out first)")
+        path = found
+    if not path.exists():
+        raise SpecsimError(f"{path}: file not found")
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as err:   # noqa: BLE001 - any reader failure is a bad input file
+        raise SpecsimError(f"{path}: not a readable results table ({type(err).__name__})") from None
+    missing = [c for c in ("workload", "accelerator", "is_main", "speedup_vs_fp16") if c not in frame.columns]
+    if missing:
+        raise SpecsimError(f"{path}: not a specsim results table (no column {missing[0]!r})")
+    frame.attrs["path"] = str(path)
+    return frame
+
+
+def param_columns(frame) -> list[str]:
+    """The swept keys of a sweep table (empty for a run's report)."""
+    return [c for c in frame.columns if c not in ROW_COLUMNS and c != "point"]
+
+
+def varying(frame, exclude: tuple[str, ...] = ()) -> list[str]:
+    return [c for c in param_columns(frame) if c not in exclude and frame[c].nunique(dropna=False) > 1]
+
+
+def where(frame, conditions: list[str]):
+    """Rows matching every ``key=value`` (values compared as text, so ``decoding.gamma=4`` matches 4)."""
+    for cond in conditions:
+        if "=" not in cond:
+            raise SpecsimError(f"--where {cond!r}: expected key=value")
+        key, value = (x.strip() for x in cond.split("=", 1))
+        if key not in frame.columns:
+            raise SpecsimError(f"--where {key}: no such column (swept keys: {', '.join(param_columns(frame)) or 'none'})")
+        frame = frame[[_same(v, value) for v in frame[key]]]
+        if frame.empty:
+            raise SpecsimError(f"--where {cond}: no rows match")
+    return frame
+
+
+def _same(v, text: str) -> bool:
+    if str(v) == text:
+        return True
+    try:
+        return math.isclose(float(v), float(text))
+    except (TypeError, ValueError):
+        return False
+
+
+def _one_point(frame, kind: str):
+    if "point" in frame.columns and frame["point"].nunique() > 1:
+        raise SpecsimError(f"--kind {kind} shows one design point; the table holds {frame['point'].nunique()} "
+                           f"(varying: {', '.join(varying(frame))}); choose one with --where KEY=VALUE")
+    return frame
+
+
+def _colors(names) -> dict[str, str]:
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
+
+
+def styled(plot):
+    """Run a figure function (and its drawing) under the shared style."""
+    import functools
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        import matplotlib as mpl
+
+        with mpl.rc_context(STYLE):
+            return plot(*args, **kwargs)
+    return wrapper
+
+
+def _figure(width: float, height: float, ncols: int = 1):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+
+
+def _point_ids(frame) -> list:
+    return list(frame["point"]) if "point" in frame.columns else [0] * len(frame)
+
+
+def _shape_note(frame) -> str:
+    """Names the workloads that are SHAPE-DERIVED (operators from an architecture file, no model run)."""
+    shaped = list(dict.fromkeys(frame[frame["source"] == "shape"]["workload"]))
+    if not shaped:
+        return ""
+    return f" [{', '.join(shaped)}: SHAPE-DERIVED]" if len(shaped) < frame["workload"].nunique() else SHAPE_NOTE
+
+
+def _main_name(frame) -> str:
+    main = frame[frame["is_main"].astype(bool)]["accelerator"]
+    return str(main.iloc[0]) if len(main) else "main"
+
+
+def _finite(v) -> bool:
+    """A number that is not None or NaN (table cells of figures that do not apply)."""
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _geomean(values) -> float:
+    vals = [float(v) for v in values if _finite(v) and v > 0]
+    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
+
+
+# ---- the figures ----------------------------------------------------------------------------------
+
+@styled
+def speedup_bars(frame, reference: str = "fp16"):
+    """Decode speedup over ``reference`` per workload (model) and accelerator, with a geomean group."""
+    frame = _one_point(frame, "speedup")
+    accs = [a for a in dict.fromkeys(frame["accelerator"]) if a != reference]
+    workloads = list(dict.fromkeys(frame["workload"]))
+    colors = _colors(frame["accelerator"])
+    groups = workloads + (["geomean"] if len(workloads) > 1 else [])
+    fig, (ax,) = _figure(max(4.5, 1.1 * len(groups) * max(1, len(accs)) / 3 + 2), 3.2)
+    width = 0.8 / max(1, len(accs))
+    for j, acc in enumerate(accs):
+        vals = [float(frame[(frame.workload == w) & (frame.accelerator == acc)]["speedup_vs_fp16"].iloc[0])
+                if len(frame[(frame.workload == w) & (frame.accelerator == acc)]) else float("nan") for w in workloads]
+        if len(workloads) > 1:
+            vals.append(_geomean(vals))
+        xs = [i + (j - (len(accs) - 1) / 2) * width for i in range(len(groups))]
+        bars = ax.bar(xs, vals, width, label=acc, color=colors[acc], edgecolor="black", linewidth=0.4)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(len(groups)), [g if g == "geomean" else _workload_label(frame, g) for g in groups])
+    ax.set_ylabel(f"decode speedup over {reference} (x)")
+    ax.set_title(f"Decode speedup per token, normalised to {reference}{_shape_note(frame)}")
+    ax.legend(ncols=min(len(accs), 6), loc="upper left", frameon=False)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
+    return fig
+
+
+def _workload_label(frame, workload: str) -> str:
+    src = frame[frame.workload == workload]["source"].iloc[0]
+    return f"{workload}\n(shape)" if src == "shape" else workload
+
+
+@styled
+def energy_breakdown(frame, reference: str = "fp16"):
+    """Energy per generated token by component (DRAM, SRAM, PE array, vector unit, static), as stacked
+    bars normalised to ``reference``'s total for the same workload."""
+    frame = _one_point(frame, "energy")
+    workloads = list(dict.fromkeys(frame["workload"]))
+    accs = list(dict.fromkeys(frame["accelerator"]))
+    fig, (ax,) = _figure(max(5.0, 0.45 * len(workloads) * len(accs) + 1.5), 3.4)
+    colors = dict(zip(ENERGY_GROUPS, PALETTE))
+    x, labels, centers = 0.0, [], []
+    for w in workloads:
+        sub = frame[frame.workload == w]
+        ref = sub[sub.accelerator == reference]
+        if ref.empty:
+            raise SpecsimError(f"--kind energy: workload {w!r} has no {reference!r} accelerator to normalise to")
+        total = float(ref["energy_j_per_token"].iloc[0])
+        start = x
+        for acc in accs:
+            row = sub[sub.accelerator == acc]
+            if row.empty:
+                continue
+            bottom = 0.0
+            for g in ENERGY_GROUPS:
+                v = float(row[f"energy_{g}_j"].iloc[0]) / total
+                ax.bar(x, v, 0.8, bottom=bottom, color=colors[g], edgecolor="black", linewidth=0.3,
+                       label=g.replace("_", " ") if x == 0 else None)
+                bottom += v
+            labels.append((x, acc))
+            x += 1
+        centers.append(((start + x - 1) / 2, w))
+        x += 0.6
+    ax.set_xticks([p for p, _ in labels], [a for _, a in labels], rotation=45, ha="right")
+    for cx, w in centers:
+        ax.annotate(_workload_label(frame, w).replace("\n", " "), (cx, 1.0), xycoords=("data", "axes fraction"),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(f"energy per token / {reference}'s")
+    ax.set_title(f"Energy breakdown per generated token{_shape_note(frame)}", pad=14)
+    ax.legend(ncols=len(ENERGY_GROUPS), loc="upper center", bbox_to_anchor=(0.5, -0.28), frameon=False)
+    return fig
+
+
+@styled
+def speedup_vs_pes(frame):
+    """The main accelerator's decode speedup over each baseline against its PE count (rows x cols)."""
+    others = varying(frame, exclude=("hardware.array.rows", "hardware.array.cols"))
+    if others:
+        raise SpecsimError(f"--kind pe-sweep: the table also varies {', '.join(others)}; choose values with "
+                           "--where KEY=VALUE")
+    main_name = _main_name(frame)
+    workloads = list(dict.fromkeys(frame["workload"]))
+    fig, axes = _figure(3.4 * len(workloads) + 0.6, 3.2, ncols=len(workloads))
+    colors = _colors(frame["accelerator"])
+    is_main = frame.is_main.astype(bool)
+    main = frame[is_main]
+    shape_of = {(p, w): (int(r), int(c)) for p, w, r, c in zip(_point_ids(main), main.workload, main.rows, main.cols)}
+    sizes = sorted(set(shape_of.values()), key=lambda rc: (rc[0] * rc[1], rc))
+    for ax, w in zip(axes, workloads):
+        sub = frame[(frame.workload == w) & ~is_main]
+        for acc, rows in sub.groupby("accelerator", sort=False):
+            pts = sorted((sizes.index(shape_of[(p, w)]), v) for p, v in zip(_point_ids(rows), rows["main_speedup_over"]))
+            ax.plot([a for a, _ in pts], [b for _, b in pts], marker="o", color=colors[acc], label=f"over {acc}")
+        ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+        ax.set_xticks(range(len(sizes)), [f"{r}x{c}" for r, c in sizes], rotation=45 if len(sizes) > 6 else 0)
+        ax.set_xlabel(f"{main_name} PE array (rows x cols), by PE count")
+        ax.set_ylabel(f"{main_name} decode speedup (x)")
+        ax.set_title(_workload_label(frame, w).replace("\n", " "))
+    axes[-1].legend(frameon=False, fontsize=7)
+    fig.suptitle(f"{main_name} speedup vs PE-array size{_shape_note(frame)}")
+    return fig
+
+
+@styled
+def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workload: str | None = None):
+    """The main accelerator's decode speedup over FP16 across two swept keys (default: the draft length
+    ``decoding.gamma`` and a swept acceptance rate ``...shape.acceptance.<accelerator>``)."""
+    params = param_columns(frame)
+    x = x or next((c for c in params if c.endswith("gamma")), None)
+    y = y or next((c for c in params if ".acceptance." in c), None)
+    if x is None or y is None or x not in frame or y not in frame:
+        raise SpecsimError("--kind heatmap: needs a sweep over the draft length and the acceptance rate, e.g. "
+                           "--set decoding.gamma=1,2,4,8 --set workloads.0.shape.acceptance.speq=0.5,0.7,0.9 "
+                           f"(swept keys here: {', '.join(params) or 'none'})")
+    others = varying(frame, exclude=(x, y))
+    if others:
+        raise SpecsimError(f"--kind heatmap: the table also varies {', '.join(others)}; choose values with --where")
+    main_rows = frame[frame.is_main.astype(bool)]
+    workload = workload or str(main_rows[main_rows.source == "shape"]["workload"].iloc[0]
+                               if (main_rows.source == "shape").any() else main_rows["workload"].iloc[0])
+    main_rows = main_rows[main_rows.workload == workload]
+    xs = sorted(main_rows[x].unique(), key=float)
+    ys = sorted(main_rows[y].unique(), key=float)
+    grid = [[float("nan")] * len(xs) for _ in ys]
+    for _, r in main_rows.iterrows():
+        grid[ys.index(r[y])][xs.index(r[x])] = float(r["speedup_vs_fp16"])
+    fig, (ax,) = _figure(0.55 * len(xs) + 2.6, 0.32 * len(ys) + 1.6)
+    import numpy as np
+    from matplotlib.colors import TwoSlopeNorm
+
+    data = np.array(grid)
+    finite = data[np.isfinite(data)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.5, 1.5)
+    norm = TwoSlopeNorm(vcenter=1.0, vmin=min(lo, 0.99), vmax=max(hi, 1.01))
+    im = ax.imshow(data, origin="lower", aspect="auto", cmap="PuOr", norm=norm)
+    ax.grid(False)
+    ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+    ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+    if len(xs) * len(ys) <= 120:
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if np.isfinite(data[i, j]):
+                    ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=6)
+    ax.set_xlabel("draft length gamma (tokens per round)" if x.endswith("gamma") else x)
+    ax.set_ylabel("acceptance rate alpha" if ".acceptance." in y else y)
+    fig.colorbar(im, ax=ax, label="decode speedup over fp16 (x)")
+    ax.set_title(f"{_main_name(frame)} on {workload}{_shape_note(frame[frame.workload == workload])}")
+    return fig
+
+
+@styled
+def roofline(frame, workload: str | None = None):
+    """Each accelerator's mean draft, verify and decode pass under its roofs: attained TFLOP/s against
+    operational intensity (FLOP per DRAM byte), with the DRAM-bandwidth slope and the compute ceiling
+    of each pass's PE mode."""
+    frame = _one_point(frame, "roofline")
+    workload = workload or str(frame["workload"].iloc[0])
+    sub = frame[frame.workload == workload]
+    if sub.empty:
+        raise SpecsimError(f"--kind roofline: no workload {workload!r} (have: {', '.join(dict.fromkeys(frame.workload))})")
+    colors = _colors(frame["accelerator"])
+    markers = {"draft": "v", "verify": "s", "decode": "o"}
+    fig, (ax,) = _figure(5.6, 3.8)
+    import numpy as np
+
+    intensities = []
+    for _, r in sub.iterrows():
+        for p in STEP_PHASES:
+            macs, nbytes, secs = r.get(f"{p}_step_macs"), r.get(f"{p}_step_dram_bytes"), r.get(f"{p}_step_seconds")
+            if not (_finite(macs) and _finite(nbytes) and _finite(secs)) or not nbytes or not secs:
+                continue
+            oi = 2 * macs / nbytes
+            intensities.append(oi)
+            ax.scatter(oi, 2 * macs / secs / 1e12, marker=markers[p], s=40, color=colors[r.accelerator],
+                       edgecolor="black", linewidth=0.5, zorder=3)
+    if not intensities:
+        raise SpecsimError(f"--kind roofline: the table has no per-pass figures for {workload!r} (re-run it with "
+                           "this version of specsim)")
+    xs = np.logspace(np.log10(min(intensities) / 8), np.log10(max(intensities) * 64), 200)
+    roofs: dict[tuple[float, float], set[str]] = {}
+    for _, r in sub.iterrows():
+        for p in STEP_PHASES:
+            peak = r.get(f"{p}_step_peak_macs_per_s")
+            if _finite(peak) and peak:
+                roofs.setdefault((round(2 * peak / 1e12, 3), float(r["dram_gbps"])), set()).add(p)
+    merged: dict[tuple[float, float], set[str]] = {}    # ceilings within 10% drawn as one (the highest)
+    for (peak, gbps), phases in sorted(roofs.items(), reverse=True):
+        near = next((k for k in merged if k[1] == gbps and peak >= 0.9 * k[0]), None)
+        merged.setdefault(near or (peak, gbps), set()).update(phases)
+    for (peak, gbps), phases in sorted(merged.items()):
+        ax.plot(xs, np.minimum(peak, gbps * 1e9 * xs / 1e12), color="dimgray", linewidth=1.0,
+                linestyle=":" if phases == {"draft"} else "-", zorder=1)
+        ax.annotate(f"{peak:.1f} TFLOP/s ({'/'.join(p for p in STEP_PHASES if p in phases)})", (xs[-1], peak),
+                    ha="right", va="bottom", fontsize=7, color="dimgray")
+    for gbps in sorted({g for _, g in roofs}):
+        x0 = xs[len(xs) // 12]
+        ax.annotate(f"DRAM {gbps:g} GB/s", (x0, gbps * 1e9 * x0 / 1e12), rotation=28, ha="left", va="bottom",
+                    fontsize=7, color="dimgray", rotation_mode="anchor")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (FLOP / DRAM byte)")
+    ax.set_ylabel("attained throughput (TFLOP/s)")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, linewidth=2, label=a) for a, c in colors.items() if a in set(sub.accelerator)]
+    handles += [Line2D([], [], marker=m, linestyle="", color="gray", markeredgecolor="black", label=f"{p} pass")
+                for p, m in markers.items()]
+    ax.legend(handles=handles, frameon=False, fontsize=7, loc="upper left")
+    ax.set_title(f"Roofline of the mean draft / verify / decode pass: "
+                 f"{_workload_label(frame, workload).replace(chr(10), ' ')}{_shape_note(sub)}")
+    return fig
+
+
+KINDS = {"speedup": speedup_bars, "energy": energy_breakdown, "pe-sweep": speedup_vs_pes,
+         "heatmap": gamma_alpha_heatmap, "roofline": roofline}
+
+
+def save(fig, out: str | Path) -> Path:
+    """Write ``fig`` to ``out`` (.png, .pdf or .svg) atomically; returns the path."""
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise SpecsimError(f"-o {out}: expected a .png, .pdf or .svg file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    import matplotlib as mpl
+
+    try:
+        with mpl.rc_context(STYLE):
+            fig.savefig(tmp)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out

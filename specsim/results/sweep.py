@@ -1,0 +1,382 @@
+"""Design-space sweeps: many design points of one run config, in parallel, resumable, as a tidy table.
+
+A sweep is a run config plus a *space*: a grid (``{"hardware.array.rows": [16, 32], "decoding.gamma":
+[2, 4]}``, the Cartesian product) or an explicit list of points (``[{"hardware.array.rows": 16}, ...]``).
+Every point is the run config with those keys set (``--set`` semantics, validated against the config
+schema for every point before any work starts), run with :func:`specsim.results.run.run`; its report
+becomes tidy rows (:func:`specsim.results.report.report_rows`) prefixed with the point's index and values.
+
+Executors: in-process (1 worker), local processes (``workers`` > 1), or a Dask distributed cluster
+(``scheduler``: an address or a ``distributed.Client``). Each process keeps a cache of replays, so
+points that share an accelerator and workload (a baseline when only the main accelerator's draft
+length changes) replay it once; results do not depend on the executor or the order points finish.
+
+With an output folder the sweep is resumable: ``sweep.json`` records the arguments, each finished
+point is appended to ``points.jsonl`` as it completes (failed points with their error), and a re-run
+with the same arguments skips finished points. The final table (``results.csv``, ``results.parquet``,
+and ``failures.csv`` if any point failed) is rebuilt from ``points.jsonl`` in point order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from specsim.errors import SpecsimError
+from specsim.results.config import load_run_config
+from specsim.results.report import ROW_COLUMNS, report_rows
+
+SCHEMA_VERSION = 1
+MANIFEST, POINTS, CSV, PARQUET, FAILURES = "sweep.json", "points.jsonl", "results.csv", "results.parquet", "failures.csv"
+KEY_LABEL = "sweep key"
+Point = tuple[tuple[str, Any], ...]          #: one design point: (dotted key, value) pairs in key order
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep: the run config, fixed ``--set`` overrides and the design points."""
+
+    config: str
+    overrides: tuple[str, ...]
+    keys: tuple[str, ...]
+    points: tuple[Point, ...]
+
+    def manifest(self) -> dict:
+        text = Path(self.config).read_bytes()
+        return {"schema": SCHEMA_VERSION, "config": self.config, "config_sha256": hashlib.sha256(text).hexdigest(),
+                "overrides": list(self.overrides), "keys": list(self.keys),
+                "points": [[[k, v] for k, v in p] for p in self.points]}
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep did: points in total, run now, skipped (already in the folder), failed."""
+
+    points: int
+    ran: int = 0
+    skipped: int = 0
+    failures: list[dict] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"{self.points} points: {self.ran} run, {self.skipped} already done, "
+                f"{len(self.failures)} failed")
+
+
+def grid(axes: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The Cartesian product of ``axes`` (dotted key -> values), first key slowest."""
+    for key, values in axes.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise SpecsimError(f"sweep key {key}: expected a list of values, got {values!r}")
+        if len(list(values)) == 0:
+            raise SpecsimError(f"sweep key {key}: empty value list")
+    keys = list(axes)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(list(axes[k]) for k in keys))]
+
+
+def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str, Any]],
+         overrides: Sequence[str] = ()) -> SweepPlan:
+    """Validate a sweep before anything runs: every key against the config schema, every value (ranges,
+    choices, files) on the config as is; repeated points and empty value lists are errors."""
+    path = Path(config)
+    if not path.exists():
+        raise SpecsimError(f"{path}: file not found")
+    if isinstance(space, dict):
+        points = grid(space)
+    elif isinstance(space, Sequence) and all(isinstance(p, dict) for p in space):
+        points = [dict(p) for p in space]
+    else:
+        raise SpecsimError("sweep space: expected a mapping of key -> values (a grid) or a list of mappings "
+                           "(explicit points)")
+    if not points:
+        raise SpecsimError("sweep space: no design points")
+    keys: list[str] = []
+    for p in points:
+        for k in p:
+            if not isinstance(k, str) or not k:
+                raise SpecsimError(f"sweep key {k!r}: expected a dotted config key such as hardware.array.rows")
+            if k not in keys:
+                keys.append(k)
+    normalized = tuple(tuple((k, _plain(p[k])) for k in keys if k in p) for p in points)
+    seen: dict[str, int] = {}
+    for i, p in enumerate(normalized):
+        signature = json.dumps(p, default=str)
+        if signature in seen:
+            raise SpecsimError(f"sweep point {i} ({_describe(p)}) repeats point {seen[signature]}")
+        seen[signature] = i
+    # every key and value is checked against the schema (alone, on the config as is); a combination of
+    # values that is invalid only together fails its point at run time and is recorded
+    values: dict[str, list] = {}
+    for p in normalized:
+        for k, v in p:
+            if all(json.dumps(v, default=str) != json.dumps(u, default=str) for u in values.setdefault(k, [])):
+                values[k].append(v)
+    load_run_config(path, list(overrides))
+    for key, vals in values.items():
+        for v in vals:
+            load_run_config(path, list(overrides), [(key, v)], label=KEY_LABEL)
+    return SweepPlan(str(path.resolve()), tuple(overrides), tuple(keys), normalized)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready value (numpy scalars and tuples from notebooks become Python numbers and lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def _describe(point: Point) -> str:
+    return ", ".join(f"{k}={v}" for k, v in point) or "the config as is"
+
+
+# ---- running points (in any process) ----------------------------------------------------------------
+
+_CACHE: dict = {}
+_CACHE_LIMIT = 2048
+
+
+def run_points(config: str, overrides: tuple[str, ...], points: list[tuple[int, Point]]) -> list[dict]:
+    """Run design points; one record per point: ``{"point", "params", "rows"}`` or ``{..., "error"}``.
+
+    Runs in worker processes: errors become records (the sweep goes on), never exceptions.
+    """
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.clear()
+    out = []
+    for index, point in points:
+        record: dict[str, Any] = {"point": index, "params": [[k, v] for k, v in point]}
+        try:
+            from specsim.results.run import run
+
+            cfg = load_run_config(config, list(overrides), list(point), label=KEY_LABEL)
+            record["rows"] = report_rows(run(cfg, progress=False, cache=_CACHE))
+        except Exception as err:   # noqa: BLE001 - a failed point is recorded, the sweep goes on
+            message = str(err).splitlines()[0] if str(err) else ""
+            record["error"] = f"{type(err).__name__}: {message}"
+        out.append(record)
+    return out
+
+
+def _chunks(todo: list[tuple[int, Point]], workers: int) -> list[list[tuple[int, Point]]]:
+    """Small chunks (at most 4 points): few round trips, yet points are written soon after they finish."""
+    size = max(1, min(4, len(todo) // (workers * 8)))
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
+
+
+def _run_local(plan_: SweepPlan, todo: list[tuple[int, Point]], workers: int) -> Iterator[list[dict]]:
+    if workers <= 1:
+        for chunk in _chunks(todo, 1):
+            yield run_points(plan_.config, plan_.overrides, chunk)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(run_points, plan_.config, plan_.overrides, c) for c in _chunks(todo, workers)]
+        try:
+            for f in as_completed(futures):
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def connect(scheduler: Any):
+    """A ``distributed.Client`` for an address (or the client itself); unreachable -> SpecsimError."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SpecsimError("--scheduler: the Dask executor needs the 'distributed' package "
+                           "(pip install 'dask[distributed]')") from None
+    if isinstance(scheduler, Client):
+        return scheduler
+    try:
+        return Client(str(scheduler), timeout="5s")
+    except (OSError, TimeoutError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SpecsimError(f"--scheduler {scheduler}: cannot reach a Dask scheduler ({reason})") from None
+
+
+def _run_dask(plan_: SweepPlan, todo: list[tuple[int, Point]], client, owned: bool) -> Iterator[list[dict]]:
+    from distributed import as_completed
+
+    try:
+        workers = max(1, sum(client.nthreads().values()))
+        futures = [client.submit(run_points, plan_.config, plan_.overrides, c, pure=False)
+                   for c in _chunks(todo, workers)]
+        try:
+            for f in as_completed(futures):
+                yield f.result()
+        finally:
+            client.cancel(futures)
+    finally:
+        if owned:
+            client.close()
+
+
+# ---- the results folder -----------------------------------------------------------------------------
+
+def _read_records(path: Path) -> dict[int, dict]:
+    """Finished points of ``points.jsonl``; a torn last line (a killed sweep) is dropped."""
+    records: dict[int, dict] = {}
+    if not path.exists():
+        return records
+    with path.open() as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("point"), int):
+                records[rec["point"]] = rec
+    return records
+
+
+def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool) -> dict[int, dict]:
+    """Check or create ``out``; returns the points already finished there."""
+    manifest = plan_.manifest()
+    mpath = out / MANIFEST
+    if mpath.exists():
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise SpecsimError(f"{mpath}: unreadable sweep manifest; use another --out") from None
+        if old != manifest:
+            what = next((k for k in manifest if old.get(k) != manifest[k]), "schema")
+            raise SpecsimError(f"{out}: holds a sweep with other arguments ({what} differs); use another --out "
+                               "or re-run with the same config and --set values to resume it")
+    elif out.exists() and any(out.iterdir()):
+        raise SpecsimError(f"{out}: not empty and not a sweep folder; use another --out")
+    records = _read_records(out / POINTS)
+    if retry_failed:
+        records = {i: r for i, r in records.items() if "error" not in r}
+    # rewrite points.jsonl without torn lines or dropped failures before appending
+    out.mkdir(parents=True, exist_ok=True)
+    if not mpath.exists():
+        tmp = mpath.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, mpath)
+    tmp = out / (POINTS + ".tmp")
+    with tmp.open("w") as fh:
+        for i in sorted(records):
+            fh.write(json.dumps(records[i]) + "\n")
+    os.replace(tmp, out / POINTS)
+    return records
+
+
+def table(plan_: SweepPlan, records: dict[int, dict]):
+    """The tidy pandas table of all successful points, in point order (``point``, the swept keys, metrics)."""
+    import pandas as pd
+
+    rows = []
+    for i in sorted(records):
+        rec = records[i]
+        params = {k: v for k, v in rec["params"]}
+        for row in rec.get("rows", ()):
+            rows.append({"point": i, **{k: params.get(k) for k in plan_.keys}, **row})
+    frame = pd.DataFrame(rows, columns=["point", *plan_.keys, *ROW_COLUMNS])
+    for key in plan_.keys:                # parquet needs one type per column: mixed values become text
+        kinds = {type(v) for v in frame[key] if v is not None}
+        if kinds and not (kinds <= {int, float} or kinds == {bool} or kinds == {str}):
+            frame[key] = frame[key].map(lambda v: v if v is None else json.dumps(v) if not isinstance(v, str) else v)
+    return frame
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_tables(out: Path, frame, failures: list[dict]) -> None:
+    _write_atomic(out / CSV, lambda p: frame.to_csv(p, index=False))
+    _write_atomic(out / PARQUET, lambda p: frame.to_parquet(p, index=False))
+    fpath = out / FAILURES
+    if failures:
+        import csv
+
+        def write(p: Path) -> None:
+            with p.open("w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["point", "params", "error"])
+                for f in failures:
+                    w.writerow([f["point"], _describe(tuple(tuple(kv) for kv in f["params"])), f["error"]])
+        _write_atomic(fpath, write)
+    elif fpath.exists():
+        fpath.unlink()
+
+
+def sweep(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str, Any]], *,
+          workers: int | None = None, scheduler: Any = None, out: str | Path | None = None,
+          overrides: Sequence[str] = (), progress: bool = True, retry_failed: bool = False):
+    """Run a design-space sweep and return its tidy table (a pandas DataFrame).
+
+    ``space``: a grid ``{"hardware.array.rows": [16, 32, 64], "decoding.gamma": [2, 4, 8]}`` or a list of
+    points ``[{"hardware.array.rows": 16, "decoding.gamma": 2}, ...]``; keys are run-config keys as for
+    ``specsim run --set``. ``workers``: local processes (default: all cores); ``scheduler``: a Dask
+    scheduler address or ``distributed.Client`` instead. ``out``: a folder to write ``results.csv``,
+    ``results.parquet`` and per-point progress to (resumable). One row per point x workload x
+    accelerator; ``frame.attrs["summary"]`` holds the :class:`SweepSummary` (failed points included).
+    """
+    plan_ = plan(config, space, overrides)
+    workers = int(workers) if workers else (os.cpu_count() or 1)
+    if workers < 1:
+        raise SpecsimError(f"workers: expected at least 1, got {workers}")
+    client = connect(scheduler) if scheduler is not None else None   # unreachable: fail before writing
+    out_path = Path(out) if out is not None else None
+    records = _open_folder(plan_, out_path, retry_failed) if out_path else {}
+    summary = SweepSummary(points=len(plan_.points), skipped=len(records))
+    todo = [(i, p) for i, p in enumerate(plan_.points) if i not in records]
+    if todo:
+        batches = _run_dask(plan_, todo, client, owned=client is not scheduler) if client else \
+            _run_local(plan_, todo, workers)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(todo), desc="sweep", unit="point", file=sys.stderr)
+        sink = (out_path / POINTS).open("a") if out_path else None
+        try:
+            for batch in batches:
+                for rec in batch:
+                    records[rec["point"]] = rec
+                    if sink:
+                        sink.write(json.dumps(rec) + "\n")
+                        sink.flush()
+                summary.ran += len(batch)
+                if bar:
+                    bar.update(len(batch))
+        finally:
+            if sink:
+                sink.close()
+            if bar:
+                bar.close()
+    summary.failures = [records[i] for i in sorted(records) if "error" in records[i]]
+    frame = table(plan_, records)
+    if out_path:
+        _write_tables(out_path, frame, summary.failures)
+    frame.attrs["summary"] = summary
+    return frame
+
+
+def speedup_geomean(frame, by: str = "accelerator", value: str = "speedup_vs_fp16") -> dict[str, float]:
+    """Geometric mean of ``value`` per ``by`` group (rows with a value only)."""
+    out = {}
+    for name, group in frame.dropna(subset=[value]).groupby(by, sort=False):
+        vals = [v for v in group[value] if v > 0]
+        out[name] = math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
+    return out
