@@ -101,8 +101,9 @@ class Replay:
         return out
 
 
-def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str) -> Trace:
-    """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run)."""
+def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, read=read_trace) -> Trace:
+    """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run);
+    ``read`` loads an acceptance trace (default :func:`read_trace`)."""
     from specsim.workload.architectures import load_architecture
     from specsim.workload.schedule import AcceptanceProfile, shape_trace
 
@@ -126,7 +127,7 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str) ->
             from pathlib import Path
             p = Path(source)
             p = p if p.is_absolute() else Path(config_path).parent / p
-            profile = AcceptanceProfile.from_trace(read_trace(p), dec.gamma)
+            profile = AcceptanceProfile.from_trace(read(p), dec.gamma)
     header, arrays = shape_trace(arch, draft_format, dec.gamma, profile, [shape.prompt_len] * shape.prompts,
                                  shape.max_new_tokens, shape.seed, target_format=dec.formats[0])
     return Trace(f"shape:{arch.name}", header, arrays)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from specsim.atomicdir import atomic_folder
@@ -13,14 +14,29 @@ from specsim.results.report import build_report, report_csv
 from specsim.workload.tracefile import Trace, read_trace
 
 
-def _trace(acc: Accelerator, w: WorkloadConfig, cfg: RunConfig) -> Trace:
+def _reader(cache: dict):
+    """read_trace, memoized in ``cache`` by file, modification time and size."""
+    def read(path) -> Trace:
+        p = Path(path)
+        try:
+            st = p.stat()
+        except OSError:
+            return read_trace(p)          # its one-line error
+        key = ("trace", str(p.resolve()), st.st_mtime_ns, st.st_size)
+        if key not in cache:
+            cache[key] = read_trace(p)
+        return cache[key]
+    return read
+
+
+def _trace(acc: Accelerator, w: WorkloadConfig, cfg: RunConfig, read) -> Trace:
     if w.shape is not None:
-        return shape_trace_for(acc, w.shape, cfg.path)
+        return shape_trace_for(acc, w.shape, cfg.path, read)
     role = acc.config.trace_role
     if role not in w.traces:
         raise SpecsimError(f"{cfg.path}: workloads: {w.name!r} has no trace for accelerator {acc.name!r} "
                            f"(traces.{role}; it has: {', '.join(w.traces)})")
-    return read_trace(cfg.resolve(w.traces[role]))
+    return read(cfg.resolve(w.traces[role]))
 
 
 def _check_same_workload(cfg: RunConfig, w: WorkloadConfig, traces: dict[str, Trace]) -> None:
@@ -35,9 +51,13 @@ def _check_same_workload(cfg: RunConfig, w: WorkloadConfig, traces: dict[str, Tr
 
 
 def _replay_key(cfg: RunConfig, w: WorkloadConfig, acc: Accelerator) -> str:
-    """Everything a replay depends on (trace files are taken as unchanged while a cache lives)."""
-    return repr(("replay", cfg.path, w, acc.name, acc.hardware, acc.energy, acc.config.decoding,
-                 acc.config.trace_role, acc.config.path))
+    """Everything a replay depends on (trace files are taken as unchanged while a cache lives); of a
+    shape workload's acceptance profiles only this accelerator's counts."""
+    role = acc.config.trace_role
+    if w.shape is not None:
+        w = replace(w, shape=replace(w.shape, acceptance={role: w.shape.acceptance.get(role)}))
+    return repr(("replay", cfg.path, w, acc.name, acc.hardware, acc.energy, acc.config.decoding, role,
+                 acc.config.path))
 
 
 def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dict:
@@ -50,6 +70,7 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
     if not cfg.workloads:
         raise SpecsimError(f"{cfg.path}: workloads: the config lists no workloads")
     cache = {} if cache is None else cache
+    read = _reader(cache)
     jobs = [(w, a, _replay_key(cfg, w, a)) for w in cfg.workloads for a in accs]
     roles = {a.config.trace_role for a in accs}
     traces: dict[str, dict[str, Trace]] = {}
@@ -58,11 +79,12 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
         if unknown:
             raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: traces.{unknown[0]}: unknown accelerator "
                                f"(this config has: {', '.join(sorted(roles))})")
-        if all(key in cache for wj, _, key in jobs if wj is w):
-            continue
-        traces[w.name] = {a.name: _trace(a, w, cfg) for a in accs}
-        if w.shape is None:
+        todo = [a for wj, a, key in jobs if wj is w and key not in cache]
+        if w.shape is None and todo:    # real traces: all of them, to check they share model and prompts
+            traces[w.name] = {a.name: _trace(a, w, cfg, read) for a in accs}
             _check_same_workload(cfg, w, traces[w.name])
+        else:                           # shape-derived: only those not replayed yet
+            traces[w.name] = {a.name: _trace(a, w, cfg, read) for a in todo}
     replays: dict[str, dict[str, Replay]] = {w.name: {} for w in cfg.workloads}
     bar = None
     if progress:
