@@ -290,7 +290,9 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
         for i in range(len(ys)):
             for j in range(len(xs)):
                 if np.isfinite(data[i, j]):
-                    ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=6)
+                    shade = float(norm(data[i, j]))
+                    ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if shade < 0.15 or shade > 0.85 else "black")
     ax.set_xlabel("draft length gamma (tokens per round)" if x.endswith("gamma") else x)
     ax.set_ylabel("acceptance rate alpha" if ".acceptance." in y else y)
     fig.colorbar(im, ax=ax, label="decode speedup over fp16 (x)")
