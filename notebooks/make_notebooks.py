@@ -48,12 +48,15 @@ NOTEBOOKS = {
             'summary = table.attrs["summary"]\n'
             'print(summary.line())\n'
             'for failure in summary.failures:      # points that cannot be built are recorded, the sweep goes on\n'
-            '    print(failure["params"], failure["error"][-90:])\n'
+            '    print(dict(failure["params"]), "->", failure["error"])\n'
             'table.head()'),
         new_markdown_cell(
-            "A 256 x 256 array needs 256 KiB of FP16 partial sums for one output tile, more than the 128 KiB "
-            "output buffer of `speq.yaml`: that point fails (recorded above) unless the buffer grows too, "
-            "e.g. `hardware.buffers.outputs.size_kib: 512` as a second key of the same point."),
+            "The three largest arrays (128 x 256, 256 x 128, 256 x 256) do not fit the shipped 128 KiB buffers: "
+            "one quarter-mode tile of a 128 x 256 array (4 lanes) needs a 256 KiB KV-cache slot, and a 256 x 256 "
+            "output tile 256 KiB of FP16 partial sums. Those points fail, naming the buffer that is too small "
+            "(recorded above; the sweep goes on). `same_pe_count` gives the baselines the main array's rows x "
+            "cols but each keeps the buffers of its own hardware file, so arrays this large need baseline "
+            "files with larger buffers too."),
         new_markdown_cell("SPEQ's decode speedup over each baseline, per array shape (rows x cols):"),
         new_code_cell(
             'base = table[~table.is_main]\n'
@@ -161,15 +164,21 @@ NOTEBOOKS = {
             'with matplotlib.rc_context(plots.STYLE):\n'
             '    fig = Figure(figsize=(9, 3.4), layout="constrained")\n'
             '    pos, hist = fig.subplots(1, 2)\n'
+            '    seen = []                      # a curve equal to an earlier one is drawn dashed, hollow\n'
             '    for color, (name, trace) in zip(plots.PALETTE, traces.items()):\n'
             '        s = summarize(trace)\n'
             '        k = np.arange(1, len(s.position_acceptance) + 1)\n'
-            '        pos.plot(k, s.position_acceptance, marker="o", color=color, label=trace.header["draft"])\n'
-            '        pos.axhline(s.alpha, color=color, linestyle=":", linewidth=0.8)\n'
             '        top = trace["round_level"] == 0\n'
             '        accepted = trace["round_accepted"][top]\n'
             '        counts = np.bincount(accepted, minlength=len(k) + 1) / accepted.size\n'
-            '        hist.plot(np.arange(len(counts)), counts, marker="s", color=color, label=trace.header["draft"])\n'
+            '        same = next((d for d, c in seen if np.array_equal(counts, c)), None)\n'
+            '        seen.append((trace.header["draft"], counts))\n'
+            '        look = dict(color=color, label=trace.header["draft"] + (f" (same as {same})" if same else ""),\n'
+            '                    linestyle="--" if same else "-", markerfacecolor="none" if same else color,\n'
+            '                    markersize=9 if same else 6)\n'
+            '        pos.plot(k, s.position_acceptance, marker="o", **look)\n'
+            '        pos.axhline(s.alpha, color=color, linestyle=":", linewidth=0.8)\n'
+            '        hist.plot(np.arange(len(counts)), counts, marker="s", **look)\n'
             '    pos.set_xticks(k)\n'
             '    hist.set_xticks(np.arange(len(k) + 1))\n'
             '    pos.set_xlabel("draft position i")\n'
@@ -196,6 +205,8 @@ NOTEBOOKS = {
 
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
+        for i, cell in enumerate(cells):           # stable cell ids: regenerating changes only what changed
+            cell["id"] = f"{Path(name).stem}-{i}"
         nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                 "language": "python"}})
         nbformat.write(nb, HERE / name)

@@ -226,11 +226,13 @@ def set_key(data: dict, cls: type, key: str, value: Any, source: str | Path, lab
         if dataclasses.is_dataclass(tp):
             hints = _hints(tp)
             if part not in hints or part == "path":
-                raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}'")
+                known = ", ".join(h for h in hints if h != "path")
+                raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}' (expected one of: {known})")
             tp = hints[part]
         elif origin is dict:
             if not isinstance(node, dict) or part not in node:
-                raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}'")
+                known = ", ".join(map(str, node)) if isinstance(node, dict) and node else "none in the file"
+                raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}' (expected one of: {known})")
             tp = typing.get_args(tp)[1]
         elif origin in (list, tuple):
             if not part.isdigit() or not isinstance(node, list) or int(part) >= len(node):

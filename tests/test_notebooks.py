@@ -29,3 +29,16 @@ def test_notebook_runs_and_writes_its_figures(name, tmp_path, monkeypatch):
     for figure in FIGURES[name]:
         assert (tmp_path / figure).stat().st_size > 5000, figure
     assert os.environ.get("SPECSIM_FIGURES") == str(tmp_path)
+
+
+def test_stored_notebooks_are_what_make_notebooks_writes():
+    """The .ipynb files are generated (python notebooks/make_notebooks.py): editing one by hand is caught here."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "notebooks" / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert sorted(module.NOTEBOOKS) == sorted(FIGURES)
+    for name, cells in module.NOTEBOOKS.items():
+        stored = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        assert [(c.cell_type, c.source) for c in stored.cells] == [(c.cell_type, c.source) for c in cells], name

@@ -127,7 +127,7 @@ def test_failed_point_is_recorded_and_the_sweep_goes_on(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "hardware.array.rowz=16,32"], "unknown key 'hardware.array.rowz'"),
+    (["--set", "hardware.array.rowz=16,32"], "unknown key 'hardware.array.rowz' (expected one of: rows, cols,"),
     (["--set", "hardware.array.rows="], "empty value"),
     (["--set", "hardware.array.rows=16,,32"], "empty value"),
     (["--set", "hardware.array.rows"], "expected key=value1,value2"),

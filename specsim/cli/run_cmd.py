@@ -26,12 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from specsim.allocator import tune_for_large_arrays
     from specsim.results.config import load_run_config
     from specsim.results.report import print_report
     from specsim.results.run import run as run_config
     from specsim.results.run import write_results
 
     cfg = load_run_config(args.config, args.overrides)
+    tune_for_large_arrays()
     report = run_config(cfg, progress=not args.no_progress and not args.json and sys.stderr.isatty())
     out = Path(args.out) if args.out else Path("results") / cfg.name
     write_results(report, out)

@@ -316,6 +316,10 @@ def roofline(frame, workload: str | None = None):
     import numpy as np
 
     intensities = []
+    order = list(dict.fromkeys(sub["accelerator"]))
+    # passes of different accelerators often coincide (speq's verify is ML-SpecQD's FP16 verify): markers
+    # shrink along the accelerator order and later ones are drawn on top, so coinciding ones show as rings
+    sizes = {a: 40 + 28 * (len(order) - 1 - i) for i, a in enumerate(order)}
     for _, r in sub.iterrows():
         for p in STEP_PHASES:
             macs, nbytes, secs = r.get(f"{p}_step_macs"), r.get(f"{p}_step_dram_bytes"), r.get(f"{p}_step_seconds")
@@ -323,8 +327,9 @@ def roofline(frame, workload: str | None = None):
                 continue
             oi = 2 * macs / nbytes
             intensities.append(oi)
-            ax.scatter(oi, 2 * macs / secs / 1e12, marker=markers[p], s=40, color=colors[r.accelerator],
-                       edgecolor="black", linewidth=0.5, zorder=3)
+            ax.scatter(oi, 2 * macs / secs / 1e12, marker=markers[p], s=sizes[r.accelerator],
+                       color=colors[r.accelerator], edgecolor="black", linewidth=0.5,
+                       zorder=3 + order.index(r.accelerator))
     if not intensities:
         raise SpecsimError(f"--kind roofline: the table has no per-pass figures for {workload!r} (re-run it with "
                            "this version of specsim)")

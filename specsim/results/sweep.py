@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from specsim.allocator import tune_for_large_arrays
 from specsim.errors import SpecsimError
 from specsim.results.config import load_run_config
 from specsim.results.report import ROW_COLUMNS, report_rows
@@ -149,6 +150,7 @@ def run_points(config: str, overrides: tuple[str, ...], points: list[tuple[int, 
 
     Runs in worker processes: errors become records (the sweep goes on), never exceptions.
     """
+    tune_for_large_arrays()
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     out = []
