@@ -100,11 +100,16 @@ def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
             raise SpecsimError(f"{where}: expected a mapping, got {value!r}")
         return _build(tp, value, where)
     if origin in (typing.Union, types.UnionType):
+        errors = []
         for arg in typing.get_args(tp):
             try:
                 return _convert(arg, value, where, meta)
-            except SpecsimError:
-                continue
+            except SpecsimError as err:
+                errors.append((arg, err))
+        # the value has the shape of one alternative (a list for list[str]): its error says what is wrong
+        same_shape = [err for arg, err in errors if _same_shape(arg, value)]
+        if len(same_shape) == 1:
+            raise same_shape[0]
         raise SpecsimError(f"{where}: expected {_describe(tp)}, got {value!r}")
     if origin is dict:
         if not isinstance(value, dict):
@@ -136,6 +141,18 @@ def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
             raise SpecsimError(f"{where}: expected a string, got {value!r}")
     _check_range(value, where, meta)
     return value
+
+
+def _same_shape(tp: Any, value: Any) -> bool:
+    """Whether ``value`` is the container kind of type ``tp`` (a list for list[...], a mapping for dicts)."""
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        return isinstance(value, list)
+    if origin is dict or dataclasses.is_dataclass(tp):
+        return isinstance(value, dict)
+    if tp in (int, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return tp in (str, bool) and isinstance(value, tp)
 
 
 def _unit(meta: dict) -> str:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from specsim.cli.main import main
+from specsim.errors import SpecsimError
 from specsim.hardware.config import load_hardware
 from specsim.results.config import load_run_config
 from specsim.results.report import leviathan_speedup
@@ -199,3 +200,11 @@ def test_comparison_bases(tmp_path):
     assert olive_area == pytest.approx(main_area, rel=0.05) and area["olive"].hardware.pes > area["speq"].hardware.pes
     bw = {a.name: a.hardware for a in accelerators(load_run_config(cfg, ["comparison=same_bandwidth"]))}
     assert bw["olive"].dram.bandwidth_gbps == bw["speq"].dram.bandwidth_gbps and bw["olive"].array.rows == 32
+    both = {a.name: a.hardware for a in accelerators(load_run_config(
+        cfg, ["comparison=[same_pe_count, same_bandwidth]", "hardware.dram.bandwidth_gbps=512"]))}
+    assert both["olive"].pes == both["speq"].pes and both["olive"].dram.bandwidth_gbps == 512
+    for bad, message in (("[same_pe_count, same_area]", "both size the array"),
+                         ("[same_bandwidth, same_bandwidth]", "listed twice"), ("[]", "at least one"),
+                         ("[same_pe_count, same_silicon]", "expected one of same_pe_count")):
+        with pytest.raises(SpecsimError, match=message):
+            load_run_config(cfg, [f"comparison={bad}"])

@@ -7,7 +7,7 @@ models with an acceptance profile) and the baselines to compare against: other r
 of which only the accelerator part is used. The comparison basis says what the baselines share with
 the main accelerator: ``same_pe_count`` (their arrays take its rows x cols), ``same_area`` (their
 arrays are scaled to its PE-array area using each energy table's PE area) or ``same_bandwidth``
-(their DRAM takes its bandwidth).
+(their DRAM takes its bandwidth); a list combines ``same_bandwidth`` with one of the other two.
 """
 
 from __future__ import annotations
@@ -96,8 +96,25 @@ class RunConfig:
     decoding: DecodingConfig = spec(DecodingConfig())
     workloads: list[WorkloadConfig] = spec([])
     baselines: dict[str, str] = spec({}, doc="baseline name -> run-config file (its accelerator part)")
-    comparison: str = spec("same_pe_count", choices=BASES)
+    comparison: str | list[str] = spec("same_pe_count", choices=BASES,
+                                       doc="what the baselines share with this accelerator: one basis or a "
+                                           "list, e.g. [same_pe_count, same_bandwidth] for bandwidth sweeps")
     path: str = spec("<built-in>")
+
+    @property
+    def bases(self) -> tuple[str, ...]:
+        """The comparison bases, in the order they are applied."""
+        return (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
+
+    def validate(self, where: str) -> None:
+        bases = self.bases
+        if not bases:
+            raise SpecsimError(f"{where}.comparison: expected at least one of {', '.join(BASES)}")
+        if len(set(bases)) != len(bases):
+            raise SpecsimError(f"{where}.comparison: a basis is listed twice ({', '.join(bases)})")
+        if {"same_pe_count", "same_area"} <= set(bases):
+            raise SpecsimError(f"{where}.comparison: same_pe_count and same_area both size the array; "
+                               "expected one of them (optionally with same_bandwidth)")
 
     @property
     def trace_role(self) -> str:
@@ -167,13 +184,16 @@ def load_run_config(path: str | Path, overrides: list[str] = (), values: list[tu
 
 def _apply_basis(main: RunConfig, base: RunConfig, main_energy: EnergyTable, energy: EnergyTable) -> HardwareConfig:
     hw = base.hardware
-    if main.comparison == "same_pe_count":
-        return hw.with_array(main.hardware.array.rows, main.hardware.array.cols)
-    if main.comparison == "same_area":
-        scale = math.sqrt(main_energy.pe_area.value / energy.pe_area.value)
-        return hw.with_array(max(1, round(main.hardware.array.rows * scale)),
-                             max(1, round(main.hardware.array.cols * scale)))
-    return replace(hw, dram=replace(hw.dram, bandwidth_gbps=main.hardware.dram.bandwidth_gbps))
+    for basis in main.bases:
+        if basis == "same_pe_count":
+            hw = hw.with_array(main.hardware.array.rows, main.hardware.array.cols)
+        elif basis == "same_area":
+            scale = math.sqrt(main_energy.pe_area.value / energy.pe_area.value)
+            hw = hw.with_array(max(1, round(main.hardware.array.rows * scale)),
+                               max(1, round(main.hardware.array.cols * scale)))
+        else:
+            hw = replace(hw, dram=replace(hw.dram, bandwidth_gbps=main.hardware.dram.bandwidth_gbps))
+    return hw
 
 
 def accelerators(cfg: RunConfig, cache: dict | None = None) -> list[Accelerator]:

@@ -104,7 +104,7 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
                          "dataflow": a.hardware.array.dataflow, "clock_ghz": a.hardware.clock_ghz,
                          "dram_gbps": a.hardware.dram.bandwidth_gbps, "energy_table": a.energy.path,
                          "decoding": a.config.decoding.kind, "draft": a.config.decoding.draft} for a in accs}
-    return build_report(cfg.name, cfg.path, cfg.name, cfg.comparison, hardware, replays)
+    return build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays)
 
 
 def write_results(report: dict, out: Path) -> None:
