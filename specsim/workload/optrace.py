@@ -118,7 +118,7 @@ class OpRecorder:
     def _on_attention(self, module, args, kwargs) -> None:
         if self._obs is not None:
             hidden = kwargs.get("hidden_states", args[0] if args else None)
-            cache = kwargs.get("past_key_values")
+            cache = kwargs.get("cache", kwargs.get("past_key_values"))    # renamed in transformers 5.2x
             past = cache.get_seq_length(module.layer_idx) if cache is not None else 0
             tokens = hidden.shape[1]
             self._pending_attention = (id(module), tokens, past + tokens)

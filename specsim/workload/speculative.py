@@ -112,6 +112,14 @@ class StepObserver(Protocol):
     def end_step(self) -> None: ...
 
 
+def cache_kwarg(model) -> str:
+    """The name ``model.forward`` takes its KV cache under: ``cache`` since transformers 5.2x (which
+    deprecates ``past_key_values``), ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def _truncate(cache, length: int) -> None:
     """Cut a Hugging Face KV cache back to its first ``length`` positions."""
     extra = cache.get_seq_length() - length
@@ -129,6 +137,7 @@ class _Stream:
         self.level = level
         self.observer = observer
         self.cache = DynamicCache()
+        self._cache_kwarg = cache_kwarg(model)
 
     @property
     def length(self) -> int:
@@ -141,7 +150,7 @@ class _Stream:
                                      keep)
         try:
             with torch.no_grad():
-                out = self.model(ids, past_key_values=self.cache, use_cache=True, logits_to_keep=keep)
+                out = self.model(ids, **{self._cache_kwarg: self.cache}, use_cache=True, logits_to_keep=keep)
         finally:
             if self.observer is not None:
                 self.observer.end_step()
