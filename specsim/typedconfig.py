@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import math
 import os
 import types
 import typing
@@ -24,7 +25,23 @@ from specsim.errors import SpecsimError
 
 T = TypeVar("T")
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """Safe YAML loading (the C parser where available) that refuses a key repeated in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_LOADER = _Loader
 _PARSED: dict[tuple, Any] = {}     # (path, mtime_ns, size) -> parsed mapping: sweeps reload the same files
 
 
@@ -63,11 +80,13 @@ def load_yaml_document(path: str | Path) -> Any:
         key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
         if key in _PARSED:
             return copy.deepcopy(_PARSED[key])
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecsimError(f"{path}: file not found") from None
+    except UnicodeDecodeError as err:
+        raise SpecsimError(f"{path}: not a UTF-8 text file (byte {err.start}); expected a YAML file") from None
     except OSError as err:
-        raise SpecsimError(f"{path}: cannot read ({err.strerror})") from None
+        raise SpecsimError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
     try:
         data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as err:
@@ -133,8 +152,8 @@ def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SpecsimError(f"{where}: expected an integer{_unit(meta)}, got {value!r}")
     elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecsimError(f"{where}: expected a number{_unit(meta)}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecsimError(f"{where}: expected a finite number{_unit(meta)}, got {value!r}")
         value = float(value)
     elif tp is str:
         if not isinstance(value, str):

@@ -43,7 +43,7 @@ def _write(tmp_path, edit):
     (lambda d: d["modes"]["quarter"].update(lane_dim="m"), "modes.quarter.lane_dim", "one of k, n"),
     (lambda d: d["modes"]["quarter"].update(speed=2), "modes.quarter.speed", "unknown key"),
     (lambda d: d["dram"].pop("bandwidth_gbps") and d["dram"].update(bandwidth_gbps=True), "dram.bandwidth_gbps",
-     "expected a number"),
+     "expected a finite number"),
     (lambda d: d["dram"].update(weight_layout="planar"), "dram.weight_layout", "nibble_planes"),
     (lambda d: d["vector"]["cycles_per_element"].update(gelu=1), "vector.cycles_per_element.gelu", "unknown key"),
     (lambda d: d.pop("clock_ghz"), "clock_ghz", "missing key"),
@@ -63,6 +63,17 @@ def test_malformed_yaml_and_missing_file(tmp_path):
         load_hardware(bad)
     with pytest.raises(SpecsimError, match="file not found"):
         load_hardware(tmp_path / "missing.yaml")
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(SHIPPED.read_text() + "\nclock_ghz: 2.0\n")
+    with pytest.raises(SpecsimError, match=r"twice.yaml: line \d+, column 1 malformed YAML \(key 'clock_ghz' given twice\)"):
+        load_hardware(twice)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(SpecsimError, match="binary.yaml: not a UTF-8 text file"):
+        load_hardware(binary)
+    infinite = _write(tmp_path, lambda d: d.update(clock_ghz=float("inf")))
+    with pytest.raises(SpecsimError, match="clock_ghz: expected a finite number"):
+        load_hardware(infinite)
 
 
 def test_energy_table_unit_and_mode_checks(tmp_path):

@@ -205,3 +205,102 @@ def test_sweep_and_plot_do_not_import_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(_config(tmp_path))], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_resume_refuses_changed_inputs_and_keeps_good_records(tmp_path, capsys):
+    """A baseline file edited between runs is caught; lines that are not finished points of this sweep
+    (edited, foreign, binary) are dropped and never replace a good record."""
+    cfg = _config(tmp_path)
+    fp16 = tmp_path / "fp16.yaml"
+    fp16.write_text((ROOT / "hwconfigs/fp16.yaml").read_text().replace("include: speq", f"include: {ROOT}/specsim/data/hardware/speq.yaml"))
+    data = yaml.safe_load(cfg.read_text())
+    data["baselines"]["fp16"] = str(fp16)
+    cfg.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    args = ["sweep", str(cfg), "--set", "decoding.gamma=2,4", "--workers", "1", "--out", str(out)]
+    assert main(args) == 0
+    before = (out / "results.csv").read_bytes()
+    with (out / "points.jsonl").open("ab") as fh:
+        fh.write(b'{"point": 0}\n{"point": 7, "params": []}\n\xff\xfe\n')
+        fh.write(json.dumps({"point": 1, "params": [["decoding.gamma", 4]], "rows": [{"bogus": 1}]}).encode() + b"\n")
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "2 points: 0 run, 2 already done, 0 failed" in capsys.readouterr().out
+    assert (out / "results.csv").read_bytes() == before
+    fp16.write_text(fp16.read_text() + "\n# edited\n")
+    assert main(args) == 2
+    assert f"input file {fp16.resolve()} differs" in capsys.readouterr().err
+    (out / "sweep.json").write_bytes(b"\xff[1, 2]")
+    assert main(args) == 2
+    assert "unreadable sweep manifest" in capsys.readouterr().err
+
+
+def test_a_folder_is_locked_by_its_sweep(tmp_path):
+    import fcntl
+
+    cfg = _config(tmp_path)
+    out = tmp_path / "out"
+    specsim.sweep(cfg, {"decoding.gamma": [2]}, workers=1, out=out, progress=False)
+    with (out / ".lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SpecsimError, match="another sweep is writing to this folder"):
+            specsim.sweep(cfg, {"decoding.gamma": [2]}, workers=1, out=out, progress=False)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "workloads.0.shape.prompt_len=8", "--set", "workloads.00.shape.prompt_len=16"], "names the same config key"),
+    (["--set", "hardware.clock_ghz=.inf"], "expected a finite number"),
+    (["--points", "POINTS"], "clashes with the results column 'decoding'"),
+])
+def test_more_bad_sweep_input(tmp_path, capsys, argv, message):
+    points = tmp_path / "points.yaml"
+    points.write_text("- {decoding: {gamma: 2}}\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(_config(tmp_path)), *[str(points) if a == "POINTS" else a for a in argv],
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("target", ["file", "file/sub"])
+def test_out_that_cannot_be_a_folder(tmp_path, capsys, target):
+    (tmp_path / "file").write_text("x")
+    assert main(["sweep", str(_config(tmp_path)), "--set", "decoding.gamma=2", "--out", str(tmp_path / target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err, err
+
+
+def test_failed_points_exit_1_and_empty_tables_do_not_plot(tmp_path, capsys):
+    cfg = _config(tmp_path)
+    out = tmp_path / "out"
+    assert main(["sweep", str(cfg), "--set", "name=a,b", "--workers", "1", "--out", str(out)]) == 1
+    assert "2 points: 2 run, 0 already done, 2 failed" in capsys.readouterr().out
+    for kind in ("speedup", "energy", "pe-sweep", "heatmap", "roofline"):
+        assert main(["plot", str(out), "--kind", kind, "-o", str(tmp_path / "x.png")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "no rows to plot" in err, err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_output_and_where_values(tmp_path, capsys):
+    cfg = _config(tmp_path)
+    out = tmp_path / "out"
+    specsim.sweep(cfg, {"decoding.gamma": [2, 4], "workloads.0.shape.acceptance.speq": [0.6, "trace.npz"]},
+                  workers=1, out=out, progress=False)   # the trace points fail: only alpha 0.6 has rows
+    pick = ["--where", "decoding.gamma=2", "--where", "is_main=true"]
+    (tmp_path / "dir.png").mkdir()
+    (tmp_path / "file").write_text("x")
+    for target in ("dir.png", "file/x.png"):
+        assert main(["plot", str(out), "--kind", "speedup", *pick, "-o", str(tmp_path / target)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"-o {tmp_path / target}" in err, err
+    assert main(["plot", str(out), "--kind", "speedup", *pick, "-o", str(tmp_path / "new" / "dir" / "s.png")]) == 0
+    assert (tmp_path / "new" / "dir" / "s.png").stat().st_size > 1000
+    both = tmp_path / "both"
+    specsim.sweep(cfg, {"decoding.gamma": [2, 4], "workloads.0.shape.acceptance.speq": [0.6, str(ROOT / "traces/smollm2-135m_speq_g4.npz")]},
+                  workers=1, out=both, progress=False)
+    assert main(["plot", str(both), "--kind", "heatmap", "-o", str(tmp_path / "h.png")]) == 2
+    assert "needs numbers" in capsys.readouterr().err
+    assert main(["plot", str(both), "--kind", "heatmap", "--where", "workloads.0.shape.acceptance.speq=0.6",
+                 "-o", str(tmp_path / "h.png")]) == 0

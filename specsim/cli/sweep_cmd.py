@@ -10,12 +10,14 @@ from specsim.errors import SpecsimError
 
 
 def split_values(text: str) -> list[str]:
-    """``v1,v2,[a, b]`` -> ``["v1", "v2", "[a, b]"]``: commas inside brackets, braces or quotes stay."""
+    """``v1,v2,[a, b]`` -> ``["v1", "v2", "[a, b]"]``: commas inside brackets, braces or quotes stay.
+
+    A quote opens a quoted value only at the start of a value (so ``it's`` is plain text)."""
     items, depth, quote, cur = [], 0, "", ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote
-        elif ch in "'\"":
+        elif ch in "'\"" and not cur.strip():
             quote = ch
         elif ch in "[{":
             depth += 1
@@ -58,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "or a Dask cluster. Writes DIR/results.csv and DIR/results.parquet: one row per point x "
                     "workload x accelerator with the swept values and every report metric. Resumable: "
                     "re-running the same command skips the points already in DIR/points.jsonl; failed points "
-                    "are recorded in DIR/failures.csv and the sweep goes on.",
+                    "are recorded in DIR/failures.csv and the sweep goes on. Exit code: 0 when every point "
+                    "ran, 1 when some failed (the tables hold the others), 2 on bad input.",
         epilog="example: specsim sweep hwconfigs/speq.yaml --set hardware.array.rows=16,32,64,128 "
                "--set hardware.array.cols=16,32,64,128 --out results/pe_sweep")
     p.add_argument("config", help="run config YAML, e.g. hwconfigs/speq.yaml")
@@ -103,4 +106,5 @@ def run(args: argparse.Namespace) -> int:
     if summary.failures:
         first = summary.failures[0]
         print(f"failures in {out / FAILURES}; first: point {first['point']}: {first['error']}")
+        return 1
     return 0

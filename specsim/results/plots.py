@@ -27,6 +27,7 @@ STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.font
          "savefig.dpi": 150, "savefig.bbox": "tight"}
 FORMATS = (".png", ".pdf", ".svg")
 SHAPE_NOTE = " [SHAPE-DERIVED workload]"
+_KIND_OF: dict[str, str] = {}           # figure function name -> its --kind (filled below KINDS)
 
 
 # ---- the table ------------------------------------------------------------------------------------
@@ -46,7 +47,7 @@ def load_table(path: str | Path):
     if not path.exists():
         raise SpecsimError(f"{path}: file not found")
     try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     except Exception as err:   # noqa: BLE001 - any reader failure is a bad input file
         raise SpecsimError(f"{path}: not a readable results table ({type(err).__name__})") from None
     missing = [c for c in ("workload", "accelerator", "is_main", "speedup_vs_fp16") if c not in frame.columns]
@@ -80,12 +81,29 @@ def where(frame, conditions: list[str]):
 
 
 def _same(v, text: str) -> bool:
+    """Whether table cell ``v`` equals the command-line value ``text`` (read as YAML, as ``--set`` does):
+    numbers by value, ``true``/``True`` alike, ``nan`` matches NaN, lists and mappings by content."""
+    import json
+
+    from specsim.typedconfig import parse_value
+
     if str(v) == text:
         return True
-    try:
-        return math.isclose(float(v), float(text))
-    except (TypeError, ValueError):
-        return False
+    want = parse_value(text)
+    if isinstance(v, str) and v[:1] in "[{":
+        try:
+            v = json.loads(v)           # lists and mappings are stored as JSON text
+        except json.JSONDecodeError:
+            pass
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()                    # numpy scalars
+    if isinstance(want, bool) or isinstance(v, bool):
+        return isinstance(want, bool) and isinstance(v, bool) and want == v
+    if isinstance(want, (int, float)) and isinstance(v, (int, float)):
+        return (math.isnan(v) and math.isnan(want)) or math.isclose(v, want)
+    if isinstance(want, str) and want.lower() == "nan" and isinstance(v, float):
+        return math.isnan(v)
+    return v == want
 
 
 def _one_point(frame, kind: str):
@@ -104,11 +122,15 @@ def styled(plot):
     import functools
 
     @functools.wraps(plot)
-    def wrapper(*args, **kwargs):
+    def wrapper(frame, *args, **kwargs):
         import matplotlib as mpl
 
+        if len(frame) == 0:
+            where = f" ({frame.attrs['path']})" if frame.attrs.get("path") else ""
+            raise SpecsimError(f"--kind {_KIND_OF.get(plot.__name__, plot.__name__)}: the table{where} has no "
+                               "rows to plot (did every point fail? see failures.csv)")
         with mpl.rc_context(STYLE):
-            return plot(*args, **kwargs)
+            return plot(frame, *args, **kwargs)
     return wrapper
 
 
@@ -139,6 +161,14 @@ def _main_name(frame) -> str:
 def _finite(v) -> bool:
     """A number that is not None or NaN (table cells of figures that do not apply)."""
     return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _number(v):
+    """A table cell as a float, or None when it is not a number (a trace path, say)."""
+    try:
+        return float(v) if not isinstance(v, bool) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _geomean(values) -> float:
@@ -269,8 +299,14 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
     workload = workload or str(main_rows[main_rows.source == "shape"]["workload"].iloc[0]
                                if (main_rows.source == "shape").any() else main_rows["workload"].iloc[0])
     main_rows = main_rows[main_rows.workload == workload]
-    xs = sorted(main_rows[x].unique(), key=float)
-    ys = sorted(main_rows[y].unique(), key=float)
+    for key in (x, y):
+        bad = [v for v in main_rows[key].unique() if not _finite(_number(v))]
+        if bad:
+            raise SpecsimError(f"--kind heatmap: axis {key} needs numbers, the table has {bad[0]!r}; choose the "
+                               f"numeric values with --where or sweep numbers only")
+    main_rows = main_rows.assign(**{x: main_rows[x].map(_number), y: main_rows[y].map(_number)})
+    xs = sorted(main_rows[x].unique())
+    ys = sorted(main_rows[y].unique())
     grid = [[float("nan")] * len(xs) for _ in ys]
     for _, r in main_rows.iterrows():
         grid[ys.index(r[y])][xs.index(r[x])] = float(r["speedup_vs_fp16"])
@@ -370,6 +406,7 @@ def roofline(frame, workload: str | None = None):
 
 KINDS = {"speedup": speedup_bars, "energy": energy_breakdown, "pe-sweep": speedup_vs_pes,
          "heatmap": gamma_alpha_heatmap, "roofline": roofline}
+_KIND_OF.update({f.__name__: k for k, f in KINDS.items()})
 
 
 def save(fig, out: str | Path) -> Path:
@@ -377,14 +414,22 @@ def save(fig, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise SpecsimError(f"-o {out}: expected a .png, .pdf or .svg file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise SpecsimError(f"-o {out}: is a folder, expected a figure file name")
+    made = [p for p in reversed(out.parents) if not p.exists()]      # folders to create, outermost first
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
     import matplotlib as mpl
 
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with mpl.rc_context(STYLE):
             fig.savefig(tmp)
         os.replace(tmp, out)
+    except OSError as err:
+        for folder in reversed(made):       # leave nothing behind
+            if folder.exists() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise SpecsimError(f"-o {out}: cannot write the figure ({err.strerror or type(err).__name__})") from None
     finally:
         if tmp.exists():
             tmp.unlink()

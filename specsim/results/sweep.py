@@ -43,18 +43,45 @@ Point = tuple[tuple[str, Any], ...]          #: one design point: (dotted key, v
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """A validated sweep: the run config, fixed ``--set`` overrides and the design points."""
+    """A validated sweep: the run config, fixed ``--set`` overrides, the design points, and every file
+    the points read (run configs, hardware files, energy tables, traces)."""
 
     config: str
     overrides: tuple[str, ...]
     keys: tuple[str, ...]
     points: tuple[Point, ...]
+    inputs: tuple[str, ...] = ()
 
     def manifest(self) -> dict:
-        text = Path(self.config).read_bytes()
-        return {"schema": SCHEMA_VERSION, "config": self.config, "config_sha256": hashlib.sha256(text).hexdigest(),
+        """What a results folder must match to be resumed: the arguments and the content of every input."""
+        from specsim import __version__
+
+        return {"schema": SCHEMA_VERSION, "specsim": __version__, "config": self.config,
                 "overrides": list(self.overrides), "keys": list(self.keys),
-                "points": [[[k, v] for k, v in p] for p in self.points]}
+                "points": [[[k, v] for k, v in p] for p in self.points],
+                "inputs": {f: _sha256(f) for f in sorted({self.config, *self.inputs})}}
+
+
+def _sha256(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def _input_files(cfg) -> set[str]:
+    """Every file a run config reads: itself, its baselines' run configs, their hardware files and energy
+    tables, and the traces of its workloads (real ones and acceptance profiles)."""
+    from specsim.results.config import accelerators
+
+    files: set[str] = set()
+    for acc in accelerators(cfg):
+        files |= {acc.config.path, acc.hardware.path, acc.energy.path}
+    for w in cfg.workloads:
+        files |= {str(cfg.resolve(t)) for t in w.traces.values()}
+        if w.shape is not None:
+            files |= {str(cfg.resolve(a)) for a in w.shape.acceptance.values() if isinstance(a, str)}
+    return {str(Path(f).resolve()) for f in files if f and not f.startswith("<")}
 
 
 @dataclass
@@ -99,12 +126,23 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
     if not points:
         raise SpecsimError("sweep space: no design points")
     keys: list[str] = []
+    canonical_points = []
     for p in points:
-        for k in p:
-            if not isinstance(k, str) or not k:
+        canon: dict[str, Any] = {}
+        for k, v in p.items():
+            if not isinstance(k, str) or not k.strip():
                 raise SpecsimError(f"sweep key {k!r}: expected a dotted config key such as hardware.array.rows")
-            if k not in keys:
-                keys.append(k)
+            ck = _canonical(k)
+            if ck in canon:
+                raise SpecsimError(f"sweep key {k}: names the same config key as another key of the point ({ck})")
+            if ck in ROW_COLUMNS or ck == "point":
+                raise SpecsimError(f"sweep key {k}: clashes with the results column {ck!r}; sweep its sub-keys "
+                                   f"instead (e.g. {ck}.<key>)")
+            canon[ck] = v
+            if ck not in keys:
+                keys.append(ck)
+        canonical_points.append(canon)
+    points = canonical_points
     normalized = tuple(tuple((k, _plain(p[k])) for k in keys if k in p) for p in points)
     seen: dict[str, int] = {}
     for i, p in enumerate(normalized):
@@ -119,11 +157,22 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
         for k, v in p:
             if all(json.dumps(v, default=str) != json.dumps(u, default=str) for u in values.setdefault(k, [])):
                 values[k].append(v)
-    load_run_config(path, list(overrides))
+    inputs = _input_files(load_run_config(path, list(overrides)))
     for key, vals in values.items():
         for v in vals:
-            load_run_config(path, list(overrides), [(key, v)], label=KEY_LABEL)
-    return SweepPlan(str(path.resolve()), tuple(overrides), tuple(keys), normalized)
+            cfg = load_run_config(path, list(overrides), [(key, v)], label=KEY_LABEL)
+            try:
+                inputs |= _input_files(cfg)
+            except SpecsimError:
+                pass            # a baseline that cannot be built for this value alone: its points record it
+    return SweepPlan(str(path.resolve()), tuple(overrides), tuple(keys), normalized, tuple(sorted(inputs)))
+
+
+def _canonical(key: str) -> str:
+    """One spelling per config key: parts stripped, list indices without leading zeros (``workloads.00`` ->
+    ``workloads.0``)."""
+    parts = [part.strip() for part in key.split(".")]
+    return ".".join(str(int(part)) if part.isdigit() else part for part in parts)
 
 
 def _plain(value: Any) -> Any:
@@ -229,52 +278,100 @@ def _run_dask(plan_: SweepPlan, todo: list[tuple[int, Point]], client, owned: bo
 
 # ---- the results folder -----------------------------------------------------------------------------
 
-def _read_records(path: Path) -> dict[int, dict]:
-    """Finished points of ``points.jsonl``; a torn last line (a killed sweep) is dropped."""
+def _valid_record(rec: Any, plan_: SweepPlan) -> bool:
+    """A finished point as this sweep writes it: its index, its own parameters, rows or an error."""
+    if not isinstance(rec, dict) or not isinstance(rec.get("point"), int) or not 0 <= rec["point"] < len(plan_.points):
+        return False
+    if rec.get("params") != [[k, v] for k, v in plan_.points[rec["point"]]]:
+        return False
+    if "error" in rec:
+        return isinstance(rec["error"], str)
+    rows = rec.get("rows")
+    return isinstance(rows, list) and all(isinstance(r, dict) and list(r) == list(ROW_COLUMNS) for r in rows)
+
+
+def _read_records(path: Path, plan_: SweepPlan) -> dict[int, dict]:
+    """Finished points of ``points.jsonl``; lines that are not a finished point of this sweep (a line torn by
+    a kill, an edited or foreign line) are dropped, and never replace a good record."""
     records: dict[int, dict] = {}
     if not path.exists():
         return records
-    with path.open() as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("point"), int):
-                records[rec["point"]] = rec
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as err:
+        raise SpecsimError(f"{path}: cannot read the finished points ({err.strerror}); use another --out") from None
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if _valid_record(rec, plan_):
+            records[rec["point"]] = rec
     return records
 
 
-def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool) -> dict[int, dict]:
-    """Check or create ``out``; returns the points already finished there."""
+def _lock(out: Path):
+    """Hold an exclusive lock on ``out`` for this sweep (POSIX); a second sweep on the folder is refused."""
+    try:
+        import fcntl
+    except ImportError:             # not POSIX: no lock
+        return None
+    handle = (out / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise SpecsimError(f"{out}: another sweep is writing to this folder; wait for it or use another --out") from None
+    return handle
+
+
+def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool):
+    """Check or create ``out`` and lock it; returns (the points already finished there, the lock)."""
     manifest = plan_.manifest()
     mpath = out / MANIFEST
+    if out.exists() and not out.is_dir():
+        raise SpecsimError(f"--out {out}: is a file, expected a results folder")
     if mpath.exists():
         try:
-            old = json.loads(mpath.read_text())
-        except (OSError, json.JSONDecodeError):
+            old = json.loads(mpath.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            old = None
+        if not isinstance(old, dict):
             raise SpecsimError(f"{mpath}: unreadable sweep manifest; use another --out") from None
         if old != manifest:
             what = next((k for k in manifest if old.get(k) != manifest[k]), "schema")
+            if what == "inputs":
+                changed = sorted(f for f in {*manifest["inputs"], *(old.get("inputs") or {})}
+                                 if manifest["inputs"].get(f) != (old.get("inputs") or {}).get(f))
+                what = f"input file {changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1 else "")
             raise SpecsimError(f"{out}: holds a sweep with other arguments ({what} differs); use another --out "
-                               "or re-run with the same config and --set values to resume it")
-    elif out.exists() and any(out.iterdir()):
+                               "or re-run with the same config, inputs and --set values to resume it")
+    elif out.exists() and any(p.name != ".lock" for p in out.iterdir()):
         raise SpecsimError(f"{out}: not empty and not a sweep folder; use another --out")
-    records = _read_records(out / POINTS)
-    if retry_failed:
-        records = {i: r for i, r in records.items() if "error" not in r}
-    # rewrite points.jsonl without torn lines or dropped failures before appending
-    out.mkdir(parents=True, exist_ok=True)
-    if not mpath.exists():
-        tmp = mpath.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, mpath)
-    tmp = out / (POINTS + ".tmp")
-    with tmp.open("w") as fh:
-        for i in sorted(records):
-            fh.write(json.dumps(records[i]) + "\n")
-    os.replace(tmp, out / POINTS)
-    return records
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = _lock(out)
+    except OSError as err:
+        raise SpecsimError(f"--out {out}: cannot create or write the results folder ({err.strerror})") from None
+    try:
+        records = _read_records(out / POINTS, plan_)
+        if retry_failed:
+            records = {i: r for i, r in records.items() if "error" not in r}
+        # rewrite points.jsonl without dropped lines before appending
+        if not mpath.exists():
+            tmp = mpath.with_suffix(".tmp")
+            tmp.write_text(json.dumps(manifest, indent=1))
+            os.replace(tmp, mpath)
+        tmp = out / (POINTS + ".tmp")
+        with tmp.open("w") as fh:
+            for i in sorted(records):
+                fh.write(json.dumps(records[i]) + "\n")
+        os.replace(tmp, out / POINTS)
+    except OSError as err:
+        if lock:
+            lock.close()
+        raise SpecsimError(f"--out {out}: cannot write the results folder ({err.strerror})") from None
+    return records, lock
 
 
 def table(plan_: SweepPlan, records: dict[int, dict]):
@@ -341,38 +438,54 @@ def sweep(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[st
         raise SpecsimError(f"workers: expected at least 1, got {workers}")
     client = connect(scheduler) if scheduler is not None else None   # unreachable: fail before writing
     out_path = Path(out) if out is not None else None
-    records = _open_folder(plan_, out_path, retry_failed) if out_path else {}
-    summary = SweepSummary(points=len(plan_.points), skipped=len(records))
-    todo = [(i, p) for i, p in enumerate(plan_.points) if i not in records]
-    if todo:
-        batches = _run_dask(plan_, todo, client, owned=client is not scheduler) if client else \
-            _run_local(plan_, todo, workers)
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(todo), desc="sweep", unit="point", file=sys.stderr)
-        sink = (out_path / POINTS).open("a") if out_path else None
-        try:
-            for batch in batches:
-                for rec in batch:
-                    records[rec["point"]] = rec
-                    if sink:
-                        sink.write(json.dumps(rec) + "\n")
-                        sink.flush()
-                summary.ran += len(batch)
-                if bar:
-                    bar.update(len(batch))
-        finally:
-            if sink:
-                sink.close()
-            if bar:
-                bar.close()
-    summary.failures = [records[i] for i in sorted(records) if "error" in records[i]]
-    frame = table(plan_, records)
-    if out_path:
-        _write_tables(out_path, frame, summary.failures)
+    records, lock = _open_folder(plan_, out_path, retry_failed) if out_path else ({}, None)
+    try:
+        summary = SweepSummary(points=len(plan_.points), skipped=len(records))
+        todo = [(i, p) for i, p in enumerate(plan_.points) if i not in records]
+        if todo:
+            _run_todo(plan_, todo, records, summary, client, scheduler, workers, out_path, progress)
+        summary.failures = [records[i] for i in sorted(records) if "error" in records[i]]
+        frame = table(plan_, records)
+        if out_path:
+            _write_tables(out_path, frame, summary.failures)
+    finally:
+        if lock:
+            lock.close()
     frame.attrs["summary"] = summary
     return frame
+
+
+def _run_todo(plan_: SweepPlan, todo, records: dict, summary: SweepSummary, client, scheduler, workers: int,
+              out_path: Path | None, progress: bool) -> None:
+    """Run the unfinished points, appending each record to ``points.jsonl`` as it arrives."""
+    batches = _run_dask(plan_, todo, client, owned=client is not scheduler) if client else \
+        _run_local(plan_, todo, workers)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), desc="sweep", unit="point", file=sys.stderr)
+    sink = (out_path / POINTS).open("a") if out_path else None
+    try:
+        for batch in batches:
+            for rec in batch:
+                records[rec["point"]] = rec
+                if sink:
+                    sink.write(json.dumps(rec) + "\n")
+                    sink.flush()
+            summary.ran += len(batch)
+            if bar:
+                bar.update(len(batch))
+    except SpecsimError:
+        raise
+    except Exception as err:   # noqa: BLE001 - a worker died (BrokenProcessPool, KilledWorker, lost cluster)
+        saved = f"; the {len(records)} finished points are in {out_path / POINTS}, re-run to resume" if sink else ""
+        raise SpecsimError(f"sweep: a worker was lost ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else 'no message'}){saved}") from None
+    finally:
+        if sink:
+            sink.close()
+        if bar:
+            bar.close()
 
 
 def speedup_geomean(frame, by: str = "accelerator", value: str = "speedup_vs_fp16") -> dict[str, float]:
