@@ -6,15 +6,20 @@ scheme's target is its 4-bit model). Prints one line per scheme x gamma and exit
 
 The whole grid (4 schemes x 8 gammas x 40 prompts) takes hours on a 2-core machine, so each finished
 cell is appended to ``--results`` (JSON lines) and a re-run with the same settings skips the cells
-already there; ``--schemes`` splits the grid over processes::
+already there; ``--schemes`` and ``--gammas`` split the grid over processes, each with ``--threads 1``::
 
-    python benchmarks/bench_greedy_equivalence.py --max-new-tokens 16 --schemes speq,mxfp4
+    python benchmarks/bench_greedy_equivalence.py --schemes speq,mxfp4 --threads 1 &
+    python benchmarks/bench_greedy_equivalence.py --schemes multilevel,hierarchical --threads 1
+
+Without ``--threads 1`` two such processes on 2 cores each keep an OpenMP thread spinning at its
+barrier (torch's libgomp, also used by the Numba format kernels) and slow each other by 5-10x.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,7 +34,14 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N prompts only (default: all)")
     ap.add_argument("--results", default="results/greedy_equivalence.jsonl",
                     help="finished cells (JSON lines); cells already there are skipped")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch/OpenMP/Numba threads of this process, with passive OpenMP waiting (set before "
+                         "torch loads); 1 when several processes share the cores")
     args = ap.parse_args()
+    if args.threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
     from specsim.workload.drafts import build_scheme
     from specsim.workload.models import load_model
