@@ -26,7 +26,6 @@ from specsim.errors import SpecsimError
 T = TypeVar("T")
 
 
-
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """Safe YAML loading (the C parser where available) that refuses a key repeated in one mapping."""
 

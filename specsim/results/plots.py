@@ -27,7 +27,7 @@ STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.font
          "savefig.dpi": 150, "savefig.bbox": "tight"}
 FORMATS = (".png", ".pdf", ".svg")
 SHAPE_NOTE = " [SHAPE-DERIVED workload]"
-_KIND_OF: dict[str, str] = {}           # figure function name -> its --kind (filled below KINDS)
+KINDS: dict = {}                        # --kind -> figure function (filled by @figure)
 
 
 # ---- the table ------------------------------------------------------------------------------------
@@ -117,21 +117,25 @@ def _colors(names) -> dict[str, str]:
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
 
 
-def styled(plot):
-    """Run a figure function (and its drawing) under the shared style."""
+def figure(kind: str):
+    """Register a figure function as ``--kind kind``; it runs (and draws) under the shared style and
+    refuses an empty table."""
     import functools
 
-    @functools.wraps(plot)
-    def wrapper(frame, *args, **kwargs):
-        import matplotlib as mpl
+    def register(plot):
+        @functools.wraps(plot)
+        def wrapper(frame, *args, **kwargs):
+            import matplotlib as mpl
 
-        if len(frame) == 0:
-            where = f" ({frame.attrs['path']})" if frame.attrs.get("path") else ""
-            raise SpecsimError(f"--kind {_KIND_OF.get(plot.__name__, plot.__name__)}: the table{where} has no "
-                               "rows to plot (did every point fail? see failures.csv)")
-        with mpl.rc_context(STYLE):
-            return plot(frame, *args, **kwargs)
-    return wrapper
+            if len(frame) == 0:
+                where = f" ({frame.attrs['path']})" if frame.attrs.get("path") else ""
+                raise SpecsimError(f"--kind {kind}: the table{where} has no rows to plot (did every point "
+                                   "fail? see failures.csv)")
+            with mpl.rc_context(STYLE):
+                return plot(frame, *args, **kwargs)
+        KINDS[kind] = wrapper
+        return wrapper
+    return register
 
 
 def _figure(width: float, height: float, ncols: int = 1):
@@ -178,7 +182,7 @@ def _geomean(values) -> float:
 
 # ---- the figures ----------------------------------------------------------------------------------
 
-@styled
+@figure("speedup")
 def speedup_bars(frame, reference: str = "fp16"):
     """Decode speedup over ``reference`` per workload (model) and accelerator, with a geomean group."""
     frame = _one_point(frame, "speedup")
@@ -210,7 +214,7 @@ def _workload_label(frame, workload: str) -> str:
     return f"{workload}\n(shape)" if src == "shape" else workload
 
 
-@styled
+@figure("energy")
 def energy_breakdown(frame, reference: str = "fp16"):
     """Energy per generated token by component (DRAM, SRAM, PE array, vector unit, static), as stacked
     bars normalised to ``reference``'s total for the same workload."""
@@ -251,7 +255,7 @@ def energy_breakdown(frame, reference: str = "fp16"):
     return fig
 
 
-@styled
+@figure("pe-sweep")
 def speedup_vs_pes(frame):
     """The main accelerator's decode speedup over each baseline against its PE count (rows x cols)."""
     others = varying(frame, exclude=("hardware.array.rows", "hardware.array.cols"))
@@ -281,7 +285,7 @@ def speedup_vs_pes(frame):
     return fig
 
 
-@styled
+@figure("heatmap")
 def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workload: str | None = None):
     """The main accelerator's decode speedup over FP16 across two swept keys (default: the draft length
     ``decoding.gamma`` and a swept acceptance rate ``...shape.acceptance.<accelerator>``)."""
@@ -336,7 +340,7 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
     return fig
 
 
-@styled
+@figure("roofline")
 def roofline(frame, workload: str | None = None):
     """Each accelerator's mean draft, verify and decode pass under its roofs: attained TFLOP/s against
     operational intensity (FLOP per DRAM byte), with the DRAM-bandwidth slope and the compute ceiling
@@ -404,9 +408,6 @@ def roofline(frame, workload: str | None = None):
     return fig
 
 
-KINDS = {"speedup": speedup_bars, "energy": energy_breakdown, "pe-sweep": speedup_vs_pes,
-         "heatmap": gamma_alpha_heatmap, "roofline": roofline}
-_KIND_OF.update({f.__name__: k for k, f in KINDS.items()})
 
 
 def save(fig, out: str | Path) -> Path:

@@ -69,13 +69,14 @@ def _sha256(path: str) -> str:
         return "missing"
 
 
-def _input_files(cfg) -> set[str]:
+def _input_files(cfg, cache: dict | None = None) -> set[str]:
     """Every file a run config reads: itself, its baselines' run configs, their hardware files and energy
-    tables, and the traces of its workloads (real ones and acceptance profiles)."""
+    tables, and the traces of its workloads (real ones and acceptance profiles). ``cache``: as for
+    :func:`~specsim.results.config.accelerators`."""
     from specsim.results.config import accelerators
 
     files: set[str] = set()
-    for acc in accelerators(cfg):
+    for acc in accelerators(cfg, cache):
         files |= {acc.config.path, acc.hardware.path, acc.energy.path}
     for w in cfg.workloads:
         files |= {str(cfg.resolve(t)) for t in w.traces.values()}
@@ -157,12 +158,13 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
         for k, v in p:
             if all(json.dumps(v, default=str) != json.dumps(u, default=str) for u in values.setdefault(k, [])):
                 values[k].append(v)
-    inputs = _input_files(load_run_config(path, list(overrides)))
+    baselines: dict = {}                # baseline run configs, loaded once for all values
+    inputs = _input_files(load_run_config(path, list(overrides)), baselines)
     for key, vals in values.items():
         for v in vals:
             cfg = load_run_config(path, list(overrides), [(key, v)], label=KEY_LABEL)
             try:
-                inputs |= _input_files(cfg)
+                inputs |= _input_files(cfg, baselines)
             except SpecsimError:
                 pass            # a baseline that cannot be built for this value alone: its points record it
     return SweepPlan(str(path.resolve()), tuple(overrides), tuple(keys), normalized, tuple(sorted(inputs)))
@@ -357,16 +359,11 @@ def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool):
         records = _read_records(out / POINTS, plan_)
         if retry_failed:
             records = {i: r for i, r in records.items() if "error" not in r}
-        # rewrite points.jsonl without dropped lines before appending
         if not mpath.exists():
-            tmp = mpath.with_suffix(".tmp")
-            tmp.write_text(json.dumps(manifest, indent=1))
-            os.replace(tmp, mpath)
-        tmp = out / (POINTS + ".tmp")
-        with tmp.open("w") as fh:
-            for i in sorted(records):
-                fh.write(json.dumps(records[i]) + "\n")
-        os.replace(tmp, out / POINTS)
+            _write_atomic(mpath, lambda p: p.write_text(json.dumps(manifest, indent=1)))
+        # rewrite points.jsonl without dropped lines before appending
+        _write_atomic(out / POINTS, lambda p: p.write_text("".join(json.dumps(records[i]) + "\n"
+                                                                    for i in sorted(records))))
     except OSError as err:
         if lock:
             lock.close()
