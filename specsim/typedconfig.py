@@ -44,6 +44,27 @@ _LOADER = _Loader
 _PARSED: dict[tuple, Any] = {}     # (path, mtime_ns, size) -> parsed mapping: sweeps reload the same files
 
 
+@dataclasses.dataclass(frozen=True)
+class Constant:
+    """One physical constant of a data table: its value, its unit (checked by the table that holds it)
+    and where it comes from (a bibliography key of ``docs/bibliography.md`` and the table or section)."""
+
+    value: float
+    unit: str
+    source: str
+
+    def validate(self, where: str) -> None:
+        if not (math.isfinite(self.value) and self.value >= 0):
+            raise SpecsimError(f"{where}.value: expected a finite number >= 0{f' ({self.unit})' if self.unit else ''}, "
+                               f"got {self.value!r}")
+
+    def expect(self, where: str, unit: str) -> Constant:
+        """Itself, after checking that its unit is ``unit``."""
+        if self.unit != unit:
+            raise SpecsimError(f"{where}.unit: expected {unit!r}, got {self.unit!r}")
+        return self
+
+
 def spec(default: Any = dataclasses.MISSING, *, unit: str = "", doc: str = "", gt: float | None = None,
          ge: float | None = None, le: float | None = None, choices: tuple | None = None) -> Any:
     """A dataclass field with its unit, documentation and validation rule (``gt``/``ge``/``le``/``choices``)."""
@@ -264,6 +285,8 @@ def set_key(data: dict, cls: type, key: str, value: Any, source: str | Path, lab
                 known = ", ".join(h for h in hints if h != "path")
                 raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}' (expected one of: {known})")
             tp = hints[part]
+        elif tp is Any or (origin is dict and typing.get_args(tp)[1] is Any):
+            tp = Any                    # a free mapping (checked where it is used): any key may be set
         elif origin is dict:
             if not isinstance(node, dict) or part not in node:
                 known = ", ".join(map(str, node)) if isinstance(node, dict) and node else "none in the file"

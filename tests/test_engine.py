@@ -36,7 +36,7 @@ def hardware(draw):
              array=rep(BASE.array, rows=draw(st.integers(1, 6)), cols=draw(st.integers(1, 6)),
                        dataflow=draw(st.sampled_from(["ws", "os", "is"])),
                        mode_switch_cycles=draw(st.integers(0, 12)),
-                       preload_rows_per_cycle=draw(st.integers(1, 3))),
+                       preload_bits_per_column=draw(st.sampled_from([4, 16, 48, 64]))),
              buffers=rep(b, weights=buf(b.weights, draw(st.sampled_from([0.5, 1.0, 4.0]))),
                          activations=buf(b.activations, 8.0), outputs=buf(b.outputs, 4.0),
                          kv_cache=buf(b.kv_cache, draw(st.sampled_from([0.5, 2.0])))),
@@ -197,3 +197,14 @@ def test_mode_switch_is_charged_between_draft_and_verify_ops():
     assert r.stalls_by_cause()["mode_switch"] == 2 * hw.array.mode_switch_cycles
     assert r.total_cycles == r.compute_cycles + 2 * hw.array.mode_switch_cycles
     assert math.isclose(r.actions().macs["quarter"], 3 * 256 * 256)
+
+
+@given(hardware(), workloads(), st.booleans())
+def test_lower_bound_never_exceeds_the_simulated_time(hw, ops, scalesim):
+    """Roofline efficiency (bound / simulated cycles) is in (0, 1] for any hardware and workload: the
+    bound uses only the two roofs, program order and the SRAM capacity, never the engine's timing."""
+    result = simulate(hw, ops, scalesim_compatible=scalesim)
+    bound = result.lower_bound_cycles(hw)
+    assert 0 < bound <= result.total_cycles
+    dram, compute = result.floor_cycles(hw)
+    assert max(dram, compute) <= bound

@@ -18,11 +18,13 @@ def test_shipped_hardware_and_energy_load():
     hw = load_hardware("speq")
     assert (hw.array.rows, hw.array.cols, hw.array.dataflow) == (64, 64, "ws")
     assert hw.modes["quarter"].lanes == 4 and hw.modes["quarter"].draft_fetch
-    assert hw.dram_bytes_per_cycle == pytest.approx(256.0)
+    # four HBM2 stacks of 256 GB/s and 8 GiB (JESD235A), derived from the preset and the stack count
+    assert (hw.dram.preset, hw.dram.stacks) == ("hbm2", 4)
+    assert hw.dram_bytes_per_cycle == pytest.approx(4 * 256.0)
+    assert hw.dram.capacity_gib == 32 and hw.dram.channels == 32 and hw.dram.burst_bytes == 64
     table = energy_table_for(hw)
     assert set(hw.modes) <= set(table.mac)
     assert all(c.source for c in table.mac.values())
-    assert load_energy_table("default-28nm").dram_per_byte.unit == "pJ/byte"
 
 
 def _write(tmp_path, edit):
@@ -42,8 +44,10 @@ def _write(tmp_path, edit):
     (lambda d: d["array"].update(dataflow="rs"), "array.dataflow", "one of ws, os, is"),
     (lambda d: d["modes"]["quarter"].update(lane_dim="m"), "modes.quarter.lane_dim", "one of k, n"),
     (lambda d: d["modes"]["quarter"].update(speed=2), "modes.quarter.speed", "unknown key"),
-    (lambda d: d["dram"].pop("bandwidth_gbps") and d["dram"].update(bandwidth_gbps=True), "dram.bandwidth_gbps",
-     "expected a finite number"),
+    (lambda d: d["dram"].update(bandwidth_gbps=True), "dram.bandwidth_gbps", "expected a number"),
+    (lambda d: d["dram"].update(preset="hbm9"), "dram.preset", "unknown DRAM preset 'hbm9'"),
+    (lambda d: d["dram"].update(stacks=0), "dram.stacks", ">= 1"),
+    (lambda d: d["dram"].update(capacity_gib=-1), "dram.capacity_gib", "> 0"),
     (lambda d: d["dram"].update(weight_layout="planar"), "dram.weight_layout", "nibble_planes"),
     (lambda d: d["vector"]["cycles_per_element"].update(gelu=1), "vector.cycles_per_element.gelu", "unknown key"),
     (lambda d: d.pop("clock_ghz"), "clock_ghz", "missing key"),
@@ -78,11 +82,12 @@ def test_malformed_yaml_and_missing_file(tmp_path):
 
 def test_energy_table_unit_and_mode_checks(tmp_path):
     table = yaml.safe_load((SHIPPED.parent.parent / "energy" / "default-28nm.yaml").read_text())
-    table["dram_per_byte"]["unit"] = "pJ/bit"
+    table["include"] = str(SHIPPED.parent.parent / "energy" / "shared-28nm.yaml")
+    table["pe_area"]["unit"] = "um^2"
     (tmp_path / "e.yaml").write_text(yaml.safe_dump(table))
-    with pytest.raises(SpecsimError, match=r"e.yaml: dram_per_byte.unit: expected 'pJ/byte'"):
+    with pytest.raises(SpecsimError, match=r"e.yaml: pe_area.unit: expected 'um\^2/PE'"):
         load_energy_table(tmp_path / "e.yaml")
-    table["dram_per_byte"]["unit"] = "pJ/byte"
+    table["pe_area"]["unit"] = "um^2/PE"
     del table["mac"]["mxfp4"]
     (tmp_path / "e.yaml").write_text(yaml.safe_dump(table))
     hw_path = _write(tmp_path, lambda d: d.update(energy_table="e.yaml"))

@@ -187,24 +187,43 @@ def test_shipped_run_configs_load(path):
 
 
 def test_comparison_bases(tmp_path):
-    from specsim.results.config import accelerators
+    from specsim.results.config import accelerators, differences
     cfg = _shape_config(tmp_path, 0.7, extra_baselines=("olive",))
     _write(tmp_path, "olive", {"name": "olive", "hardware": {"include": "olive", "array": {"rows": 32, "cols": 32},
-                                                             "dram": {"bandwidth_gbps": 100}},
+                                                             "clock_ghz": 0.5, "dram": {"bandwidth_gbps": 100}},
                                "decoding": {"kind": "autoregressive", "level_modes": ["int4"], "formats": ["olive4"]}})
-    same_pe = {a.name: a.hardware for a in accelerators(load_run_config(cfg))}
-    assert same_pe["olive"].pes == same_pe["speq"].pes and same_pe["olive"].dram.bandwidth_gbps == 100
-    area = {a.name: a for a in accelerators(load_run_config(cfg, ["comparison=same_area"]))}
+    # default like for like: the baseline takes the main array, clock, memory and buffers; nothing differs
+    accs = {a.name: a for a in accelerators(load_run_config(cfg, ["hardware.dram.bandwidth_gbps=128"]))}
+    olive, speq = accs["olive"].hardware, accs["speq"].hardware
+    assert (olive.pes, olive.clock_ghz, olive.dram.bandwidth_gbps) == (speq.pes, speq.clock_ghz, 128)
+    assert olive.dram.capacity_gib == speq.dram.capacity_gib and differences(accs["speq"], accs["olive"]) == []
+    # only the PE count shared: the rest of the baseline's own file stays, and is named
+    accs = {a.name: a for a in accelerators(load_run_config(cfg, ["comparison=same_pe_count"]))}
+    assert accs["olive"].hardware.pes == accs["speq"].hardware.pes
+    assert accs["olive"].hardware.dram.bandwidth_gbps == 100
+    assert differences(accs["speq"], accs["olive"]) == ["clock 0.5 GHz (speq: 1 GHz)",
+                                                        "bandwidth 100 GB/s (speq: 1024 GB/s)"]
+    area = {a.name: a for a in accelerators(load_run_config(cfg, ["comparison=[same_area, same_memory]"]))}
     main_area = area["speq"].hardware.pes * area["speq"].energy.pe_area.value
     olive_area = area["olive"].hardware.pes * area["olive"].energy.pe_area.value
     assert olive_area == pytest.approx(main_area, rel=0.05) and area["olive"].hardware.pes > area["speq"].hardware.pes
     bw = {a.name: a.hardware for a in accelerators(load_run_config(cfg, ["comparison=same_bandwidth"]))}
     assert bw["olive"].dram.bandwidth_gbps == bw["speq"].dram.bandwidth_gbps and bw["olive"].array.rows == 32
-    both = {a.name: a.hardware for a in accelerators(load_run_config(
-        cfg, ["comparison=[same_pe_count, same_bandwidth]", "hardware.dram.bandwidth_gbps=512"]))}
-    assert both["olive"].pes == both["speq"].pes and both["olive"].dram.bandwidth_gbps == 512
-    for bad, message in (("[same_pe_count, same_area]", "both size the array"),
-                         ("[same_bandwidth, same_bandwidth]", "listed twice"), ("[]", "at least one"),
+    # a deliberate difference is a baseline-specific override, applied after the basis, and shown
+    data = yaml.safe_load(cfg.read_text())
+    data["baselines"]["olive"] = {"config": "olive.yaml", "overrides": {"hardware": {"array": {"dataflow": "os"}}}}
+    cfg.write_text(yaml.safe_dump(data))
+    accs = {a.name: a for a in accelerators(load_run_config(cfg))}
+    assert accs["olive"].hardware.array.dataflow == "os" and accs["olive"].hardware.pes == accs["speq"].hardware.pes
+    assert differences(accs["speq"], accs["olive"]) == ["dataflow os (speq: ws)"]
+    swept = {a.name: a for a in accelerators(load_run_config(
+        cfg, ["baselines.olive.overrides.hardware.array.dataflow=is"]))}
+    assert swept["olive"].hardware.array.dataflow == "is"
+    with pytest.raises(SpecsimError, match=r"baselines.olive.overrides.*hardware.array.speed"):
+        accelerators(load_run_config(cfg, ["baselines.olive.overrides.hardware.array.speed=2"]))
+    for bad, message in (("[same_pe_count, same_area]", "both set the same resource"),
+                         ("[same_memory, same_bandwidth]", "both set the same resource"),
+                         ("[same_bandwidth, same_bandwidth]", "listed twice"), ("[]", "expected like_for_like"),
                          ("[same_pe_count, same_silicon]", "expected one of same_pe_count")):
         with pytest.raises(SpecsimError, match=message):
             load_run_config(cfg, [f"comparison={bad}"])

@@ -45,9 +45,10 @@ def test_grid_table_has_one_row_per_point_workload_accelerator(tmp_path):
     assert (main["gamma"] == main["decoding.gamma"]).all()                  # ... and the decoding
     olive = frame[frame.accelerator == "olive"]
     assert (olive["rows"] == olive["hardware.array.rows"]).all()            # same_pe_count basis applied
-    # a wider array cannot make FP16 decode (bandwidth-bound) slower
-    fp16 = frame[(frame.accelerator == "fp16") & (frame["decoding.gamma"] == 2)].sort_values("rows")
-    assert fp16["decode_latency_per_token_s"].is_monotonic_decreasing
+    # FP16 decode is bandwidth-bound at every one of these arrays: the array size moves it only by the
+    # pipeline fill of each GEMM (rows + cols cycles), a few percent
+    fp16 = frame[(frame.accelerator == "fp16") & (frame["decoding.gamma"] == 2)]["decode_latency_per_token_s"]
+    assert fp16.max() <= 1.05 * fp16.min()
     assert frame.attrs["summary"].line() == "6 points: 6 run, 0 already done, 0 failed"
 
 

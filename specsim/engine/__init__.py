@@ -12,7 +12,7 @@ import numpy as np
 
 from specsim.engine.core import STALL_CAUSES, replay
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig
-from specsim.hardware.energy import Actions
+from specsim.hardware.energy import Actions, OpActions
 from specsim.hardware.mapping import UNIT_ARRAY, Mapping, map_ops
 from specsim.hardware.ops import OpTable
 
@@ -42,6 +42,54 @@ class SimResult:
 
     def stalls_by_cause(self) -> dict[str, int]:
         return {c: int(v) for c, v in zip(STALL_CAUSES, self.stalls.sum(axis=0))}
+
+    def floor_cycles(self, hw: HardwareConfig) -> tuple[float, float]:
+        """The replay's two floors in cycles: its compulsory DRAM bytes at ``hw``'s peak bandwidth, and
+        its MACs at the array's peak rate plus the vector unit's busy cycles."""
+        d, c, _ = self._floors(hw)
+        return float(d.sum()), float(c.sum())
+
+    def _floors(self, hw: HardwareConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per operator: compulsory DRAM cycles, compulsory DRAM read cycles, compute-floor cycles."""
+        m = self.mapping
+        on_array = m.unit == UNIT_ARRAY
+        bw = hw.dram_bytes_per_cycle
+        dram = m.compulsory_bytes / bw
+        reads = np.maximum(m.compulsory_bytes - m.write_bytes, 0) / bw
+        compute = np.where(on_array, m.macs / m.peak_macs_per_cycle, m.compute_cycles)
+        return dram, compute, reads
+
+    def lower_bound_cycles(self, hw: HardwareConfig) -> float:
+        """A true lower bound of ``total_cycles`` from the two roofs and the order operators run in.
+
+        One DMA queue carries every operator's traffic in program order and one in-order pipeline runs
+        their compute, so for every split of the operators into a head (before op j) and a tail:
+
+        * the tail cannot start computing before the head's DRAM reads are done:
+          ``T >= reads(head) + compute(tail)``;
+        * the tail's DRAM traffic cannot run ahead of the head's compute by more than the SRAM can
+          hold: ``T >= compute(head) + max(0, dram(tail) - SRAM capacity / bandwidth)``;
+
+        and ``T >= max(dram(all), compute(all))``. The bound is the largest of these over all j, so a
+        run of compute-bound prefill and memory-bound decode is bounded by their sum, not the larger.
+        """
+        dram, compute, reads = self._floors(hw)
+        capacity = sum(hw.buffers.get(b).size_bytes for b in BUFFER_NAMES) / hw.dram_bytes_per_cycle
+        head_reads = np.concatenate([[0.0], np.cumsum(reads)])           # before op j, j = 0..n
+        head_compute = np.concatenate([[0.0], np.cumsum(compute)])
+        tail_compute = compute.sum() - head_compute
+        tail_dram = dram.sum() - np.concatenate([[0.0], np.cumsum(dram)])
+        split = np.maximum(head_reads + tail_compute, head_compute + np.maximum(tail_dram - capacity, 0.0))
+        return float(max(dram.sum(), compute.sum(), split.max()))
+
+    def op_actions(self) -> OpActions:
+        """The action counts of every operator (what :meth:`actions` sums)."""
+        m = self.mapping
+        on_array = m.unit == UNIT_ARRAY
+        return OpActions(dram_bytes=self.dram_read_bytes + self.dram_write_bytes,
+                         sram_bytes=m.sram_read_bytes + m.sram_write_bytes, macs=np.where(on_array, m.macs, 0),
+                         mode=m.mode, modes=self.ops.modes, on_array=on_array,
+                         vector_busy_cycles=np.where(on_array, 0, m.compute_cycles), mode_switches=self.mode_switches)
 
     def actions(self) -> Actions:
         m = self.mapping

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from specsim.errors import SpecsimError
+from specsim.hardware.dram import DRAMPreset, load_preset
 from specsim.typedconfig import build, check_names, load_yaml, revalidate, spec
 
 DATAFLOWS = ("ws", "os", "is")
@@ -48,8 +49,9 @@ class ArrayConfig:
     dataflow: str = spec("ws", choices=DATAFLOWS, doc="ws weight-, os output-, is input-stationary")
     mode_switch_cycles: int = spec(0, ge=0, unit="cycles", doc="pipeline drain + reconfiguration per mode change")
     accumulator_bits: int = spec(32, ge=8, le=64, unit="bits", doc="partial-sum width in the output buffer")
-    preload_rows_per_cycle: int = spec(1, ge=1, doc="stationary-operand rows loaded into the array per cycle "
-                                                    "(pipelined timing only; SCALE-Sim loads 1)")
+    preload_bits_per_column: int = spec(16, ge=1, le=65536, unit="bits/cycle",
+                                        doc="stationary-operand bits written into each PE column per cycle "
+                                            "(pipelined timing only; SCALE-Sim's one FP16 row per cycle is 16)")
     source: str = spec("", doc="where the numbers come from")
 
 
@@ -99,16 +101,61 @@ class BuffersConfig:
 
 @dataclass(frozen=True)
 class DRAMConfig:
-    """Off-chip DRAM/HBM. Requests are served in order by one DMA queue striped over all channels."""
+    """Off-chip DRAM/HBM: ``stacks`` of a preset memory technology (:mod:`specsim.hardware.dram`).
 
-    kind: str = spec("hbm2", doc="label (the energy table holds its pJ/bit)")
-    channels: int = spec(8, ge=1)
-    bandwidth_gbps: float = spec(256.0, gt=0, unit="GB/s", doc="peak bandwidth summed over channels")
-    burst_bytes: int = spec(64, ge=1, unit="bytes", doc="transfer granularity: requests round up to bursts")
-    latency_ns: float = spec(100.0, ge=0, unit="ns", doc="request-to-first-data latency (pipelined)")
+    ``bandwidth_gbps``, ``capacity_gib`` and ``channels`` default to ``stacks`` times the preset's
+    per-stack figures, ``burst_bytes`` and ``latency_ns`` to the preset's; any of them may be given
+    instead. Requests are served in order by one DMA queue striped over all channels.
+    """
+
+    preset: str = spec("hbm2", doc="memory technology: a shipped preset (hbm2, hbm2e, hbm3, lpddr5) or a "
+                                   "preset YAML path")
+    stacks: int = spec(1, ge=1, le=1024, doc="HBM stacks (or LPDDR packages) of the preset")
+    bandwidth_gbps: float | None = spec(None, gt=0, le=1e6, unit="GB/s",
+                                        doc="peak bandwidth summed over stacks (default: stacks x preset)")
+    capacity_gib: float | None = spec(None, gt=0, le=1e6, unit="GiB",
+                                      doc="capacity of the memory system (default: stacks x preset)")
+    channels: int | None = spec(None, ge=1, le=1 << 20, doc="channels in all (default: stacks x preset)")
+    burst_bytes: int | None = spec(None, ge=1, le=1 << 20, unit="bytes",
+                                   doc="transfer granularity: requests round up to bursts (default: preset)")
+    latency_ns: float | None = spec(None, ge=0, le=1e6, unit="ns",
+                                    doc="request-to-first-data latency, pipelined (default: preset)")
     weight_layout: str = spec("nibble_planes", choices=WEIGHT_LAYOUTS,
                               doc="nibble_planes: a draft pass fetches only the top-nibble plane")
     source: str = spec("")
+
+    def __post_init__(self) -> None:
+        try:
+            tech = self.technology
+        except SpecsimError:
+            return                          # validate() reports it with the key's location
+        derived = {"bandwidth_gbps": self.stacks * tech.bandwidth_gbps.value,
+                   "capacity_gib": self.stacks * tech.capacity_gib.value,
+                   "channels": self.stacks * int(tech.channels.value), "burst_bytes": int(tech.burst_bytes.value),
+                   "latency_ns": tech.latency_ns.value}
+        for key, value in derived.items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, value)
+
+    def validate(self, where: str) -> None:
+        try:
+            self.technology
+        except SpecsimError as err:
+            raise SpecsimError(f"{where}.preset: {err}") from None
+
+    @property
+    def technology(self) -> DRAMPreset:
+        """The preset this memory is built from (its per-stack figures, access energy, background power)."""
+        return load_preset(self.preset)
+
+    @property
+    def capacity_bytes(self) -> int:
+        return int(self.capacity_gib * 2**30)
+
+    @property
+    def background_mw(self) -> float:
+        """Standby + refresh power of all stacks (mW)."""
+        return self.stacks * self.technology.background_power.value
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,13 @@ dims on the array and streams the third through it in time::
   skews T vectors through R + C - 2 stages; folds never overlap; the -1 is SCALE-Sim's 0-based
   index of the last cycle). Verified against SCALE-Sim 3.0.0 on 90 shapes (tests/data);
 * pipelined (default): the next fold's stationary operand preloads while the current fold streams,
-  ``folds * max(T, P) + P + R + C - 2`` with ``P = ceil(R / preload_rows_per_cycle)``.
+  ``folds * max(T, P) + P + R + C - 2``. ``P`` is the preload time of one fold: each PE column
+  holds ``rows x lanes`` stationary operands (weights in ws, inputs in is, 16-bit outputs drained in
+  os) and takes ``preload_bits_per_column`` bits per cycle, so 8- and 4-bit weights load two and
+  four times as many rows per cycle as FP16 ones.
+
+Tender's accumulator shift costs ``tender_shift_cycles`` per channel-group boundary per output tile:
+``(G - 1)`` shifts for each output tile, however many folds along K accumulate into it.
 
 Memory traffic. Every operand is read from SRAM once per fold along the GEMM dim it lacks when that
 dim is spatial (e.g. WS reads activations once per column fold, writes partial sums once per row
@@ -49,6 +55,14 @@ OUTPUT_BITS = 16  #: bits per activation written back (FP16 activations between 
 
 def _cdiv(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     return -(-a // b)
+
+
+def preload_cycles(hw: HardwareConfig, lanes: np.ndarray, stationary_bits: np.ndarray) -> np.ndarray:
+    """Cycles to load one fold's stationary operand (pipelined timing): each PE column holds
+    ``rows x lanes`` operands of ``stationary_bits`` and is written ``preload_bits_per_column`` bits per
+    cycle, so narrower operands load proportionally more rows per cycle."""
+    column_bits = hw.array.rows * lanes * stationary_bits
+    return np.ceil(column_bits / hw.array.preload_bits_per_column).astype(np.int64)
 
 
 @dataclass
@@ -113,11 +127,17 @@ def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False)
     if scalesim_compatible:
         preload = R if df != "os" else 0                        # os keeps outputs in place: no preload
         array_cycles = B * (folds * (preload + R + C + t - 2) - 1)
+        # SCALE-Sim reports the index of the last cycle; on degenerate arrays (1 x 1, os) that index is
+        # below the MACs the array must do, so the physical minimum wins there
+        array_cycles = np.maximum(array_cycles, _cdiv(M * N * K * B, hw.pes * lanes))
     else:
-        preload = -(-hw.array.rows // hw.array.preload_rows_per_cycle)
+        preload = preload_cycles(hw, lanes, {"ws": wbits_sram, "is": abits, "os": OUTPUT_BITS}[df])
         array_cycles = total_folds * np.maximum(t, preload) + preload + hw.array.rows + hw.array.cols - 2
+    # Tender: one shift per channel-group boundary per output tile; folds along K (spatial on the rows in
+    # ws and is) accumulate into the same output tile, so they share its G - 1 shifts
+    output_tiles = B * (folds // (_cdiv(K, R) if df in ("ws", "is") else 1))
     array_cycles = array_cycles + np.where(ops.groups > 1, (ops.groups - 1) * hw.vector.tender_shift_cycles
-                                           * total_folds, 0)
+                                           * output_tiles, 0)
     array_cycles = array_cycles + np.where(ops.olive, hw.vector.olive_decoder_cycles, 0)
     elements = M * N * B
     cpe = np.array([hw.vector.cycles_per_element[v] for v in VECTOR_OPS])[ops.vector_op.astype(np.int64)]

@@ -4,10 +4,18 @@ One file names an accelerator and its hardware (a shipped or local hardware file
 plus overrides), its decoding (speculative with a draft scheme, gamma and verify mode, or
 autoregressive; the PE mode of each chain level), the workloads (real traces and/or shape-only
 models with an acceptance profile) and the baselines to compare against: other run-config files,
-of which only the accelerator part is used. The comparison basis says what the baselines share with
-the main accelerator: ``same_pe_count`` (their arrays take its rows x cols), ``same_area`` (their
-arrays are scaled to its PE-array area using each energy table's PE area) or ``same_bandwidth``
-(their DRAM takes its bandwidth); a list combines ``same_bandwidth`` with one of the other two.
+of which only the accelerator part is used.
+
+Like for like. The comparison basis (``comparison``) lists what every baseline shares with the main
+accelerator; by default (``like_for_like``) that is everything they have in common: the PE count
+(``same_pe_count``, or ``same_area``: arrays scaled to the main array's area by each energy table's
+PE area), the clock (``same_clock``), the whole memory system (``same_memory``: DRAM preset, stacks,
+bandwidth, capacity, channels, burst, latency; or ``same_bandwidth``: the bandwidth alone) and the
+SRAM buffers (``same_buffers``). The basis is applied to the baseline's raw config before it is
+validated, so ``--set hardware.dram.bandwidth_gbps=128`` moves every accelerator. A deliberate
+difference is written into the config as a baseline-specific override (``baselines.<name>.overrides``,
+applied after the basis); whatever still differs is listed by :func:`differences` and shown under
+the report's table.
 """
 
 from __future__ import annotations
@@ -19,11 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from specsim.errors import SpecsimError
-from specsim.hardware.config import HardwareConfig, resolve_shipped
-from specsim.hardware.energy import EnergyTable, energy_table_for
+from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
+from specsim.hardware.energy import EnergyTable, energy_table_for, load_energy_table
 from specsim.typedconfig import build, load_yaml, override, set_key, spec
 
-BASES = ("same_pe_count", "same_area", "same_bandwidth")
+#: what a baseline may share with the main accelerator (``comparison``); ``like_for_like`` is all of
+#: LIKE_FOR_LIKE, the default
+BASES = ("same_pe_count", "same_area", "same_clock", "same_memory", "same_bandwidth", "same_buffers")
+LIKE_FOR_LIKE = ("same_pe_count", "same_clock", "same_memory", "same_buffers")
+_EXCLUSIVE = (("same_pe_count", "same_area"), ("same_memory", "same_bandwidth"))
+#: DRAM keys a same_memory basis copies (the weight layout is the accelerator's own data layout)
+SHARED_DRAM_KEYS = ("preset", "stacks", "bandwidth_gbps", "capacity_gib", "channels", "burst_bytes", "latency_ns")
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,15 @@ class WorkloadConfig:
 
 
 @dataclass(frozen=True)
+class BaselineRef:
+    """A baseline: its run-config file, and keys of that config changed for this comparison only."""
+
+    config: str = spec(doc="run-config file (relative to the main config)")
+    overrides: dict[str, Any] = spec({}, doc="nested mapping of the baseline's run-config keys, applied after "
+                                            "the comparison basis (a deliberate difference, shown in the report)")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One ``hwconfigs`` file (see the module docstring)."""
 
@@ -95,26 +118,33 @@ class RunConfig:
     description: str = spec("")
     decoding: DecodingConfig = spec(DecodingConfig())
     workloads: list[WorkloadConfig] = spec([])
-    baselines: dict[str, str] = spec({}, doc="baseline name -> run-config file (its accelerator part)")
-    comparison: str | list[str] = spec("same_pe_count", choices=BASES,
-                                       doc="what the baselines share with this accelerator: one basis or a "
-                                           "list, e.g. [same_pe_count, same_bandwidth] for bandwidth sweeps")
+    baselines: dict[str, BaselineRef | str] = spec({}, doc="baseline name -> run-config file, or {config, "
+                                                           "overrides} (only its accelerator part is used)")
+    comparison: str | list[str] = spec("like_for_like", choices=(*BASES, "like_for_like"),
+                                       doc="what the baselines share with this accelerator: like_for_like "
+                                           f"(= {', '.join(LIKE_FOR_LIKE)}) or a list of bases")
     path: str = spec("<built-in>")
 
     @property
     def bases(self) -> tuple[str, ...]:
-        """The comparison bases, in the order they are applied."""
-        return (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
+        """The comparison bases, in the order they are applied (``like_for_like`` expanded)."""
+        listed = (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
+        return tuple(dict.fromkeys(b for item in listed for b in (LIKE_FOR_LIKE if item == "like_for_like"
+                                                                  else (item,))))
+
+    def baseline_refs(self) -> dict[str, BaselineRef]:
+        return {name: BaselineRef(ref) if isinstance(ref, str) else ref for name, ref in self.baselines.items()}
 
     def validate(self, where: str) -> None:
-        bases = self.bases
-        if not bases:
-            raise SpecsimError(f"{where}.comparison: expected at least one of {', '.join(BASES)}")
-        if len(set(bases)) != len(bases):
-            raise SpecsimError(f"{where}.comparison: a basis is listed twice ({', '.join(bases)})")
-        if {"same_pe_count", "same_area"} <= set(bases):
-            raise SpecsimError(f"{where}.comparison: same_pe_count and same_area both size the array; "
-                               "expected one of them (optionally with same_bandwidth)")
+        listed = (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
+        if not listed:
+            raise SpecsimError(f"{where}.comparison: expected like_for_like or a list of {', '.join(BASES)}")
+        if len(set(listed)) != len(listed):
+            raise SpecsimError(f"{where}.comparison: a basis is listed twice ({', '.join(listed)})")
+        for pair in _EXCLUSIVE:
+            if set(pair) <= set(self.bases):
+                raise SpecsimError(f"{where}.comparison: {pair[0]} and {pair[1]} both set the same resource; "
+                                   "expected one of them")
 
     @property
     def trace_role(self) -> str:
@@ -182,41 +212,89 @@ def load_run_config(path: str | Path, overrides: list[str] = (), values: list[tu
     return cfg
 
 
-def _apply_basis(main: RunConfig, base: RunConfig, main_energy: EnergyTable, energy: EnergyTable) -> HardwareConfig:
-    hw = base.hardware
+def _basis_raw(main: RunConfig, raw_hw: dict, base_energy: EnergyTable, main_energy: EnergyTable) -> dict:
+    """The baseline's raw hardware mapping with the main accelerator's shared resources written in."""
+    hw = copy.deepcopy(raw_hw)
+    m = main.hardware
     for basis in main.bases:
         if basis == "same_pe_count":
-            hw = hw.with_array(main.hardware.array.rows, main.hardware.array.cols)
+            hw["array"] = {**hw.get("array", {}), "rows": m.array.rows, "cols": m.array.cols}
         elif basis == "same_area":
-            scale = math.sqrt(main_energy.pe_area.value / energy.pe_area.value)
-            hw = hw.with_array(max(1, round(main.hardware.array.rows * scale)),
-                               max(1, round(main.hardware.array.cols * scale)))
-        else:
-            hw = replace(hw, dram=replace(hw.dram, bandwidth_gbps=main.hardware.dram.bandwidth_gbps))
+            scale = math.sqrt(main_energy.pe_area.value / base_energy.pe_area.value)
+            hw["array"] = {**hw.get("array", {}), "rows": max(1, round(m.array.rows * scale)),
+                           "cols": max(1, round(m.array.cols * scale))}
+        elif basis == "same_clock":
+            hw["clock_ghz"] = m.clock_ghz
+        elif basis == "same_memory":
+            hw["dram"] = {**hw.get("dram", {}), **{k: getattr(m.dram, k) for k in SHARED_DRAM_KEYS}}
+        elif basis == "same_bandwidth":
+            hw["dram"] = {**hw.get("dram", {}), "bandwidth_gbps": m.dram.bandwidth_gbps}
+        else:                                                   # same_buffers
+            hw["buffers"] = {b: dict(vars(m.buffers.get(b))) for b in BUFFER_NAMES}
     return hw
+
+
+def _flatten(mapping: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mapping -> (dotted key, value) pairs; a value that is a list or a scalar ends a key."""
+    out = []
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        out += _flatten(value, dotted + ".") if isinstance(value, dict) and value else [(dotted, value)]
+    return out
+
+
+def load_baseline(main: RunConfig, name: str, ref: BaselineRef, main_energy: EnergyTable) -> RunConfig:
+    """A baseline's run config with the comparison basis, then its overrides, applied; validated once."""
+    p = main.resolve(ref.config)
+    if not p.exists():
+        raise SpecsimError(f"{main.path}: baselines.{name}: no such run-config file {p}")
+    data = _raw_config(p)
+    raw_energy = data["hardware"].get("energy_table", "default-28nm")
+    base_energy = load_energy_table(raw_energy, Path(data["hardware"]["path"]).parent) \
+        if "same_area" in main.bases else main_energy
+    data["hardware"] = _basis_raw(main, data["hardware"], base_energy, main_energy)
+    label = f"{main.path}: baselines.{name}.overrides"
+    for key, value in _flatten(ref.overrides):
+        set_key(data, RunConfig, key, copy.deepcopy(value), p, label)
+    cfg = build(RunConfig, data, p)
+    return replace(cfg, name=name)
 
 
 def accelerators(cfg: RunConfig, cache: dict | None = None) -> list[Accelerator]:
     """The main accelerator first, then each baseline with the comparison basis applied.
 
-    ``cache`` (any dict kept by the caller, e.g. across the points of a sweep) memoizes the baselines'
-    run configs by file, modification time and size.
+    ``cache`` (any dict kept by the caller, e.g. across the points of a sweep) memoizes the baselines
+    by file (modification time and size), the main hardware they share resources with, and overrides.
     """
     main_energy = energy_table_for(cfg.hardware)
     out = [Accelerator(cfg.name, cfg, cfg.hardware, main_energy)]
-    for name, rel in cfg.baselines.items():
-        p = cfg.resolve(rel)
-        if not p.exists():
-            raise SpecsimError(f"{cfg.path}: baselines.{name}: no such run-config file {p}")
-        st = p.stat()
-        key = ("baseline", str(p.resolve()), st.st_mtime_ns, st.st_size)
+    for name, ref in cfg.baseline_refs().items():
+        p = cfg.resolve(ref.config)
+        st = p.stat() if p.exists() else None
+        key = ("baseline", name, str(p.resolve()), st and (st.st_mtime_ns, st.st_size), cfg.bases,
+               repr(cfg.hardware), repr(ref.overrides))
         if cache is not None and key in cache:
             base = cache[key]
         else:
-            base = load_run_config(p)
+            base = load_baseline(cfg, name, ref, main_energy)
             if cache is not None:
                 cache[key] = base
-        base = replace(base, name=name)
-        energy = energy_table_for(base.hardware)
-        out.append(Accelerator(name, base, _apply_basis(cfg, base, main_energy, energy), energy))
+        out.append(Accelerator(name, base, base.hardware, energy_table_for(base.hardware)))
     return out
+
+
+def differences(main: Accelerator, other: Accelerator) -> list[str]:
+    """The shared resources in which ``other`` still differs from ``main`` (empty: like for like)."""
+    a, b = main.hardware, other.hardware
+    facts = {
+        "array": (f"{a.array.rows}x{a.array.cols}", f"{b.array.rows}x{b.array.cols}"),
+        "dataflow": (a.array.dataflow, b.array.dataflow),
+        "clock": (f"{a.clock_ghz:g} GHz", f"{b.clock_ghz:g} GHz"),
+        "DRAM": (f"{a.dram.stacks}x {a.dram.preset}", f"{b.dram.stacks}x {b.dram.preset}"),
+        "bandwidth": (f"{a.dram.bandwidth_gbps:g} GB/s", f"{b.dram.bandwidth_gbps:g} GB/s"),
+        "capacity": (f"{a.dram.capacity_gib:g} GiB", f"{b.dram.capacity_gib:g} GiB"),
+        "vector lanes": (str(a.vector.lanes), str(b.vector.lanes)),
+        **{f"{buf} buffer": (f"{a.buffers.get(buf).size_kib:g} KiB", f"{b.buffers.get(buf).size_kib:g} KiB")
+           for buf in BUFFER_NAMES},
+    }
+    return [f"{what} {theirs} ({main.name}: {ours})" for what, (ours, theirs) in facts.items() if ours != theirs]

@@ -13,6 +13,7 @@ Shape-only workloads get a trace from :func:`specsim.workload.schedule.shape_tra
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +42,7 @@ class Replay:
     tokens: int                      #: tokens generated
     total_cycles: int
     prefill_cycles: int
-    bound_cycles: int                #: roofline lower bound: sum over ops of max(DRAM, compute) time
+    bound_cycles: int                #: roofline lower bound of the run (SimResult.lower_bound_cycles)
     energy_pj: dict[str, float]
     stalls: dict[str, int]
     mode_switches: int
@@ -208,8 +209,7 @@ def replay(acc: Accelerator, trace: Trace, workload: str) -> Replay:
 
 
 def roofline_bound(result: SimResult, hw) -> int:
-    """Sum over operators of max(compulsory DRAM bytes / bandwidth, MACs / peak) (vector ops: their compute)."""
-    m = result.mapping
-    memory = np.ceil(m.compulsory_bytes / hw.dram_bytes_per_cycle)
-    compute = np.where(m.unit == UNIT_VECTOR, m.compute_cycles, np.ceil(m.macs / m.peak_macs_per_cycle))
-    return int(np.maximum(memory, compute).sum())
+    """A true lower bound of the replay's cycles (:meth:`SimResult.lower_bound_cycles`: the DRAM and
+    compute roofs with the order operators run in), so roofline efficiency = bound / simulated cycles
+    is in (0, 1]."""
+    return int(math.floor(result.lower_bound_cycles(hw)))
