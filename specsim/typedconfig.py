@@ -66,9 +66,11 @@ class Constant:
 
 
 def spec(default: Any = dataclasses.MISSING, *, unit: str = "", doc: str = "", gt: float | None = None,
-         ge: float | None = None, le: float | None = None, choices: tuple | None = None) -> Any:
-    """A dataclass field with its unit, documentation and validation rule (``gt``/``ge``/``le``/``choices``)."""
-    meta = {"unit": unit, "doc": doc, "gt": gt, "ge": ge, "le": le, "choices": choices}
+         ge: float | None = None, le: float | None = None, lt: float | None = None,
+         choices: tuple | None = None) -> Any:
+    """A dataclass field with its unit, documentation and validation rule (``gt``/``ge``/``le``/``lt``/
+    ``choices``)."""
+    meta = {"unit": unit, "doc": doc, "gt": gt, "ge": ge, "le": le, "lt": lt, "choices": choices}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -203,7 +205,7 @@ def _check_range(value: Any, where: str, meta: dict) -> None:
     if choices is not None and value not in choices:
         raise SpecsimError(f"{where}: expected one of {', '.join(map(str, choices))}, got {value!r}")
     for key, ok, text in (("gt", lambda v, b: v > b, "> {}"), ("ge", lambda v, b: v >= b, ">= {}"),
-                          ("le", lambda v, b: v <= b, "<= {}")):
+                          ("le", lambda v, b: v <= b, "<= {}"), ("lt", lambda v, b: v < b, "< {}")):
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):
             raise SpecsimError(f"{where}: expected a value {text.format(bound)}{_unit(meta)}, got {value!r}")

@@ -30,6 +30,7 @@ from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
 from specsim.hardware.energy import EnergyTable, energy_table_for, load_energy_table
 from specsim.typedconfig import build, load_yaml, override, set_key, spec
+from specsim.workload.schedule import ACCEPTANCE_MODES
 
 #: what a baseline may share with the main accelerator (``comparison``); ``like_for_like`` is all of
 #: LIKE_FOR_LIKE, the default
@@ -75,11 +76,15 @@ class ShapeWorkload:
     architecture: str
     acceptance: dict[str, float | str] = spec({}, doc="per speculative accelerator (trace role): an i.i.d. "
                                                      "alpha in [0, 1], or a trace whose per-position "
-                                                     "acceptance is sampled")
-    prompts: int = spec(2, ge=1, le=256)
+                                                     "acceptance is used")
+    acceptance_mode: str = spec("sampled", choices=ACCEPTANCE_MODES,
+                                doc="sampled: rounds drawn at random (speedups get a confidence interval over "
+                                    "the prompts); expected: rounds at the profile's expectation (no sampling)")
+    prompts: int = spec(8, ge=1, le=256, doc="sequences decoded one after another: independent replicas of "
+                                             "the sampled acceptance (the confidence interval's sampling unit)")
     prompt_len: int = spec(128, ge=1, unit="tokens")
     max_new_tokens: int = spec(128, ge=1, unit="tokens")
-    seed: int = spec(0, ge=0)
+    seed: int = spec(0, ge=0, doc="base seed; every workload draws from its own stream (seed, workload name)")
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ class RunConfig:
     comparison: str | list[str] = spec("like_for_like", choices=(*BASES, "like_for_like"),
                                        doc="what the baselines share with this accelerator: like_for_like "
                                            f"(= {', '.join(LIKE_FOR_LIKE)}) or a list of bases")
+    confidence: float = spec(0.95, gt=0, lt=1, doc="level of the confidence intervals of speedups and energy "
+                                                  "efficiency")
     path: str = spec("<built-in>")
 
     @property

@@ -14,6 +14,7 @@ Shape-only workloads get a trace from :func:`specsim.workload.schedule.shape_tra
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,12 +22,29 @@ import numpy as np
 from specsim.engine import SimResult, simulate
 from specsim.engine.trace_ops import OpOptions, level_templates, steps_table
 from specsim.errors import SpecsimError
-from specsim.hardware.energy import energy_breakdown, group_breakdown
+from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy_pj, static_mw_total
 from specsim.hardware.mapping import UNIT_VECTOR
+from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
 from specsim.workload.tracefile import PHASES, Trace, read_trace, summarize
 
 PREFILL = PHASES.index("prefill")
+
+
+@dataclass
+class PerPrompt:
+    """Per-sequence totals of a replay (arrays of one entry per prompt): the sampling unit of the report's
+    confidence intervals. Cycles at the accelerator's clock; energy in pJ."""
+
+    cycles: np.ndarray           #: all passes of the sequence (prefill included)
+    prefill_cycles: np.ndarray   #: its prefill passes (every level's)
+    decode_tokens: np.ndarray    #: tokens its decode phase yields (generated - 1; expected acceptance: rounds x E[tau])
+    tokens: np.ndarray           #: tokens generated (the first one comes from the prefill)
+    energy_pj: np.ndarray        #: dynamic energy of its operators + static power over its cycles
+
+    @property
+    def decode_cycles(self) -> np.ndarray:
+        return self.cycles - self.prefill_cycles
 
 
 @dataclass
@@ -55,7 +73,11 @@ class Replay:
     mean_tokens_per_round: float | None = None
     gamma: int | None = None
     drift: dict | None = None
-    extra: dict = field(default_factory=dict)
+    residency: Residency | None = None   #: bytes resident in DRAM (weights, embeddings, KV cache, activations)
+    per_prompt: PerPrompt | None = None
+    acceptance_mode: str | None = None   #: shape workloads: "sampled" or "expected"
+    configured_alpha: float | None = None  #: shape workloads: mean of the configured per-position acceptance
+    expected_tokens_per_round: float | None = None
 
     @property
     def seconds(self) -> float:
@@ -66,12 +88,13 @@ class Replay:
         """The per-accelerator metrics of the report (seconds, joules)."""
         s = 1.0 / (self.clock_ghz * 1e9)
         decode = self.total_cycles - self.prefill_cycles
+        decode_tokens = float(self.per_prompt.decode_tokens.sum()) if self.per_prompt else self.tokens - self.prompts
         energy_j = sum(self.energy_pj.values()) * 1e-12
         groups = {k: pj * 1e-12 for k, pj in group_breakdown(self.energy_pj).items()}
         return {
             "latency_s": self.seconds / self.prompts,
             "prefill_latency_s": self.prefill_cycles * s / self.prompts,
-            "decode_latency_per_token_s": decode * s / max(self.tokens - self.prompts, 1),  # 1st token: prefill
+            "decode_latency_per_token_s": decode * s / max(decode_tokens, 1),  # the 1st token comes from prefill
             "total_time_s": self.seconds,
             "tokens": self.tokens,
             "tokens_per_s": self.tokens / self.seconds if self.total_cycles else 0.0,
@@ -81,6 +104,7 @@ class Replay:
             "mode_switches": self.mode_switches,
             "stall_cycles": self.stalls,
             "steps": self.phase_steps(),
+            "resident_bytes": {**vars(self.residency), "total": self.residency.total} if self.residency else None,
         }
 
     def phase_steps(self) -> dict[str, dict[str, float]]:
@@ -102,9 +126,16 @@ class Replay:
         return out
 
 
-def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, read=read_trace) -> Trace:
+def workload_seed(shape: ShapeWorkload, workload: str) -> list[int]:
+    """The seed stream of one workload: its base seed and a hash of its name, so workloads never share a
+    sample (every accelerator of the workload draws from the same stream: common random numbers)."""
+    return [shape.seed, zlib.crc32(workload.encode())]
+
+
+def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, read=read_trace,
+                    workload: str = "") -> Trace:
     """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run);
-    ``read`` loads an acceptance trace (default :func:`read_trace`)."""
+    ``read`` loads an acceptance trace (default :func:`read_trace`); ``workload`` names the seed stream."""
     from specsim.workload.architectures import load_architecture
     from specsim.workload.schedule import AcceptanceProfile, shape_trace
 
@@ -130,18 +161,54 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
             p = p if p.is_absolute() else Path(config_path).parent / p
             profile = AcceptanceProfile.from_trace(read(p), dec.gamma)
     header, arrays = shape_trace(arch, draft_format, dec.gamma, profile, [shape.prompt_len] * shape.prompts,
-                                 shape.max_new_tokens, shape.seed, target_format=dec.formats[0])
+                                 shape.max_new_tokens, workload_seed(shape, workload), target_format=dec.formats[0],
+                                 acceptance=shape.acceptance_mode)
     return Trace(f"shape:{arch.name}", header, arrays)
 
 
-def _kv_heads(trace: Trace) -> int | None:
+def _architecture(trace: Trace) -> dict | None:
+    """The architecture numbers of a trace's model: the header's (shape traces) or a shipped file's."""
     arch = trace.header.get("architecture")
     if isinstance(arch, dict):
-        return int(arch["kv_heads"])
+        return arch
     from specsim.workload.architectures import load_architecture, shipped_architectures
 
     model = str(trace.header.get("model", ""))
-    return load_architecture(model).kv_heads if model in shipped_architectures() else None
+    return dict(vars(load_architecture(model))) if model in shipped_architectures() else None
+
+
+def _kv_heads(trace: Trace) -> int | None:
+    arch = _architecture(trace)
+    return int(arch["kv_heads"]) if arch else None
+
+
+def _untied_embedding_weights(trace: Trace) -> int:
+    """Weights of an input embedding stored apart from lm_head (0 when tied or unknown)."""
+    arch = _architecture(trace)
+    return 0 if not arch or arch.get("tied_embeddings", True) else int(arch["vocab"]) * int(arch["hidden"])
+
+
+@dataclass
+class Prepared:
+    """What a replay needs besides the engine: each level's hardware operators and the DRAM residency."""
+
+    templates: list
+    residency: Residency
+
+
+def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
+    """Check ``trace`` against ``acc``, build its level templates and check that it fits ``acc``'s DRAM."""
+    check_trace(acc, trace, workload)
+    dec = acc.config.decoding
+    modes = tuple(acc.hardware.modes)
+    options = OpOptions(olive=dec.olive, tender_groups=dec.tender_groups, default_groups=dec.groups,
+                        requant=dec.requant, attention_mode=dec.attention_mode)
+    templates = level_templates(trace, dec.level_modes, modes, options, kv_streams=_kv_heads(trace),
+                                config_path=acc.config.path)
+    resident = residency(acc.hardware, templates, modes, trace["step_level"], trace["step_tokens"],
+                         trace["step_past"], _untied_embedding_weights(trace))
+    check_capacity(f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}", acc.hardware, resident)
+    return Prepared(templates, resident)
 
 
 def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
@@ -167,18 +234,14 @@ def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
         raise SpecsimError(f"{where} has no operand trace (recorded with --no-operands)")
 
 
-def replay(acc: Accelerator, trace: Trace, workload: str) -> Replay:
-    """Simulate every forward pass of ``trace`` on ``acc``."""
-    check_trace(acc, trace, workload)
-    dec = acc.config.decoding
+def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | None = None) -> Replay:
+    """Simulate every forward pass of ``trace`` on ``acc`` (``prepared``: :func:`prepare`'s result, if
+    the caller checked the inputs first)."""
+    prepared = prepared or prepare(acc, trace, workload)
     hw = acc.hardware
     modes = tuple(hw.modes)
-    options = OpOptions(olive=dec.olive, tender_groups=dec.tender_groups, default_groups=dec.groups,
-                        requant=dec.requant, attention_mode=dec.attention_mode)
-    templates = level_templates(trace, dec.level_modes, modes, options, kv_streams=_kv_heads(trace),
-                                config_path=acc.config.path)
     levels, phases = trace["step_level"], trace["step_phase"]
-    ops, starts = steps_table(templates, modes, levels, trace["step_tokens"], trace["step_past"], trace["step_logits"])
+    ops, starts = steps_table(prepared.templates, modes, levels, trace["step_tokens"], trace["step_past"], trace["step_logits"])
     result = simulate(hw, ops)
     step_end = np.maximum.accumulate(np.maximum.reduceat(result.op_end, starts))
     step_cycles = np.diff(np.concatenate([[0], step_end]))
@@ -193,19 +256,44 @@ def replay(acc: Accelerator, trace: Trace, workload: str) -> Replay:
     means = {name: {str(k): float(v[keys == k].mean()) for k in kinds}
              for name, v in (("cycles", step_cycles), *per_step.items())}
     summary = summarize(trace) if trace.header["mode"] == "speculative" else None
+    energy_pj = energy_breakdown(result.actions(), acc.energy, hw)
+    per_prompt = _per_prompt(trace, step_cycles, phases, np.add.reduceat(
+        op_energy_pj(result.op_actions(), acc.energy, hw), starts) + step_cycles * static_mw_total(acc.energy, hw)
+        * 1e-3 / (hw.clock_ghz * 1e9) * 1e12)
+    profile = trace.header.get("acceptance_profile")
     return Replay(
         accelerator=acc.name, workload=workload, source=trace.header.get("source", "trace"),
         note=trace.header.get("shape_note", f"trace {trace.path}"), clock_ghz=hw.clock_ghz,
         prompts=int(trace["prompt_len"].size), tokens=int(trace["generated_len"].sum()),
         total_cycles=result.total_cycles, prefill_cycles=prefill, bound_cycles=roofline_bound(result, hw),
-        energy_pj=energy_breakdown(result.actions(), acc.energy, hw), stalls=result.stalls_by_cause(),
+        energy_pj=energy_pj, stalls=result.stalls_by_cause(),
         mode_switches=int(result.mode_switches.sum()),
         step_cycles=means["cycles"], step_counts={str(k): int(c) for k, c in zip(kinds, counts)},
         step_macs=means["macs"], step_dram_bytes=means["dram_bytes"], step_peak_cycles=means["peak_cycles"],
         alpha=summary.alpha if summary else None,
         mean_tokens_per_round=summary.mean_tokens_per_round if summary else None,
         gamma=int(trace.header["gamma"][0]) if trace.header.get("gamma") else None,
-        drift=trace.header.get("drift"))
+        drift=trace.header.get("drift"), residency=prepared.residency, per_prompt=per_prompt,
+        acceptance_mode=trace.header.get("acceptance_mode"),
+        configured_alpha=float(np.mean(profile)) if profile else None,
+        expected_tokens_per_round=trace.header.get("expected_tokens_per_round"))
+
+
+def _per_prompt(trace: Trace, step_cycles: np.ndarray, phases: np.ndarray, step_energy_pj: np.ndarray) -> PerPrompt:
+    """Per-sequence totals from per-pass ones (``step_prompt`` names each pass's sequence)."""
+    prompt = trace["step_prompt"].astype(np.int64)
+    n = int(trace["prompt_len"].size)
+    tokens = trace["generated_len"].astype(np.int64)
+    decode_tokens = (tokens - 1).astype(float)
+    if trace.header.get("acceptance_mode") == "expected":     # each round yields the expected tokens per round
+        top = trace["round_level"] == 0
+        rounds = np.bincount(trace["round_prompt"][top].astype(np.int64), minlength=n)
+        decode_tokens = rounds * float(trace.header["expected_tokens_per_round"])
+    return PerPrompt(cycles=np.bincount(prompt, weights=step_cycles, minlength=n),
+                     prefill_cycles=np.bincount(prompt, weights=np.where(phases == PREFILL, step_cycles, 0),
+                                                minlength=n),
+                     decode_tokens=decode_tokens, tokens=tokens,
+                     energy_pj=np.bincount(prompt, weights=step_energy_pj, minlength=n))
 
 
 def roofline_bound(result: SimResult, hw) -> int:

@@ -184,7 +184,8 @@ def _geomean(values) -> float:
 
 @figure("speedup")
 def speedup_bars(frame, reference: str = "fp16"):
-    """Decode speedup over ``reference`` per workload (model) and accelerator, with a geomean group."""
+    """Decode speedup over ``reference`` per workload (model) and accelerator, with a geomean group; error
+    bars are each speedup's confidence interval where the table has one (the geomean bars have none)."""
     frame = _one_point(frame, "speedup")
     accs = [a for a in dict.fromkeys(frame["accelerator"]) if a != reference]
     workloads = list(dict.fromkeys(frame["workload"]))
@@ -193,12 +194,15 @@ def speedup_bars(frame, reference: str = "fp16"):
     fig, (ax,) = _figure(max(4.5, 1.1 * len(groups) * max(1, len(accs)) / 3 + 2), 3.2)
     width = 0.8 / max(1, len(accs))
     for j, acc in enumerate(accs):
-        vals = [float(frame[(frame.workload == w) & (frame.accelerator == acc)]["speedup_vs_fp16"].iloc[0])
-                if len(frame[(frame.workload == w) & (frame.accelerator == acc)]) else float("nan") for w in workloads]
+        cells = [_cells(frame, w, acc, ("speedup_vs_fp16", "speedup_vs_fp16_ci_low", "speedup_vs_fp16_ci_high"))
+                 for w in workloads]
+        vals = [c[0] for c in cells]
         if len(workloads) > 1:
             vals.append(_geomean(vals))
+            cells.append((vals[-1], float("nan"), float("nan")))
         xs = [i + (j - (len(accs) - 1) / 2) * width for i in range(len(groups))]
-        bars = ax.bar(xs, vals, width, label=acc, color=colors[acc], edgecolor="black", linewidth=0.4)
+        bars = ax.bar(xs, vals, width, label=acc, color=colors[acc], edgecolor="black", linewidth=0.4,
+                      yerr=_error_bars(cells), error_kw={"elinewidth": 0.6, "capsize": 1.5})
         ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(groups)), [g if g == "geomean" else _workload_label(frame, g) for g in groups])
@@ -207,6 +211,19 @@ def speedup_bars(frame, reference: str = "fp16"):
     ax.legend(ncols=min(len(accs), 6), loc="upper left", frameon=False)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
     return fig
+
+
+def _cells(frame, workload: str, acc: str, columns: tuple[str, ...]) -> tuple[float, ...]:
+    """One row's numbers (NaN where missing or not a number)."""
+    row = frame[(frame.workload == workload) & (frame.accelerator == acc)]
+    return tuple((_number(row[c].iloc[0]) if len(row) and c in row else None) or float("nan") for c in columns)
+
+
+def _error_bars(cells) -> list[list[float]]:
+    """Matplotlib's asymmetric yerr from (value, low, high) triples; no bar where the interval is missing."""
+    low = [v - lo if _finite(lo) and _finite(v) else 0.0 for v, lo, _ in cells]
+    high = [hi - v if _finite(hi) and _finite(v) else 0.0 for v, _, hi in cells]
+    return [low, high]
 
 
 def _workload_label(frame, workload: str) -> str:
@@ -273,8 +290,11 @@ def speedup_vs_pes(frame):
     for ax, w in zip(axes, workloads):
         sub = frame[(frame.workload == w) & ~is_main]
         for acc, rows in sub.groupby("accelerator", sort=False):
-            pts = sorted((sizes.index(shape_of[(p, w)]), v) for p, v in zip(_point_ids(rows), rows["main_speedup_over"]))
-            ax.plot([a for a, _ in pts], [b for _, b in pts], marker="o", color=colors[acc], label=f"over {acc}")
+            pts = sorted((sizes.index(shape_of[(p, w)]), v, lo, hi) for p, v, lo, hi in zip(
+                _point_ids(rows), rows["main_speedup_over"], rows["main_speedup_over_ci_low"],
+                rows["main_speedup_over_ci_high"]))
+            ax.errorbar([a for a, *_ in pts], [b for _, b, *_ in pts], yerr=_error_bars([p[1:] for p in pts]),
+                        marker="o", color=colors[acc], label=f"over {acc}", elinewidth=0.6, capsize=2)
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
         ax.set_xticks(range(len(sizes)), [f"{r}x{c}" for r, c in sizes], rotation=45 if len(sizes) > 6 else 0)
         ax.set_xlabel(f"{main_name} PE array (rows x cols), by PE count")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
+
+import numpy as np
 
 from specsim.results.decoding import Replay
+from specsim.results.stats import Estimate, geomean, ratio_of_ratios
 
 DRIFT_KEYS = ("token_agreement", "matching_prefix_mean", "teacher_forced_agreement", "perplexity", "perplexity_fp16")
 
@@ -34,70 +36,125 @@ def theory(main: Replay, fp16: Replay | None) -> dict | None:
     v = main.step_cycles.get("0/verify", 0.0) / main.clock_ghz / t_fp16
     rounds = main.step_counts.get("0/verify", 0)
     drafts_per_round = main.step_counts["1/draft"] / rounds if rounds else float(main.gamma or 0)
-    tau = main.mean_tokens_per_round or 1.0
+    expected = main.acceptance_mode == "expected"
+    tau = (main.expected_tokens_per_round if expected else main.mean_tokens_per_round) or 1.0
     main_decode = main.metrics["decode_latency_per_token_s"]
     fp16_decode = fp16.metrics["decode_latency_per_token_s"]
+    gamma = main.gamma or 0
+    configured = main.expected_tokens_per_round
     return {
-        "alpha": main.alpha, "gamma": main.gamma, "cost_ratio_c": c,
-        "leviathan_speedup": leviathan_speedup(main.alpha, main.gamma or 0, c),
+        "alpha": main.alpha, "configured_alpha": main.configured_alpha, "gamma": gamma, "cost_ratio_c": c,
+        "leviathan_speedup": leviathan_speedup(main.alpha, gamma, c),
+        "configured_speedup": configured / (gamma * c + 1) if configured else None,
         "tokens_per_round": tau, "draft_passes_per_round": drafts_per_round, "verify_cost_ratio": v,
         "step_cost_speedup": tau / (drafts_per_round * c + v),
         "simulated_decode_speedup": fp16_decode / main_decode,
-        "explanation": "leviathan_speedup assumes i.i.d. acceptance, gamma drafts per round and a verify pass "
-                       "costing one FP16 decode pass; step_cost_speedup uses the measured tokens per round, "
+        "explanation": "leviathan_speedup assumes i.i.d. acceptance at the realised alpha, gamma drafts per round "
+                       "and a verify pass costing one FP16 decode pass; configured_speedup is the same with the "
+                       "configured acceptance's expected tokens per round (shape workloads); "
+                       "step_cost_speedup uses the tokens per round of the replay (expected acceptance: the "
+                       "expectation), "
                        "draft passes per round and verify cost (v); simulated_decode_speedup adds what the "
                        "step means leave out (mode switches, rounds cut short at the token limit, prefetch across "
                        "passes).",
     }
 
 
+def _per_token(r: Replay, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(cost, tokens) per sequence: decode seconds / decode tokens, all seconds / tokens, or pJ / tokens."""
+    pp = r.per_prompt
+    hz = r.clock_ghz * 1e9
+    if kind == "decode":
+        return pp.decode_cycles / hz, pp.decode_tokens
+    if kind == "end_to_end":
+        return pp.cycles / hz, pp.tokens
+    return pp.energy_pj, pp.tokens
+
+
+def compare(base: Replay, main: Replay, kind: str, level: float) -> Estimate:
+    """``main``'s advantage over ``base`` (> 1: main better) in decode time per token (``decode``), time
+    per token end to end (``end_to_end``) or energy per token (``energy``), with its confidence interval
+    over the sequences both decoded (:func:`specsim.results.stats.ratio_of_ratios`)."""
+    b, bt = _per_token(base, kind)
+    m, mt = _per_token(main, kind)
+    if len(b) != len(m):                          # not paired: the point estimate alone
+        return Estimate(float((b.sum() / bt.sum()) / (m.sum() / mt.sum())), n=min(len(b), len(m)))
+    return ratio_of_ratios(b, np.maximum(bt, 1e-300), m, np.maximum(mt, 1e-300), level)
+
+
+COMPARISONS = {"speedup": "decode", "speedup_end_to_end": "end_to_end", "energy_efficiency": "energy"}
+
+
 def build_report(config_name: str, config_path: str, main: str, comparison: str, hardware: dict,
-                 replays: dict[str, dict[str, Replay]]) -> dict:
-    """The report object (``report.json``; ``specsim run --json`` prints it)."""
-    workloads = []
+                 replays: dict[str, dict[str, Replay]], confidence: float = 0.95,
+                 differences: dict[str, list[str]] | None = None, provenance: dict | None = None) -> dict:
+    """The report object (``report.json``; ``specsim run --json`` prints it). Every speedup and energy
+    efficiency carries its ``confidence`` interval (``*_ci``: [low, high], null with one sequence)."""
+    workloads, estimates = [], {key: {} for key in COMPARISONS}
     for wname, by_acc in replays.items():
         m = by_acc[main]
-        per_token = {a: r.metrics["decode_latency_per_token_s"] for a, r in by_acc.items()}
-        end_to_end = {a: r.seconds / max(r.tokens, 1) for a, r in by_acc.items()}
-        energy = {a: sum(r.energy_pj.values()) / max(r.tokens, 1) for a, r in by_acc.items()}
         baselines = [a for a in by_acc if a != main]
-        workloads.append({
-            "name": wname, "source": m.source, "note": m.note,
-            "accelerators": {a: r.metrics for a, r in by_acc.items()},
-            "speedup": {b: per_token[b] / per_token[main] for b in baselines},
-            "speedup_end_to_end": {b: end_to_end[b] / end_to_end[main] for b in baselines},
-            "energy_efficiency": {b: energy[b] / energy[main] for b in baselines},
-            "acceptance": {a: {"alpha": r.alpha, "tokens_per_round": r.mean_tokens_per_round, "gamma": r.gamma}
-                           for a, r in by_acc.items() if r.alpha is not None},
-            "drift": {a: {k: r.drift.get(k) for k in DRIFT_KEYS} for a, r in by_acc.items() if r.drift},
-            "theory": theory(m, by_acc.get("fp16")),
-        })
-    names = [b for b in (workloads[0]["speedup"] if workloads else {})]
+        entry = {"name": wname, "source": m.source, "note": m.note, "sequences": m.prompts,
+                 "acceptance_mode": m.acceptance_mode,
+                 "accelerators": {a: r.metrics for a, r in by_acc.items()}}
+        for key, kind in COMPARISONS.items():
+            est = {b: compare(by_acc[b], m, kind, confidence) for b in baselines}
+            for b, e in est.items():
+                estimates[key].setdefault(b, []).append(e)
+            entry[key] = {b: e.value for b, e in est.items()}
+            entry[f"{key}_ci"] = {b: _ci(e) for b, e in est.items()}
+        ref = by_acc.get(REFERENCE)
+        entry["vs_reference"] = {a: _vs_reference(ref, r, confidence) for a, r in by_acc.items()} if ref else {}
+        entry["acceptance"] = {a: {"alpha": r.alpha, "configured_alpha": r.configured_alpha,
+                                   "tokens_per_round": r.mean_tokens_per_round,
+                                   "expected_tokens_per_round": r.expected_tokens_per_round, "gamma": r.gamma}
+                               for a, r in by_acc.items() if r.alpha is not None}
+        entry["drift"] = {a: {k: r.drift.get(k) for k in DRIFT_KEYS} for a, r in by_acc.items() if r.drift}
+        entry["theory"] = theory(m, ref)
+        workloads.append(entry)
+    report = {"config": config_name, "path": config_path, "main": main, "comparison": comparison,
+              "confidence": confidence, "hardware": hardware, "differences": differences or {},
+              "provenance": provenance or {}, "workloads": workloads}
+    for key in COMPARISONS:
+        means = {b: geomean(es, confidence) for b, es in estimates[key].items()}
+        report[f"geomean_{key}"] = {b: e.value for b, e in means.items()}
+        report[f"geomean_{key}_ci"] = {b: _ci(e) for b, e in means.items()}
+    return report
 
-    def geomean(key: str) -> dict:
-        return {b: math.exp(sum(math.log(w[key][b]) for w in workloads) / len(workloads)) for b in names}
 
-    return {"config": config_name, "path": config_path, "main": main, "comparison": comparison,
-            "hardware": hardware, "workloads": workloads, "geomean_speedup": geomean("speedup"),
-            "geomean_speedup_end_to_end": geomean("speedup_end_to_end"),
-            "geomean_energy_efficiency": geomean("energy_efficiency")}
+REFERENCE = "fp16"   #: the accelerator other accelerators' speedups are normalised to, when present
+
+
+def _ci(e: Estimate) -> list[float] | None:
+    return None if e.low is None else [e.low, e.high]
+
+
+def _vs_reference(ref: Replay, r: Replay, confidence: float) -> dict:
+    """``r``'s decode speedup over the reference accelerator, with its interval."""
+    e = compare(ref, r, "decode", confidence)
+    return {"speedup": e.value, "ci": _ci(e)}
 
 
 STEP_PHASES = ("draft", "verify", "decode")
 STEP_FIELDS = ("seconds", "macs", "dram_bytes", "peak_macs_per_s")
 ENERGY_GROUPS = ("dram", "sram", "pe_array", "vector", "static")
+_RATIOS = (("main_speedup_over", "speedup"), ("main_speedup_end_to_end_over", "speedup_end_to_end"),
+           ("main_energy_efficiency_over", "energy_efficiency"))
 ROW_COLUMNS = (
-    "workload", "source", "accelerator", "is_main", "decoding", "draft", "rows", "cols", "pes", "dataflow",
-    "clock_ghz", "dram_gbps", "tokens", "latency_s", "prefill_latency_s", "decode_latency_per_token_s",
-    "tokens_per_s", "energy_j_per_token", *(f"energy_{g}_j" for g in ENERGY_GROUPS), "roofline_efficiency",
+    "workload", "source", "sequences", "accelerator", "is_main", "decoding", "draft", "rows", "cols", "pes",
+    "dataflow", "clock_ghz", "dram_gbps", "dram", "capacity_gib", "resident_gib", "tokens", "latency_s",
+    "prefill_latency_s", "decode_latency_per_token_s", "tokens_per_s", "energy_j_per_token",
+    *(f"energy_{g}_j" for g in ENERGY_GROUPS), "roofline_efficiency",
     "mode_switches", *(f"stall_{c}_cycles" for c in ("dram", "sram_fill", "buffer", "sram_read", "mode_switch",
                                                       "drain")),
-    "main_speedup_over", "main_speedup_end_to_end_over", "main_energy_efficiency_over", "speedup_vs_fp16",
-    "energy_vs_fp16", "alpha", "tokens_per_round", "gamma", "leviathan_speedup", "cost_ratio_c",
-    "token_agreement", "perplexity", *(f"{p}_step_{f}" for p in STEP_PHASES for f in STEP_FIELDS))
+    *(f"{col}{suffix}" for col, _ in _RATIOS for suffix in ("", "_ci_low", "_ci_high")),
+    "speedup_vs_fp16", "speedup_vs_fp16_ci_low", "speedup_vs_fp16_ci_high", "energy_vs_fp16",
+    "acceptance_mode", "alpha", "configured_alpha", "tokens_per_round", "gamma", "leviathan_speedup",
+    "cost_ratio_c", "token_agreement", "perplexity", *(f"{p}_step_{f}" for p in STEP_PHASES for f in STEP_FIELDS))
 """Columns of the tidy table: one row per workload x accelerator (energies in J per generated token, step
-figures per mean pass; ``main_*_over``: the main accelerator's ratio over this row's; ``*_vs_fp16``: this
-row's decode speedup and energy per token relative to the accelerator named ``fp16``, when there is one)."""
+figures per mean pass; ``main_*_over``: the main accelerator's ratio over this row's, with the bounds of its
+confidence interval in ``*_ci_low``/``*_ci_high``; ``*_vs_fp16``: this row's decode speedup and energy per
+token relative to the accelerator named ``fp16``, when there is one)."""
 
 
 def report_rows(report: dict) -> list[dict]:
@@ -105,31 +162,39 @@ def report_rows(report: dict) -> list[dict]:
     rows = []
     main = report["main"]
     for w in report["workloads"]:
-        ref = w["accelerators"].get("fp16")
+        ref = w["accelerators"].get(REFERENCE)
         for acc, m in w["accelerators"].items():
             hw = report["hardware"][acc]
             drift = w["drift"].get(acc, {})
             acceptance = w["acceptance"].get(acc, {})
             theory = w["theory"] if acc == main and w["theory"] else {}
             steps = m.get("steps", {})
+            vs_ref = w["vs_reference"].get(acc, {})
+            resident = m.get("resident_bytes") or {}
             row = {
-                "workload": w["name"], "source": w["source"], "accelerator": acc, "is_main": acc == main,
-                "decoding": hw["decoding"], "draft": hw["draft"], "rows": hw["rows"], "cols": hw["cols"],
-                "pes": hw["rows"] * hw["cols"], "dataflow": hw["dataflow"], "clock_ghz": hw["clock_ghz"],
-                "dram_gbps": hw["dram_gbps"],
+                "workload": w["name"], "source": w["source"], "sequences": w["sequences"], "accelerator": acc,
+                "is_main": acc == main, "decoding": hw["decoding"], "draft": hw["draft"], "rows": hw["rows"],
+                "cols": hw["cols"], "pes": hw["rows"] * hw["cols"], "dataflow": hw["dataflow"],
+                "clock_ghz": hw["clock_ghz"], "dram_gbps": hw["dram_gbps"], "dram": hw["dram"],
+                "capacity_gib": hw["capacity_gib"],
+                "resident_gib": resident["total"] / 2**30 if resident else None,
                 **{k: m[k] for k in ("tokens", "latency_s", "prefill_latency_s", "decode_latency_per_token_s",
                                      "tokens_per_s", "energy_j_per_token", "roofline_efficiency", "mode_switches")},
                 **{f"energy_{g}_j": m["energy_breakdown_j"].get(g, 0.0) for g in ENERGY_GROUPS},
                 **{f"stall_{c}_cycles": v for c, v in m["stall_cycles"].items()},
-                "main_speedup_over": w["speedup"].get(acc), "main_speedup_end_to_end_over":
-                w["speedup_end_to_end"].get(acc), "main_energy_efficiency_over": w["energy_efficiency"].get(acc),
-                "speedup_vs_fp16": ref["decode_latency_per_token_s"] / m["decode_latency_per_token_s"] if ref else None,
+                "speedup_vs_fp16": vs_ref.get("speedup"),
                 "energy_vs_fp16": m["energy_j_per_token"] / ref["energy_j_per_token"] if ref else None,
-                "alpha": acceptance.get("alpha"), "tokens_per_round": acceptance.get("tokens_per_round"),
+                "acceptance_mode": w["acceptance_mode"], "alpha": acceptance.get("alpha"),
+                "configured_alpha": acceptance.get("configured_alpha"),
+                "tokens_per_round": acceptance.get("tokens_per_round"),
                 "gamma": acceptance.get("gamma"), "leviathan_speedup": theory.get("leviathan_speedup"),
                 "cost_ratio_c": theory.get("cost_ratio_c"), "token_agreement": drift.get("token_agreement"),
                 "perplexity": drift.get("perplexity"),
                 **{f"{p}_step_{f}": steps.get(p, {}).get(f) for p in STEP_PHASES for f in STEP_FIELDS}}
+            row["speedup_vs_fp16_ci_low"], row["speedup_vs_fp16_ci_high"] = vs_ref.get("ci") or (None, None)
+            for col, key in _RATIOS:
+                row[col] = w[key].get(acc)
+                row[f"{col}_ci_low"], row[f"{col}_ci_high"] = w[f"{key}_ci"].get(acc) or (None, None)
             rows.append({c: row.get(c) for c in ROW_COLUMNS})
     return rows
 
@@ -144,6 +209,16 @@ def report_csv(report: dict) -> str:
     return out.getvalue()
 
 
+def ratio_text(value: float, ci: list[float] | None) -> str:
+    """``2.160x (2.12-2.20)``: a ratio and its confidence interval, or the ratio alone."""
+    return f"{value:.3f}x" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
+
+
+def hardware_text(hw: dict) -> str:
+    """``64x64 ws, 1 GHz, 1024 GB/s``: what a reader compares accelerators by."""
+    return f"{hw['rows']}x{hw['cols']} {hw['dataflow']}, {hw['clock_ghz']:g} GHz, {hw['dram_gbps']:g} GB/s"
+
+
 def print_report(report: dict, console=None) -> None:
     """Rich tables on the terminal: one per workload, then the geometric means."""
     import sys
@@ -153,37 +228,46 @@ def print_report(report: dict, console=None) -> None:
 
     console = console or Console(width=None if sys.stdout.isatty() else 190)
     main = report["main"]
+    level = f"{100 * report['confidence']:g}%"
     for w in report["workloads"]:
         title = f"{w['name']} ({'SHAPE-DERIVED' if w['source'] == 'shape' else 'real trace'})"
         t = Table(title=title, caption=w["note"] if w["source"] == "shape" else None)
-        for col in ("accelerator", "tokens", "prefill ms", "decode ms/token", "tokens/s", "mJ/token",
-                    "energy % DRAM/SRAM/PE/vec/static", "roofline eff.", f"{main} speedup (decode)",
-                    f"{main} speedup (end to end)", f"{main} energy eff.", "token agr. / ppl"):
+        for col in ("accelerator", "array, clock, DRAM", "tokens", "prefill ms", "decode ms/token", "tokens/s",
+                    "mJ/token", "energy % DRAM/SRAM/PE/vec/static", "roofline eff.",
+                    f"{main} speedup (decode, {level} CI)", f"{main} speedup (end to end)", f"{main} energy eff.",
+                    "token agr. / ppl"):
             t.add_column(col, justify="left" if col == "accelerator" else "right")
         for acc, m in w["accelerators"].items():
             e = m["energy_breakdown_j"]
             drift = w["drift"].get(acc)
-            t.add_row(acc, f"{m['tokens']}", f"{m['prefill_latency_s'] * 1e3:.3f}",
+            t.add_row(acc, hardware_text(report["hardware"][acc]), f"{m['tokens']}",
+                      f"{m['prefill_latency_s'] * 1e3:.3f}",
                       f"{m['decode_latency_per_token_s'] * 1e3:.4f}", f"{m['tokens_per_s']:.1f}",
                       f"{m['energy_j_per_token'] * 1e3:.4f}",
                       "/".join(f"{100 * e[k] / max(m['energy_j_per_token'], 1e-30):.0f}"
                                for k in ("dram", "sram", "pe_array", "vector", "static")),
                       f"{m['roofline_efficiency']:.3f}",
-                      "-" if acc == main else f"{w['speedup'][acc]:.3f}x",
-                      "-" if acc == main else f"{w['speedup_end_to_end'][acc]:.3f}x",
-                      "-" if acc == main else f"{w['energy_efficiency'][acc]:.3f}x",
+                      *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc])
+                        for key in COMPARISONS),
                       f"{drift['token_agreement']:.3f} / {drift['perplexity']:.1f}" if drift else "lossless"
                       if acc == main or acc == "fp16" else "-")
         console.print(t)
+        if w["sequences"] < 2:
+            console.print("  one sequence: no confidence interval (give the workload more prompts)")
         th = w["theory"]
         if th:
-            console.print(f"  Leviathan: alpha {th['alpha']:.3f}, gamma {th['gamma']}, c {th['cost_ratio_c']:.3f} -> "
-                          f"{th['leviathan_speedup']:.3f}x; with measured tokens/round {th['tokens_per_round']:.2f}, "
-                          f"{th['draft_passes_per_round']:.2f} drafts/round and verify cost "
-                          f"{th['verify_cost_ratio']:.3f} -> {th['step_cost_speedup']:.3f}x; simulated decode "
+            configured = (f"configured alpha {th['configured_alpha']:.3f} -> {th['configured_speedup']:.3f}x; "
+                          if th.get("configured_alpha") is not None else "")
+            console.print(f"  Leviathan: {configured}realised alpha {th['alpha']:.3f}, gamma {th['gamma']}, "
+                          f"c {th['cost_ratio_c']:.3f} -> {th['leviathan_speedup']:.3f}x; with tokens/round "
+                          f"{th['tokens_per_round']:.2f}, {th['draft_passes_per_round']:.2f} drafts/round and verify "
+                          f"cost {th['verify_cost_ratio']:.3f} -> {th['step_cost_speedup']:.3f}x; simulated decode "
                           f"{th['simulated_decode_speedup']:.3f}x over fp16")
+    for name, diffs in report["differences"].items():
+        console.print(f"  not like for like: {name} differs from {main} in " + "; ".join(diffs))
     if report["geomean_speedup"]:
-        console.print("geomean decode speedup of " + main + ": " + ", ".join(
-            f"{b} {v:.3f}x" for b, v in report["geomean_speedup"].items()) + "; end to end: " + ", ".join(
-            f"{b} {v:.3f}x" for b, v in report["geomean_speedup_end_to_end"].items()) + "; energy efficiency: " + ", ".join(
-            f"{b} {v:.3f}x" for b, v in report["geomean_energy_efficiency"].items()))
+        parts = [f"{label}: " + ", ".join(f"{b} {ratio_text(v, report[f'geomean_{key}_ci'][b])}"
+                                         for b, v in report[f"geomean_{key}"].items())
+                 for label, key in (("decode speedup", "speedup"), ("end to end", "speedup_end_to_end"),
+                                    ("energy efficiency", "energy_efficiency"))]
+        console.print(f"geomean of {main} ({level} CI) - " + "; ".join(parts))

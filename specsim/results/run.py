@@ -8,8 +8,8 @@ from pathlib import Path
 
 from specsim.atomicdir import atomic_folder
 from specsim.errors import SpecsimError
-from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators
-from specsim.results.decoding import Replay, replay, shape_trace_for
+from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators, differences
+from specsim.results.decoding import Replay, prepare, replay, shape_trace_for
 from specsim.results.report import build_report, report_csv
 from specsim.workload.tracefile import Trace, read_trace
 
@@ -31,7 +31,7 @@ def _reader(cache: dict):
 
 def _trace(acc: Accelerator, w: WorkloadConfig, cfg: RunConfig, read) -> Trace:
     if w.shape is not None:
-        return shape_trace_for(acc, w.shape, cfg.path, read)
+        return shape_trace_for(acc, w.shape, cfg.path, read, workload=w.name)
     role = acc.config.trace_role
     if role not in w.traces:
         raise SpecsimError(f"{cfg.path}: workloads: {w.name!r} has no trace for accelerator {acc.name!r} "
@@ -85,6 +85,8 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
             _check_same_workload(cfg, w, traces[w.name])
         else:                           # shape-derived: only those not replayed yet
             traces[w.name] = {a.name: _trace(a, w, cfg, read) for a in todo}
+    prepared = {key: prepare(a, traces[w.name][a.name], w.name)    # every trace checked, every residency
+                for w, a, key in jobs if key not in cache}           # fits, before anything is simulated
     replays: dict[str, dict[str, Replay]] = {w.name: {} for w in cfg.workloads}
     bar = None
     if progress:
@@ -94,7 +96,7 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
         if bar:
             bar.set_postfix_str(f"{w.name} on {a.name}")
         if key not in cache:
-            cache[key] = replay(a, traces[w.name][a.name], w.name)
+            cache[key] = replay(a, traces[w.name][a.name], w.name, prepared[key])
         replays[w.name][a.name] = cache[key]
         if bar:
             bar.update()
@@ -102,9 +104,13 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
         bar.close()
     hardware = {a.name: {"hardware": a.hardware.path, "rows": a.hardware.array.rows, "cols": a.hardware.array.cols,
                          "dataflow": a.hardware.array.dataflow, "clock_ghz": a.hardware.clock_ghz,
-                         "dram_gbps": a.hardware.dram.bandwidth_gbps, "energy_table": a.energy.path,
+                         "dram_gbps": a.hardware.dram.bandwidth_gbps,
+                         "dram": f"{a.hardware.dram.stacks} x {a.hardware.dram.preset}",
+                         "capacity_gib": a.hardware.dram.capacity_gib, "energy_table": a.energy.path,
                          "decoding": a.config.decoding.kind, "draft": a.config.decoding.draft} for a in accs}
-    return build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays)
+    diffs = {a.name: d for a in accs[1:] if (d := differences(accs[0], a))}
+    return build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays,
+                        confidence=cfg.confidence, differences=diffs)
 
 
 def write_results(report: dict, out: Path) -> None:

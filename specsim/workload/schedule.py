@@ -11,6 +11,7 @@ note saying so in their header.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,30 @@ class AcceptanceProfile:
         pos = list(s.position_acceptance[:gamma]) + [s.alpha] * max(0, gamma - len(s.position_acceptance))
         return cls(tuple(pos), f"trace {trace.path} ({trace.header['draft']}, gamma {trace.header['gamma']})")
 
+    @property
+    def survival(self) -> np.ndarray:
+        """P(accepted >= i) for i = 0..gamma (all positions before i accepted)."""
+        return np.concatenate([[1.0], np.cumprod(self.position_acceptance)])
+
+    @property
+    def expected_tokens_per_round(self) -> float:
+        """E[tokens per round] = 1 + sum_i P(accepted >= i): the i.i.d. (1 - a^(g+1)) / (1 - a) for one alpha."""
+        return float(self.survival.sum())
+
+    def quasi_rounds(self, start: int, shift: float, max_new_tokens: int) -> list[int]:
+        """Accepted counts whose distribution follows the profile with low discrepancy: round ``k`` takes
+        the inverse CDF of ``frac(vdc(start + k) + shift)`` (van der Corput, base 2, Cranley-Patterson
+        shift), so the mean tokens per round approaches its expectation as O(log n / n), not O(1/sqrt n)."""
+        survival = self.survival
+        rounds, tokens, k = [], 1, start
+        while tokens < max_new_tokens:
+            u = (_van_der_corput(k + 1) + shift) % 1.0
+            a = int((survival[1:] > u).sum())      # survival is non-increasing: leading positions passed
+            rounds.append(a)
+            tokens += a + 1
+            k += 1
+        return rounds
+
     def sample_rounds(self, rng: np.random.Generator, max_new_tokens: int) -> list[int]:
         """Accepted counts of successive rounds until ``max_new_tokens`` tokens exist (first token included)."""
         rounds, tokens = [], 1
@@ -83,15 +108,38 @@ class AcceptanceProfile:
         return rounds
 
 
+def _van_der_corput(k: int) -> float:
+    """The base-2 radical inverse of ``k`` (0.5, 0.25, 0.75, 0.125, ...)."""
+    out, scale = 0.0, 0.5
+    while k:
+        k, bit = divmod(k, 2)
+        out += bit * scale
+        scale /= 2
+    return out
+
+
+ACCEPTANCE_MODES = ("sampled", "expected")
+
+
 def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceProfile | None,
-                prompt_lens: list[int], max_new_tokens: int, seed: int,
-                target_format: str = "fp16") -> tuple[dict, dict[str, np.ndarray]]:
+                prompt_lens: list[int], max_new_tokens: int, seed: int | Sequence[int],
+                target_format: str = "fp16", acceptance: str = "sampled") -> tuple[dict, dict[str, np.ndarray]]:
     """Header and arrays of a shape-derived trace: ``arch``'s operator template (decoder linears in
-    ``target_format``), passes scheduled from acceptance events sampled from ``profile`` (or plain
-    decoding when ``draft_format`` is None)."""
+    ``target_format``), passes scheduled from acceptance events drawn from ``profile`` (or plain
+    decoding when ``draft_format`` is None).
+
+    ``acceptance``: ``sampled`` draws every round i.i.d. from ``seed`` (an int or a sequence of ints
+    seeding one numpy stream); ``expected`` schedules low-discrepancy rounds (:meth:`AcceptanceProfile.
+    quasi_rounds`) and records the profile's expected tokens per round, which the replay uses as the
+    tokens each round yields.
+    """
     from specsim.workload.operators import architecture_template, template_arrays
 
+    if acceptance not in ACCEPTANCE_MODES:
+        raise SpecsimError(f"acceptance mode {acceptance!r}: expected one of {', '.join(ACCEPTANCE_MODES)}")
     rng = np.random.default_rng(seed)
+    shift = float(rng.random())                   # expected mode: one Cranley-Patterson shift per stream
+    quasi_index = 0
     templates = {0: architecture_template(arch, target_format)}
     if draft_format is not None:
         templates[1] = architecture_template(arch, draft_format)
@@ -102,7 +150,11 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
         if draft_format is None:
             steps, generated = autoregressive_steps(plen, max_new_tokens), max_new_tokens
         else:
-            accepted = profile.sample_rounds(rng, max_new_tokens)
+            if acceptance == "expected":
+                accepted = profile.quasi_rounds(quasi_index, shift, max_new_tokens)
+                quasi_index += len(accepted)
+            else:
+                accepted = profile.sample_rounds(rng, max_new_tokens)
             steps = speculative_steps(plen, accepted, gamma)
             generated = min(max_new_tokens, 1 + sum(a + 1 for a in accepted))
             for a in accepted:
@@ -123,11 +175,15 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
     header = {
         "source": "shape",
         "shape_note": f"SHAPE-DERIVED workload: architecture {arch.name} (no weights were run); acceptance "
-                      + (f"sampled from {profile.source}" if profile else "not applicable (plain decoding)"),
+                      + ((f"{'sampled from' if acceptance == 'sampled' else 'at the expectation of'} {profile.source}")
+                         if profile else "not applicable (plain decoding)"),
         "model": arch.name, "architecture": arch.__dict__,
         "draft": f"shape:{draft_format}" if draft_format else "none",
         "mode": "speculative" if draft_format else "autoregressive", "gamma": [gamma] if draft_format else [],
-        "verify": "greedy", "seed": seed, "max_new_tokens": max_new_tokens, "prompt_count": len(prompt_lens),
+        "verify": "greedy", "seed": list(seed) if isinstance(seed, Sequence) else seed,
+        "max_new_tokens": max_new_tokens, "prompt_count": len(prompt_lens),
+        "acceptance_mode": acceptance if draft_format else None,
+        "expected_tokens_per_round": profile.expected_tokens_per_round if profile else None,
         "levels": ["target"] + (["draft"] if draft_format else []),
         "level_formats": [target_format] + ([draft_format] if draft_format else []),
         "activation_formats": ["fp16"] * (2 if draft_format else 1),

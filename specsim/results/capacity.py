@@ -1,0 +1,87 @@
+"""Memory capacity: the bytes an accelerator keeps resident in DRAM for a workload, against its capacity.
+
+Resident bytes of one workload on one accelerator (numpy only; from the trace and the PE modes):
+
+* **weights**: every weight copy the decoding scheme stores. A chain level's GEMMs store their
+  weights at their PE mode's ``weight_bits``; levels whose mode reads the target's words
+  (``draft_fetch``, SPEQ's quarter mode) store nothing of their own; levels that run the same mode
+  share one copy (an early-exit view of a quantized copy), so each mode counts the largest level's
+  bytes. ML-SpecQD's MXFP4 draft is therefore a second copy beside the FP16 target; SPEQ's draft is not;
+* **embeddings**: the FP16 input embedding when it is not tied to lm_head (from the architecture);
+* **KV cache**: every level keeps its own FP16 K and V (``k_proj``/``v_proj`` outputs) for the
+  longest context any of its passes reaches (prompts decode one after another, so one sequence at a time);
+* **activations**: the largest GEMM's FP16 input and output at the most tokens a pass of that level runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from specsim.engine.trace_ops import LevelTemplate
+from specsim.errors import SpecsimError
+from specsim.hardware.config import HardwareConfig
+from specsim.hardware.ops import KIND_GEMM
+
+KV_BYTES = 2          #: FP16 K/V entries
+ACTIVATION_BYTES = 2  #: FP16 activations
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Residency:
+    """Bytes resident in DRAM (see the module docstring)."""
+
+    weights: int
+    embeddings: int
+    kv_cache: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.embeddings + self.kv_cache + self.activations
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{k.replace('_', ' ')} {getattr(self, k) / GIB:.2f}"
+                          for k in ("weights", "embeddings", "kv_cache", "activations"))
+        return f"{self.total / GIB:.2f} GiB ({parts})"
+
+
+def residency(hw: HardwareConfig, templates: list[LevelTemplate], modes: tuple[str, ...], step_level: np.ndarray,
+              step_tokens: np.ndarray, step_past: np.ndarray, embedding_weights: int) -> Residency:
+    """Resident bytes of a generation whose level templates are ``templates`` (hardware rows, modes indexing
+    ``modes``) and whose passes are the ``step_*`` arrays; ``embedding_weights``: untied embedding size."""
+    copies: dict[str, int] = {}
+    kv = activations = 0
+    for level, t in enumerate(templates):
+        c = t.columns
+        gemm = c["kind"] == KIND_GEMM
+        mine = step_level == level
+        if not mine.any():
+            continue
+        for mode_index in np.unique(c["mode"][gemm]):
+            mode = hw.mode(modes[int(mode_index)])
+            if mode.draft_fetch:
+                continue
+            sel = gemm & (c["mode"] == mode_index)
+            weight_bytes = int(np.ceil((c["n"][sel] * c["k"][sel] * c["batch"][sel]).sum() * mode.weight_bits / 8))
+            copies[modes[int(mode_index)]] = max(copies.get(modes[int(mode_index)], 0), weight_bytes)
+        kv_writers = gemm & ~c["output_resident"]       # k_proj / v_proj: their outputs go to the KV cache
+        context = int((step_past[mine] + step_tokens[mine]).max())
+        kv += int((c["n"][kv_writers] * c["batch"][kv_writers]).sum()) * KV_BYTES * context
+        tokens = int(step_tokens[mine].max())
+        widest = int((c["n"][gemm] + c["k"][gemm]).max(initial=0))
+        activations = max(activations, tokens * widest * ACTIVATION_BYTES)
+    return Residency(weights=sum(copies.values()), embeddings=embedding_weights * 2, kv_cache=kv,
+                     activations=activations)
+
+
+def check_capacity(where: str, hw: HardwareConfig, resident: Residency) -> None:
+    """One-line error when ``resident`` does not fit ``hw``'s DRAM."""
+    if resident.total > hw.dram.capacity_bytes:
+        stacks = -(-resident.total // int(hw.dram.technology.capacity_gib.value * GIB))
+        raise SpecsimError(
+            f"{where}: needs {resident.describe()} resident in DRAM, but hardware.dram.capacity_gib is "
+            f"{hw.dram.capacity_gib:g} GiB ({hw.dram.stacks} x {hw.dram.preset}); give hardware.dram.stacks >= "
+            f"{stacks} or a larger hardware.dram.capacity_gib")
