@@ -39,7 +39,7 @@ def test_compute_cycles_equal_scalesim_total_cycles(dataflow):
 
 
 def test_ws_closed_form_of_the_reference_notes():
-    # reference.md section 4: folds = ceil(K/R) ceil(N/C), total = folds (2R + C + M - 2) - 1
+    # SCALE-Sim v3 [scalesim-v3], docs/bibliography.md: folds = ceil(K/R) ceil(N/C), total = folds (2R + C + M - 2) - 1
     hw = load_hardware("speq")
     for m, expected in ((1, 97_279), (5, 101_375), (64, 161_791)):
         r = simulate(hw.with_array(32, 32, "ws"), gemm_table(m, 1024, 1024, "fp16", tuple(hw.modes)),

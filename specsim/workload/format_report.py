@@ -244,8 +244,8 @@ def greedy_agreement(model, linears, ids: torch.Tensor, approximations: list[tor
     """Teacher-forced greedy agreement of a model whose ``linears`` use ``approximations``.
 
     The fraction of positions of ``ids`` where the argmax next token equals ``reference`` (the FP16
-    model's argmax): the probability that a greedy draft with these weights has a token accepted
-    (reference.md section 7). The original weights are restored afterwards.
+    model's argmax): the probability that a greedy draft with these weights has a token accepted. The
+    original weights are restored afterwards.
     """
     originals = [lin.weight.detach().clone() for _, lin in linears]
     try:
