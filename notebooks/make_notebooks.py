@@ -35,8 +35,9 @@ NOTEBOOKS = {
         new_markdown_cell(
             "# PE-array size sweep\n\n"
             "How does SPEQ's decode speedup over FP16, OliVe, Tender, ML-SpecQD and SpecMQuant's hierarchical "
-            "scheme move with the size of the PE array? Every accelerator gets the same rows x cols "
-            "(`comparison: same_pe_count`). The workload is **SHAPE-DERIVED**: Llama-2-7B's operators from the "
+            "scheme move with the size of the PE array? Every accelerator gets the same rows x cols, clock, "
+            "buffers and memory (the default `comparison: like_for_like`). The workload is **SHAPE-DERIVED**: "
+            "Llama-2-7B's operators from the "
             "shipped architecture file, SPEQ's acceptance a parametric alpha, the other drafts' acceptance "
             "measured on SmolLM2 (`hwconfigs/sweep_llama2_7b.yaml`)."),
         new_code_cell(SETUP),
@@ -51,12 +52,12 @@ NOTEBOOKS = {
             '    print(dict(failure["params"]), "->", failure["error"])\n'
             'table.head()'),
         new_markdown_cell(
-            "The three largest arrays (128 x 256, 256 x 128, 256 x 256) do not fit the shipped 128 KiB buffers: "
-            "one quarter-mode tile of a 128 x 256 array (4 lanes) needs a 256 KiB KV-cache slot, and a 256 x 256 "
-            "output tile 256 KiB of FP16 partial sums. Those points fail, naming the buffer that is too small "
-            "(recorded above; the sweep goes on). `same_pe_count` gives the baselines the main array's rows x "
-            "cols but each keeps the buffers of its own hardware file, so arrays this large need baseline "
-            "files with larger buffers too."),
+            "The three largest arrays (128 x 256, 256 x 128, 256 x 256) do not fit the shipped buffers: one "
+            "quarter-mode tile of a 128 x 256 array (4 lanes) needs a 256 KiB KV-cache slot (the 256 KiB buffer "
+            "holds two 128 KiB slots), and a 256 x 256 output tile 256 KiB of FP32 partial sums. Those points fail, "
+            "naming the buffer that is too small (recorded above; the sweep goes on). Larger buffers "
+            "(`hardware.buffers.kv_cache.size_kib`, ...) reach every baseline too: like for like, they share the "
+            "main accelerator's buffers."),
         new_markdown_cell("SPEQ's decode speedup over each baseline, per array shape (rows x cols):"),
         new_code_cell(
             'base = table[~table.is_main]\n'
@@ -119,8 +120,8 @@ NOTEBOOKS = {
         new_code_cell(
             'gammas = [1, 4] if SMALL else [1, 2, 3, 4, 5, 6, 7, 8]\n'
             'alphas = [0.6, 0.9] if SMALL else [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98]\n'
-            '# 4 prompts x 256 tokens: enough rounds that the sampled acceptance follows alpha closely\n'
-            'steady = {} if SMALL else {"workloads.0.shape.prompts": [4], "workloads.0.shape.max_new_tokens": [256]}\n'
+            '# the sweep config runs acceptance at its expectation: every cell deterministic, no sampling noise\n'
+            'steady = {} if SMALL else {"workloads.0.shape.max_new_tokens": [256]}\n'
             'grid = specsim.sweep(CONFIG, {"decoding.gamma": gammas, "workloads.0.shape.acceptance.speq": alphas,\n'
             '                              **steady}, workers=2, progress=False)\n'
             'fig = plots.gamma_alpha_heatmap(grid)\n'

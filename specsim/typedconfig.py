@@ -82,6 +82,28 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+_BUILT: dict[tuple, Any] = {}      # (class, files' (path, mtime_ns, size)) -> built config: frozen, shared
+
+
+def file_key(path: str | Path) -> tuple:
+    """(resolved path, modification time, size) of a file: what a cached load depends on."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError:
+        return (str(p), None, None)
+    return (str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def cached(cls: type, paths: tuple, make: Any) -> Any:
+    """``make()`` once per ``cls`` and state of the files ``paths`` (a frozen config is shared, not
+    copied): sweeps build the same energy tables and presets for every design point."""
+    key = (cls, *(file_key(p) for p in paths))
+    if key not in _BUILT:
+        _BUILT[key] = make()
+    return _BUILT[key]
+
+
 def load_yaml(path: str | Path) -> dict:
     """Parse a YAML file that must hold a mapping; malformed or missing files raise a one-line SpecsimError."""
     data = load_yaml_document(path)

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from specsim.errors import SpecsimError
-from specsim.typedconfig import Constant, build, load_yaml, spec
+from specsim.typedconfig import Constant, build, cached, load_yaml, spec
 
 #: unit each preset figure must carry
 PRESET_UNITS = {"bandwidth_gbps": "GB/s", "capacity_gib": "GiB", "channels": "channels", "burst_bytes": "bytes",
@@ -62,4 +62,4 @@ def load_preset(name_or_path: str) -> DRAMPreset:
         if not path.is_file():
             raise SpecsimError(f"unknown DRAM preset {name_or_path!r} (shipped: {', '.join(shipped_presets())}; "
                                "or a path to a preset .yaml file)")
-    return build(DRAMPreset, {**load_yaml(path), "path": str(path)}, path)
+    return cached(DRAMPreset, (path,), lambda: build(DRAMPreset, {**load_yaml(path), "path": str(path)}, path))

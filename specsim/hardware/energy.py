@@ -26,7 +26,7 @@ import numpy as np
 
 from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
-from specsim.typedconfig import Constant, build, load_yaml, spec
+from specsim.typedconfig import Constant, build, cached, load_yaml, spec
 
 __all__ = ["Actions", "Constant", "EnergyTable", "OpActions", "SRAMPoint", "energy_breakdown", "energy_table_for",
            "group_breakdown", "load_energy_table", "op_energy_pj", "static_mw_total"]
@@ -96,6 +96,12 @@ def load_energy_table(name_or_path: str | Path, relative_to: Path | None = None)
     shared file (the table's own keys win), e.g. the SRAM, leakage and vector constants all shipped
     28 nm tables share."""
     path = resolve_shipped("energy", name_or_path, relative_to)
+    include = load_yaml(path).get("include")
+    paths = (path,) if not isinstance(include, str) else (path, resolve_shipped("energy", include, path.parent))
+    return cached(EnergyTable, paths, lambda: _build_energy_table(path))
+
+
+def _build_energy_table(path: Path) -> EnergyTable:
     data = load_yaml(path)
     include = data.pop("include", None)
     if include is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from specsim.errors import SpecsimError
+from specsim.typedconfig import cached
 
 FAMILIES = ("llama", "opt")  #: llama: RMSNorm + gated MLP (also Mistral, Qwen2); opt: LayerNorm + ReLU MLP
 
@@ -60,6 +61,10 @@ def load_architecture(name_or_path: str) -> Architecture:
             raise SpecsimError(f"unknown architecture '{name_or_path}'; shipped: {', '.join(shipped_architectures())}")
     if not path.is_file():
         raise SpecsimError(f"{path}: architecture file not found")
+    return cached(Architecture, (path,), lambda: _parse_architecture(path))
+
+
+def _parse_architecture(path: Path) -> Architecture:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
