@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import math
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -40,6 +41,11 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1 (PyYAML) reads 1e-3 as a string (its floats need a dot); read it as the number YAML 1.2 and
+# every user mean, in files and in --set values alike
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 _LOADER = _Loader
 _PARSED: dict[tuple, Any] = {}     # (path, mtime_ns, size) -> parsed mapping: sweeps reload the same files
 
@@ -280,7 +286,7 @@ def override(data: dict, cls: type, assignment: str, source: str | Path) -> None
 def parse_value(text: str) -> Any:
     """A command-line value as YAML (``8`` -> 8, ``[a, b]`` -> a list); text that is not YAML stays text."""
     try:
-        return yaml.safe_load(text) if text.strip() else ""
+        return yaml.load(text, Loader=_LOADER) if text.strip() else ""
     except yaml.YAMLError:
         return text
 

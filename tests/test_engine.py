@@ -199,10 +199,18 @@ def test_mode_switch_is_charged_between_draft_and_verify_ops():
     assert math.isclose(r.actions().macs["quarter"], 3 * 256 * 256)
 
 
-@given(hardware(), workloads(), st.booleans())
+@st.composite
+def phases(draw):
+    """Several random workloads and a long run of equal tiles back to back: phases that alternate
+    between compute-bound and memory-bound, as prefill and decode passes do."""
+    tables = [draw(workloads()) for _ in range(draw(st.integers(1, 4)))] + [draw(long_runs())]
+    return OpTable(MODES, {k: np.concatenate([t.columns[k] for t in tables]) for k in tables[0].columns}, [])
+
+
+@given(hardware(), st.one_of(workloads(), phases()), st.booleans())
 def test_lower_bound_never_exceeds_the_simulated_time(hw, ops, scalesim):
     """Roofline efficiency (bound / simulated cycles) is in (0, 1] for any hardware and workload: the
-    bound uses only the two roofs, program order and the SRAM capacity, never the engine's timing."""
+    bound uses only the two roofs, program order and the buffer slots, never the engine's timing."""
     result = simulate(hw, ops, scalesim_compatible=scalesim)
     bound = result.lower_bound_cycles(hw)
     assert 0 < bound <= result.total_cycles

@@ -120,3 +120,13 @@ def test_hardware_side_never_imports_torch():
             "assert not bad, bad\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_exponent_notation_is_a_number(tmp_path):
+    """PyYAML reads 1e-3 as text (YAML 1.1 floats need a dot); specsim reads it as the number a user means,
+    in files and in --set values."""
+    from specsim.typedconfig import parse_value
+    path = tmp_path / "hw.yaml"
+    path.write_text(SHIPPED.read_text().replace("clock_ghz: 1.0 ", "clock_ghz: 1e0 "))
+    assert load_hardware(path).clock_ghz == 1.0
+    assert parse_value("1e-3") == 0.001 and parse_value("2E5") == 2e5 and parse_value("1e") == "1e"

@@ -6,10 +6,12 @@ SimPy model of the same semantics used as a differential oracle in the tests.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from specsim.engine.bounds import ordered_floor
 from specsim.engine.core import STALL_CAUSES, replay
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig
 from specsim.hardware.energy import Actions, OpActions
@@ -60,27 +62,20 @@ class SimResult:
         return dram, compute, reads
 
     def lower_bound_cycles(self, hw: HardwareConfig) -> float:
-        """A true lower bound of ``total_cycles`` from the two roofs and the order operators run in.
-
-        One DMA queue carries every operator's traffic in program order and one in-order pipeline runs
-        their compute, so for every split of the operators into a head (before op j) and a tail:
-
-        * the tail cannot start computing before the head's DRAM reads are done:
-          ``T >= reads(head) + compute(tail)``;
-        * the tail's DRAM traffic cannot run ahead of the head's compute by more than the SRAM can
-          hold: ``T >= compute(head) + max(0, dram(tail) - SRAM capacity / bandwidth)``;
-
-        and ``T >= max(dram(all), compute(all))``. The bound is the largest of these over all j, so a
-        run of compute-bound prefill and memory-bound decode is bounded by their sum, not the larger.
-        """
+        """A true lower bound of ``total_cycles`` from the DRAM and compute roofs, the order operators run
+        in and what the buffers can prefetch (:mod:`specsim.engine.bounds`); at least the larger of
+        the two whole-run floors."""
+        m = self.mapping
         dram, compute, reads = self._floors(hw)
-        capacity = sum(hw.buffers.get(b).size_bytes for b in BUFFER_NAMES) / hw.dram_bytes_per_cycle
-        head_reads = np.concatenate([[0.0], np.cumsum(reads)])           # before op j, j = 0..n
-        head_compute = np.concatenate([[0.0], np.cumsum(compute)])
-        tail_compute = compute.sum() - head_compute
-        tail_dram = dram.sum() - np.concatenate([[0.0], np.cumsum(dram)])
-        split = np.maximum(head_reads + tail_compute, head_compute + np.maximum(tail_dram - capacity, 0.0))
-        return float(max(dram.sum(), compute.sum(), split.max()))
+        tiles = np.maximum(m.tiles, 1)
+        per_tile = -(-m.load_bytes // tiles)                     # bytes of an op's largest read
+        buffer_of = np.where(m.stream_buffer >= 0, m.stream_buffer, BUFFER_NAMES.index("activations"))
+        burst = hw.dram.burst_bytes
+        cap = 0.0
+        for b, name in enumerate(BUFFER_NAMES):                  # every slot of every buffer holding a read
+            largest = int(per_tile[buffer_of == b].max(initial=0))
+            cap += hw.buffers.get(name).slots * math.ceil(-(-largest // burst) * burst / hw.dram_bytes_per_cycle)
+        return max(float(dram.sum()), float(compute.sum()), ordered_floor(reads, compute, float(cap)))
 
     def op_actions(self) -> OpActions:
         """The action counts of every operator (what :meth:`actions` sums)."""

@@ -298,6 +298,6 @@ def _per_prompt(trace: Trace, step_cycles: np.ndarray, phases: np.ndarray, step_
 
 def roofline_bound(result: SimResult, hw) -> int:
     """A true lower bound of the replay's cycles (:meth:`SimResult.lower_bound_cycles`: the DRAM and
-    compute roofs with the order operators run in), so roofline efficiency = bound / simulated cycles
-    is in (0, 1]."""
+    compute roofs with the order operators run in and what the buffers can prefetch), so roofline
+    efficiency = bound / simulated cycles is in (0, 1]."""
     return int(math.floor(result.lower_bound_cycles(hw)))

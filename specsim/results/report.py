@@ -87,7 +87,7 @@ COMPARISONS = {"speedup": "decode", "speedup_end_to_end": "end_to_end", "energy_
 
 def build_report(config_name: str, config_path: str, main: str, comparison: str, hardware: dict,
                  replays: dict[str, dict[str, Replay]], confidence: float = 0.95,
-                 differences: dict[str, list[str]] | None = None, provenance: dict | None = None) -> dict:
+                 differences: dict[str, list[str]] | None = None) -> dict:
     """The report object (``report.json``; ``specsim run --json`` prints it). Every speedup and energy
     efficiency carries its ``confidence`` interval (``*_ci``: [low, high], null with one sequence)."""
     workloads, estimates = [], {key: {} for key in COMPARISONS}
@@ -114,7 +114,7 @@ def build_report(config_name: str, config_path: str, main: str, comparison: str,
         workloads.append(entry)
     report = {"config": config_name, "path": config_path, "main": main, "comparison": comparison,
               "confidence": confidence, "hardware": hardware, "differences": differences or {},
-              "provenance": provenance or {}, "workloads": workloads}
+              "workloads": workloads}
     for key in COMPARISONS:
         means = {b: geomean(es, confidence) for b, es in estimates[key].items()}
         report[f"geomean_{key}"] = {b: e.value for b, e in means.items()}

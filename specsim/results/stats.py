@@ -49,9 +49,6 @@ class Estimate:
     df: float | None = None          #: degrees of freedom of that error
     n: int = 1                       #: sequences behind it
 
-    def as_dict(self) -> dict:
-        return {"value": self.value, "ci_low": self.low, "ci_high": self.high, "n": self.n}
-
 
 def ratio_of_ratios(base_cost: np.ndarray, base_tokens: np.ndarray, main_cost: np.ndarray, main_tokens: np.ndarray,
                     level: float) -> Estimate:

@@ -70,14 +70,19 @@ def _sha256(path: str) -> str:
 
 
 def _input_files(cfg, cache: dict | None = None) -> set[str]:
-    """Every file a run config reads: itself, its baselines' run configs, their hardware files and energy
-    tables, and the traces of its workloads (real ones and acceptance profiles). ``cache``: as for
-    :func:`~specsim.results.config.accelerators`."""
+    """Every file a run config reads: itself, its baselines' run configs, their hardware files, energy
+    tables (and the file they include), DRAM presets, and the traces of its workloads (real ones and
+    acceptance profiles). ``cache``: as for :func:`~specsim.results.config.accelerators`."""
+    from specsim.hardware.config import resolve_shipped
     from specsim.results.config import accelerators
+    from specsim.typedconfig import load_yaml
 
     files: set[str] = set()
     for acc in accelerators(cfg, cache):
-        files |= {acc.config.path, acc.hardware.path, acc.energy.path}
+        files |= {acc.config.path, acc.hardware.path, acc.energy.path, acc.hardware.dram.technology.path}
+        include = load_yaml(acc.energy.path).get("include")
+        if isinstance(include, str):
+            files.add(str(resolve_shipped("energy", include, Path(acc.energy.path).parent)))
     for w in cfg.workloads:
         files |= {str(cfg.resolve(t)) for t in w.traces.values()}
         if w.shape is not None:
