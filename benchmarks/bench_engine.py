@@ -65,7 +65,11 @@ def main() -> None:
                                   capture_output=True, text=True, env=env, check=True)
             wall = time.perf_counter() - t
             runs.append((label, wall, json.loads(proc.stdout)))
-    print(f"SHAPE-DERIVED workload: {args.arch}, KV length {args.kv_len}, hardware 'speq' (64x64 WS, HBM2 256 GB/s)")
+    from specsim.hardware.config import load_hardware
+
+    hw = load_hardware("speq")
+    print(f"SHAPE-DERIVED workload: {args.arch}, KV length {args.kv_len}, hardware 'speq' ({hw.array.rows}x{hw.array.cols} "
+          f"{hw.array.dataflow.upper()}, {hw.dram.stacks} x {hw.dram.preset}, {hw.dram.bandwidth_gbps:g} GB/s)")
     for label, wall, out in runs:
         print(f"{label}: imports {out['import_s']:.2f} s, first simulate() {out['first_call_s']:.2f} s, "
               f"process wall {wall:.1f} s")

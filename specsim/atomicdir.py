@@ -5,22 +5,37 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
 @contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a temp folder beside ``target``; on success it replaces ``target``, on error it is removed."""
+def atomic_folder(target: Path, replaceable: Callable[[Path], bool] = lambda p: not any(p.iterdir())) -> Iterator[Path]:
+    """Yield a temp folder beside ``target``; on success it replaces ``target``, on error it is removed.
+
+    An existing ``target`` is replaced only when ``replaceable(target)`` holds (by default: it is empty),
+    checked again at the moment of replacing, so a folder that changed hands meanwhile is never deleted.
+    """
+    created = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    done = False
     try:
         yield tmp
         os.chmod(tmp, 0o755)
         if target.exists():
+            if target.is_symlink() or not target.is_dir() or not replaceable(target):
+                raise FileExistsError(17, "exists and is not a folder this command may replace", str(target))
             shutil.rmtree(target)
         tmp.rename(target)
+        done = True
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if not done:                      # leave no folder this call created on the way
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break

@@ -60,8 +60,8 @@ class Constant:
     source: str
 
     def validate(self, where: str) -> None:
-        if not (math.isfinite(self.value) and self.value >= 0):
-            raise SpecsimError(f"{where}.value: expected a finite number >= 0{f' ({self.unit})' if self.unit else ''}, "
+        if not (math.isfinite(self.value) and 0 <= self.value <= 1e15):
+            raise SpecsimError(f"{where}.value: expected a number in [0, 1e15]{f' ({self.unit})' if self.unit else ''}, "
                                f"got {self.value!r}")
 
     def expect(self, where: str, unit: str) -> Constant:

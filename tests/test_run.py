@@ -201,8 +201,8 @@ def test_comparison_bases(tmp_path):
     accs = {a.name: a for a in accelerators(load_run_config(cfg, ["comparison=same_pe_count"]))}
     assert accs["olive"].hardware.pes == accs["speq"].hardware.pes
     assert accs["olive"].hardware.dram.bandwidth_gbps == 100
-    assert differences(accs["speq"], accs["olive"]) == ["clock 0.5 GHz (speq: 1 GHz)",
-                                                        "bandwidth 100 GB/s (speq: 1024 GB/s)"]
+    assert differences(accs["speq"], accs["olive"]) == ["clock_ghz 0.5 (speq: 1)",
+                                                        "dram.bandwidth_gbps 100 (speq: 1024)"]
     area = {a.name: a for a in accelerators(load_run_config(cfg, ["comparison=[same_area, same_memory]"]))}
     main_area = area["speq"].hardware.pes * area["speq"].energy.pe_area.value
     olive_area = area["olive"].hardware.pes * area["olive"].energy.pe_area.value
@@ -215,7 +215,7 @@ def test_comparison_bases(tmp_path):
     cfg.write_text(yaml.safe_dump(data))
     accs = {a.name: a for a in accelerators(load_run_config(cfg))}
     assert accs["olive"].hardware.array.dataflow == "os" and accs["olive"].hardware.pes == accs["speq"].hardware.pes
-    assert differences(accs["speq"], accs["olive"]) == ["dataflow os (speq: ws)"]
+    assert differences(accs["speq"], accs["olive"]) == ["array.dataflow os (speq: ws)"]
     swept = {a.name: a for a in accelerators(load_run_config(
         cfg, ["baselines.olive.overrides.hardware.array.dataflow=is"]))}
     assert swept["olive"].hardware.array.dataflow == "is"

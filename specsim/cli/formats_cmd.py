@@ -8,6 +8,8 @@ import math
 import sys
 import time
 
+from specsim.cli.args import integer
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -22,7 +24,8 @@ def register(sub) -> None:
     )
     p.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder or cached hub id")
     p.add_argument("--formats", default=None, help="comma-separated format names (default: all)")
-    p.add_argument("--layers", type=int, default=None, metavar="N", help="only the first N linear layers")
+    p.add_argument("--layers", type=integer("layers"), default=None, metavar="N",
+                   help="only the first N linear layers (1..100000)")
     p.add_argument("--no-activations", action="store_true", help="skip the activation measurements")
     p.add_argument(
         "--agreement", action="store_true",

@@ -5,15 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+from specsim.cli.args import integer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,11 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "print compute/total/stall cycles, MACs, DRAM and SRAM bytes, energy and utilization. "
                     "With --ideal-memory --scalesim-compatible, compute_cycles equals SCALE-Sim v3's "
                     "'Total Cycles' for the same array, dataflow and shape.")
-    p.add_argument("--m", type=_positive, required=True, help="output rows (tokens)")
-    p.add_argument("--n", type=_positive, required=True, help="output columns")
-    p.add_argument("--k", type=_positive, required=True, help="reduction length")
-    p.add_argument("--rows", type=_positive, default=None, help="PE rows (default: from the config)")
-    p.add_argument("--cols", type=_positive, default=None, help="PE columns (default: from the config)")
+    p.add_argument("--m", type=integer("gemm_dim"), required=True, help="output rows (tokens), 1..2^31")
+    p.add_argument("--n", type=integer("gemm_dim"), required=True, help="output columns, 1..2^31")
+    p.add_argument("--k", type=integer("gemm_dim"), required=True, help="reduction length, 1..2^31")
+    p.add_argument("--rows", type=integer("array_dim"), default=None, help="PE rows, 1..65536 (default: from the config)")
+    p.add_argument("--cols", type=integer("array_dim"), default=None, help="PE columns, 1..65536 (default: from the config)")
     p.add_argument("--dataflow", choices=("ws", "os", "is"), default=None, help="default: from the config")
     p.add_argument("--mode", default="fp16", help="PE mode (the config's modes: fp16, quarter, int4, int8, mxfp4)")
     p.add_argument("--config", default="speq", help="hardware YAML, or a shipped name (default: speq)")

@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:              # --help, --version, or a usage error (one line, exit code 2)
+        return done.code if isinstance(done.code, int) else USER_ERROR_EXIT_CODE
     try:
         return int(args.func(args) or 0)
     except SpecsimError as err:

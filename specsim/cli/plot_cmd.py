@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     from specsim.results import plots
 
+    plots.check_figure_path(args.output)           # before any work: never a user's file overwritten
     frame = plots.where(plots.load_table(args.results), args.where)
     if args.workload is not None and args.workload not in set(frame["workload"]):
         from specsim.errors import SpecsimError
@@ -42,10 +43,6 @@ def run(args: argparse.Namespace) -> int:
         raise SpecsimError(f"--workload {args.workload}: not in the table (have: "
                            f"{', '.join(dict.fromkeys(frame['workload']))})")
     kwargs = {"workload": args.workload} if args.kind in ("heatmap", "roofline") else {}
-    if args.output and not args.output.lower().endswith(plots.FORMATS):
-        from specsim.errors import SpecsimError
-
-        raise SpecsimError(f"-o {args.output}: expected a .png, .pdf or .svg file name")
     fig = plots.KINDS[args.kind](frame, **kwargs)
     print(f"wrote {plots.save(fig, args.output)}")
     return 0

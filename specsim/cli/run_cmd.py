@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "and Leviathan's theoretical speedup beside the simulated one. Writes report.json and "
                     "report.csv.")
     p.add_argument("config", help="run config YAML, e.g. hwconfigs/speq.yaml")
-    p.add_argument("--out", default=None, help="results folder (default: results/<config name>/)")
+    p.add_argument("--out", default=None, help="results folder (default: results/<config name>/); an existing "
+                   "one is replaced only when specsim made it from the same config and --set values")
+    p.add_argument("--replace", action="store_true",
+                   help="replace a results folder specsim made from another configuration")
     p.add_argument("--json", action="store_true", help="print the report object as JSON on stdout")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set hardware.array.rows=128 --set decoding.gamma=8")
@@ -27,16 +30,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from specsim.allocator import tune_for_large_arrays
+    from specsim.outputs import check_run_folder, run_signature
     from specsim.results.config import load_run_config
     from specsim.results.report import print_report
     from specsim.results.run import run as run_config
-    from specsim.results.run import write_results
+    from specsim.results.run import results_folder, write_report
 
     cfg = load_run_config(args.config, args.overrides)
+    signature = run_signature(args.config, args.overrides)
+    out = check_run_folder(Path(args.out) if args.out else Path("results") / cfg.name,
+                           "--out" if args.out else "results folder", signature, args.replace)
     tune_for_large_arrays()
-    report = run_config(cfg, progress=not args.no_progress and not args.json and sys.stderr.isatty())
-    out = Path(args.out) if args.out else Path("results") / cfg.name
-    write_results(report, out)
+    with results_folder(out, signature) as tmp:
+        report = run_config(cfg, progress=not args.no_progress and not args.json and sys.stderr.isatty())
+        write_report(report, tmp)
     if args.json:
         print(json.dumps(report, indent=1))
     else:

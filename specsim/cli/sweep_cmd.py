@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from specsim.cli.args import integer
 from specsim.errors import SpecsimError
 
 
@@ -69,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one grid axis: a run-config key and its values (YAML; commas inside [] stay)")
     p.add_argument("--points", default=None, metavar="FILE",
                    help="explicit design points: a YAML list of {key: value} mappings (instead of a grid)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores)")
+    p.add_argument("--workers", type=integer("workers"), default=None,
+                   help="local worker processes, 1..256 (default: all cores)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the points on a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--out", required=True, help="results folder (created; an existing sweep there is resumed)")
@@ -90,8 +92,6 @@ def _points(path: str) -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     from specsim.results.sweep import CSV, FAILURES, PARQUET, sweep
 
-    if args.workers is not None and args.workers < 1:
-        raise SpecsimError(f"--workers: expected at least 1, got {args.workers}")
     if args.points and args.axes:
         raise SpecsimError("--points and --set: give a grid (--set) or a point list (--points), not both")
     if not args.points and not args.axes:

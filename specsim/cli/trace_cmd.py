@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from specsim.cli.args import integer, number
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -29,43 +31,47 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="with --inspect: print one JSON object")
     p.add_argument("--model", default="smollm2-135m", help="target model (embedded alias or local HF folder)")
     p.add_argument("--draft", default="speq", help="draft scheme (see below); default speq")
-    p.add_argument("--gamma", type=int, default=4, help="draft tokens per round (1..32)")
-    p.add_argument("--inner-gamma", type=int, default=None, help="draft tokens per round of inner chain levels "
-                   "(default: --gamma)")
+    p.add_argument("--gamma", type=integer("gamma"), default=4, help="draft tokens per round (1..32)")
+    p.add_argument("--inner-gamma", type=integer("gamma"), default=None, help="draft tokens per round of inner "
+                   "chain levels, 1..32 (default: --gamma)")
     p.add_argument("--prompts", default="default", help="shipped prompt set name or a .jsonl file")
-    p.add_argument("--limit", type=int, default=None, metavar="N",
-                   help="only the first N prompts (with --shape: number of prompts, default 32)")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="tokens generated per prompt")
+    p.add_argument("--limit", type=integer("prompts"), default=None, metavar="N",
+                   help="only the first N prompts, 1..100000 (with --shape: number of prompts, default 32)")
+    p.add_argument("--max-new-tokens", type=integer("new_tokens"), default=128,
+                   help="tokens generated per prompt (1..16384)")
     p.add_argument("--verify", choices=("greedy", "sample"), default="greedy", help="verification rule")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=number(0, 100, low_open=True), default=1.0, help="(0, 100]")
+    p.add_argument("--top-p", type=number(0, 1, low_open=True), default=1.0, help="(0, 1]")
+    p.add_argument("--seed", type=integer("seed"), default=0)
     p.add_argument("--no-operands", action="store_true", help="skip the operand trace (no forward hooks)")
     p.add_argument("--no-layer-stats", action="store_true", help="skip per-layer operand statistics (~15 s)")
     shape = p.add_argument_group(
         "shape-only workloads", "models too large to run: operators from a shipped architecture file, passes "
         "scheduled from an acceptance profile; the trace is marked SHAPE-DERIVED")
     shape.add_argument("--shape", metavar="ARCH", help="architecture name (e.g. llama-2-7b) or YAML file")
-    shape.add_argument("--alpha", type=float, default=None, help="parametric i.i.d. acceptance rate")
+    shape.add_argument("--alpha", type=number(0, 1), default=None, help="parametric i.i.d. acceptance rate, [0, 1]")
     shape.add_argument("--acceptance-from", metavar="TRACE", default=None,
                        help="take per-position acceptance from a real trace instead")
-    shape.add_argument("--prompt-len", type=int, default=128, help="prompt tokens per prompt (default 128)")
+    shape.add_argument("--prompt-len", type=integer("prompt_len"), default=128,
+                       help="prompt tokens per prompt, 1..131072 (default 128)")
     p.add_argument("-o", "--output", metavar="FILE.npz", help="trace file to write")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from specsim.errors import SpecsimError
-    from specsim.workload.capture import CaptureConfig
+    from specsim.outputs import check_output_file
+    from specsim.workload.tracefile import is_trace_file
 
     if args.inspect:
         return inspect(args.inspect, args.json)
     if not args.output:
         raise SpecsimError("-o/--output: a trace file to write is required (or use --inspect FILE)")
-    if not args.output.endswith(".npz"):
-        raise SpecsimError(f"-o/--output: '{args.output}' must end in .npz")
+    check_output_file(args.output, "-o", (".npz",), is_trace_file, "a trace")   # before any model loads
     if args.shape:
         return record_shape(args)
+    from specsim.workload.capture import CaptureConfig   # torch: only to record real-model traces
+
     cfg = CaptureConfig(
         model=args.model, draft=args.draft, gamma=args.gamma, inner_gamma=args.inner_gamma, prompts=args.prompts,
         limit=args.limit, max_new_tokens=args.max_new_tokens, verify=args.verify, temperature=args.temperature,
@@ -115,8 +121,6 @@ def record_shape(args: argparse.Namespace) -> int:
     else:
         raise SpecsimError(f"--shape: draft scheme '{args.draft}' is not supported for shape-only workloads; "
                            "use one weight-view draft (speq, mxfp4, ...) or none")
-    if args.prompt_len < 1:
-        raise SpecsimError(f"--prompt-len: expected a positive integer, got {args.prompt_len}")
     count = args.limit or 32
     header, arrays = shape_trace(arch, draft_format, args.gamma, profile, [args.prompt_len] * count,
                                  args.max_new_tokens, args.seed)

@@ -13,6 +13,7 @@ import numpy as np
 
 from specsim.engine.bounds import ordered_floor
 from specsim.engine.core import STALL_CAUSES, replay
+from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig
 from specsim.hardware.energy import Actions, OpActions
 from specsim.hardware.mapping import UNIT_ARRAY, Mapping, map_ops
@@ -104,6 +105,29 @@ class SimResult:
         return a
 
 
+MAX_CYCLES = 2**62   #: simulated time must fit int64 with room: a longer run is refused, never wrapped
+MAX_TILES = 2**31    #: buffer-slot tiles one replay may visit (seconds with the exact fast-forward, a minute without)
+
+
+def _check_work(hw: HardwareConfig, m) -> None:
+    """One line when the replay would visit more than :data:`MAX_TILES` tiles, or could run past
+    :data:`MAX_CYCLES`: an upper bound of its time is every operator's compute and SRAM reads, every DRAM
+    byte at the bandwidth, and a latency, a switch and a burst per tile."""
+    tiles = float(np.maximum(m.tiles, 1).astype(np.float64).sum())
+    if tiles > MAX_TILES:
+        raise SpecsimError(f"{hw.path}: this workload streams {tiles:.3g} buffer tiles through the engine, more "
+                           f"than the {MAX_TILES:.3g} one run may simulate; shrink the workload (prompt length, "
+                           "tokens) or give larger buffers")
+    transfer = float((m.load_bytes.astype(np.float64) + m.write_bytes).sum()) / hw.dram_bytes_per_cycle
+    per_tile = hw.dram_latency_cycles + hw.array.mode_switch_cycles + hw.dram.burst_bytes / hw.dram_bytes_per_cycle + 2
+    upper = (float(m.compute_cycles.astype(np.float64).sum()) + float(m.sram_read_cycles.astype(np.float64).sum())
+             + transfer + tiles * per_tile)
+    if not upper < MAX_CYCLES:
+        raise SpecsimError(f"{hw.path}: this workload could take up to {upper:.3g} cycles at "
+                           f"{hw.dram.bandwidth_gbps:g} GB/s and {hw.clock_ghz:g} GHz, more than the {MAX_CYCLES:.3g} "
+                           "the simulator counts exactly; raise the bandwidth or shrink the workload")
+
+
 def simulate(hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False,
              scalesim_compatible: bool = False, fast_forward: bool = True) -> SimResult:
     """Map ``ops`` onto ``hw`` and replay them with the Numba event core.
@@ -112,6 +136,7 @@ def simulate(hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False,
     :func:`specsim.engine.core.replay`); turn it off only to check that claim.
     """
     m = map_ops(hw, ops, scalesim_compatible=scalesim_compatible)
+    _check_work(hw, m)
     slots = np.array([hw.buffers.get(b).slots for b in BUFFER_NAMES], dtype=np.int64)
     start, end, stalls, dread, dwrite, switches, total = replay(
         m.unit, m.mode, m.tiles, m.stream_buffer, m.load_bytes, m.write_bytes, m.fill_cycles,

@@ -32,7 +32,7 @@ class PEMode:
     4-bit BSFP weight times an FP16 activation; ``int4``/``int8``/``mxfp4`` likewise.
     """
 
-    lanes: int = spec(1, ge=1, doc="MACs per PE per cycle")
+    lanes: int = spec(1, ge=1, le=64, doc="MACs per PE per cycle")
     lane_dim: str = spec("k", choices=("k", "n"), doc="GEMM dim the lanes extend (k: more rows, n: more columns)")
     weight_bits: float = spec(16.0, unit="bits", gt=0, le=32, doc="stored bits per weight incl. scale overhead")
     activation_bits: float = spec(16.0, unit="bits", gt=0, le=32, doc="bits per activation operand")
@@ -44,10 +44,11 @@ class PEMode:
 class ArrayConfig:
     """The PE array: ``rows`` x ``cols`` PEs and its dataflow."""
 
-    rows: int = spec(ge=1, doc="PE rows (the reduction/K side in weight-stationary)")
-    cols: int = spec(ge=1, doc="PE columns")
+    rows: int = spec(ge=1, le=65536, doc="PE rows (the reduction/K side in weight-stationary)")
+    cols: int = spec(ge=1, le=65536, doc="PE columns")
     dataflow: str = spec("ws", choices=DATAFLOWS, doc="ws weight-, os output-, is input-stationary")
-    mode_switch_cycles: int = spec(0, ge=0, unit="cycles", doc="pipeline drain + reconfiguration per mode change")
+    mode_switch_cycles: int = spec(0, ge=0, le=10**6, unit="cycles",
+                                   doc="pipeline drain + reconfiguration per mode change")
     accumulator_bits: int = spec(32, ge=8, le=64, unit="bits", doc="partial-sum width in the output buffer")
     preload_bits_per_column: int = spec(16, ge=1, le=65536, unit="bits/cycle",
                                         doc="stationary-operand bits written into each PE column per cycle "
@@ -63,10 +64,10 @@ class BufferConfig:
     With ``double_buffered`` the buffer holds two tiles so the next tile loads during compute.
     """
 
-    size_kib: float = spec(gt=0, unit="KiB")
-    banks: int = spec(1, ge=1)
-    width_bits: int = spec(64, ge=8, unit="bits", doc="bits per bank access")
-    ports: int = spec(1, ge=1, doc="read ports")
+    size_kib: float = spec(gt=0, le=2**30, unit="KiB")
+    banks: int = spec(1, ge=1, le=2**16)
+    width_bits: int = spec(64, ge=8, le=2**16, unit="bits", doc="bits per bank access")
+    ports: int = spec(1, ge=1, le=64, doc="read ports")
     double_buffered: bool = spec(True)
 
     @property
@@ -111,7 +112,7 @@ class DRAMConfig:
     preset: str = spec("hbm2", doc="memory technology: a shipped preset (hbm2, hbm2e, hbm3, lpddr5) or a "
                                    "preset YAML path")
     stacks: int = spec(1, ge=1, le=1024, doc="HBM stacks (or LPDDR packages) of the preset")
-    bandwidth_gbps: float | None = spec(None, gt=0, le=1e6, unit="GB/s",
+    bandwidth_gbps: float | None = spec(None, ge=1e-3, le=1e6, unit="GB/s",
                                         doc="peak bandwidth summed over stacks (default: stacks x preset)")
     capacity_gib: float | None = spec(None, gt=0, le=1e6, unit="GiB",
                                       doc="capacity of the memory system (default: stacks x preset)")
@@ -148,6 +149,16 @@ class DRAMConfig:
         """The preset this memory is built from (its per-stack figures, access energy, background power)."""
         return load_preset(self.preset)
 
+    def beyond_preset(self) -> list[str]:
+        """What this memory claims beyond ``stacks`` of its preset (bandwidth or capacity given above what
+        the stacks deliver): allowed for what-if studies, and shown in the report."""
+        tech = self.technology
+        peak, room = self.stacks * tech.bandwidth_gbps.value, self.stacks * tech.capacity_gib.value
+        return ([f"bandwidth {self.bandwidth_gbps:g} GB/s above the {peak:g} GB/s of {self.stacks} x {self.preset}"]
+                if self.bandwidth_gbps > peak * (1 + 1e-9) else []) + \
+               ([f"capacity {self.capacity_gib:g} GiB above the {room:g} GiB of {self.stacks} x {self.preset}"]
+                if self.capacity_gib > room * (1 + 1e-9) else [])
+
     @property
     def capacity_bytes(self) -> int:
         return int(self.capacity_gib * 2**30)
@@ -162,21 +173,21 @@ class DRAMConfig:
 class VectorConfig:
     """Vector / special-function unit: ``lanes`` elements per cycle, ``cycles_per_element`` per op kind."""
 
-    lanes: int = spec(64, ge=1)
+    lanes: int = spec(64, ge=1, le=2**20)
     cycles_per_element: dict[str, float] = spec(
         {"softmax": 4.0, "norm": 2.0, "activation": 1.0, "elementwise": 1.0, "requant": 1.0},
         unit="cycles per element per lane")
-    olive_decoder_cycles: int = spec(0, ge=0, unit="cycles",
+    olive_decoder_cycles: int = spec(0, ge=0, le=10**6, unit="cycles",
                                      doc="pipeline latency of OliVe's edge decoders, once per GEMM")
-    tender_shift_cycles: int = spec(1, ge=0, unit="cycles",
+    tender_shift_cycles: int = spec(1, ge=0, le=10**6, unit="cycles",
                                     doc="Tender: accumulator shift per channel-group boundary per output tile")
     source: str = spec("")
 
     def validate(self, where: str) -> None:
         check_names(f"{where}.cycles_per_element", self.cycles_per_element, VECTOR_OPS, "cycles per element")
         for op, c in self.cycles_per_element.items():
-            if c <= 0:
-                raise SpecsimError(f"{where}.cycles_per_element.{op}: expected a value > 0, got {c!r}")
+            if not 0 < c <= 1e6:
+                raise SpecsimError(f"{where}.cycles_per_element.{op}: expected a value in (0, 1e6], got {c!r}")
 
 
 @dataclass(frozen=True)
@@ -184,7 +195,7 @@ class HardwareConfig:
     """One accelerator. ``energy_table`` names a shipped table or a YAML path relative to this file."""
 
     name: str
-    clock_ghz: float = spec(unit="GHz", gt=0)
+    clock_ghz: float = spec(unit="GHz", ge=1e-3, le=100)
     array: ArrayConfig = spec()
     modes: dict[str, PEMode] = spec()
     buffers: BuffersConfig = spec()

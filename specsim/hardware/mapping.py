@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, VECTOR_OPS, HardwareConfig
 from specsim.hardware.ops import KIND_KV_GEMM, KIND_VECTOR, OpTable
 
@@ -91,8 +92,26 @@ class Mapping:
         return len(self.unit)
 
 
+#: the largest count (MACs, bytes, elements) of one operator the int64 arithmetic below can hold with room
+MAX_COUNT = 2**53
+
+
+def check_sizes(ops: OpTable) -> None:
+    """One line when an operator is too large for exact int64 arithmetic (products computed in floats)."""
+    m, n, k, b = (ops.columns[c].astype(np.float64) for c in ("m", "n", "k", "batch"))
+    for what, size in (("M x N x K x batch (MACs)", m * n * k * b), ("K x N x heads (weights)", k * n * b),
+                       ("M x K x batch (inputs)", m * k * b), ("M x N x batch (outputs)", m * n * b)):
+        bad = np.flatnonzero(size > MAX_COUNT)
+        if bad.size:
+            i = int(bad[0])
+            name = ops.names[i] if ops.names else f"operator {i}"
+            raise SpecsimError(f"{name}: {what} = {size[i]:.3g} exceeds {MAX_COUNT:.3g}: too large to simulate "
+                               f"(M={int(m[i])}, N={int(n[i])}, K={int(k[i])}, batch={int(b[i])})")
+
+
 def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False) -> Mapping:
     """Map every operator of ``ops`` onto ``hw`` (see the module docstring for the rules)."""
+    check_sizes(ops)
     n_ops = len(ops)
     modes = [hw.mode(name) for name in ops.modes]
     mode_idx = ops.mode.astype(np.int64)

@@ -80,8 +80,11 @@ def residency(hw: HardwareConfig, templates: list[LevelTemplate], modes: tuple[s
 def check_capacity(where: str, hw: HardwareConfig, resident: Residency) -> None:
     """One-line error when ``resident`` does not fit ``hw``'s DRAM."""
     if resident.total > hw.dram.capacity_bytes:
-        stacks = -(-resident.total // int(hw.dram.technology.capacity_gib.value * GIB))
-        raise SpecsimError(
-            f"{where}: needs {resident.describe()} resident in DRAM, but hardware.dram.capacity_gib is "
-            f"{hw.dram.capacity_gib:g} GiB ({hw.dram.stacks} x {hw.dram.preset}); give hardware.dram.stacks >= "
-            f"{stacks} or a larger hardware.dram.capacity_gib")
+        per_stack = hw.dram.technology.capacity_gib.value
+        given = abs(hw.dram.capacity_gib - hw.dram.stacks * per_stack) > 1e-9 * per_stack   # set, not derived
+        stacks = -(-resident.total // int(per_stack * GIB))
+        advice = (f"give hardware.dram.capacity_gib >= {resident.total / GIB:.1f}" if given else
+                  f"give hardware.dram.stacks >= {stacks} (each {hw.dram.preset} stack adds {per_stack:g} GiB and "
+                  f"{hw.dram.technology.bandwidth_gbps.value:g} GB/s unless bandwidth_gbps is set)")
+        raise SpecsimError(f"{where}: needs {resident.describe()} resident in DRAM, but hardware.dram.capacity_gib "
+                           f"is {hw.dram.capacity_gib:g} GiB ({hw.dram.stacks} x {hw.dram.preset}); {advice}")

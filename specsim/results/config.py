@@ -7,9 +7,9 @@ models with an acceptance profile) and the baselines to compare against: other r
 of which only the accelerator part is used.
 
 Like for like. The comparison basis (``comparison``) lists what every baseline shares with the main
-accelerator; by default (``like_for_like``) that is everything they have in common: the PE count
-(``same_pe_count``, or ``same_area``: arrays scaled to the main array's area by each energy table's
-PE area), the clock (``same_clock``), the whole memory system (``same_memory``: DRAM preset, stacks,
+accelerator; by default (``like_for_like``) that is everything they have in common: the PE count and
+preload path (``same_pe_count``, or ``same_area``: arrays scaled to the main array's area by each energy
+table's PE area), the clock (``same_clock``), the whole memory system (``same_memory``: DRAM preset, stacks,
 bandwidth, capacity, channels, burst, latency; or ``same_bandwidth``: the bandwidth alone) and the
 SRAM buffers (``same_buffers``). The basis is applied to the baseline's raw config before it is
 validated, so ``--set hardware.dram.bandwidth_gbps=128`` moves every accelerator. A deliberate
@@ -82,9 +82,10 @@ class ShapeWorkload:
                                     "the prompts); expected: rounds at the profile's expectation (no sampling)")
     prompts: int = spec(8, ge=1, le=256, doc="sequences decoded one after another: independent replicas of "
                                              "the sampled acceptance (the confidence interval's sampling unit)")
-    prompt_len: int = spec(128, ge=1, unit="tokens")
-    max_new_tokens: int = spec(128, ge=1, unit="tokens")
-    seed: int = spec(0, ge=0, doc="base seed; every workload draws from its own stream (seed, workload name)")
+    prompt_len: int = spec(128, ge=1, le=131072, unit="tokens")
+    max_new_tokens: int = spec(128, ge=1, le=16384, unit="tokens")
+    seed: int = spec(0, ge=0, le=2**63 - 1, doc="base seed; every workload draws from its own stream (seed, "
+                                                 "workload name)")
 
 
 @dataclass(frozen=True)
@@ -224,12 +225,14 @@ def _basis_raw(main: RunConfig, raw_hw: dict, base_energy: EnergyTable, main_ene
     hw = copy.deepcopy(raw_hw)
     m = main.hardware
     for basis in main.bases:
-        if basis == "same_pe_count":
-            hw["array"] = {**hw.get("array", {}), "rows": m.array.rows, "cols": m.array.cols}
+        if basis == "same_pe_count":               # the array, with its preload path
+            hw["array"] = {**hw.get("array", {}), "rows": m.array.rows, "cols": m.array.cols,
+                           "preload_bits_per_column": m.array.preload_bits_per_column}
         elif basis == "same_area":
             scale = math.sqrt(main_energy.pe_area.value / base_energy.pe_area.value)
             hw["array"] = {**hw.get("array", {}), "rows": max(1, round(m.array.rows * scale)),
-                           "cols": max(1, round(m.array.cols * scale))}
+                           "cols": max(1, round(m.array.cols * scale)),
+                           "preload_bits_per_column": m.array.preload_bits_per_column}
         elif basis == "same_clock":
             hw["clock_ghz"] = m.clock_ghz
         elif basis == "same_memory":
@@ -290,18 +293,31 @@ def accelerators(cfg: RunConfig, cache: dict | None = None) -> list[Accelerator]
     return out
 
 
+#: hardware fields that make accelerators different designs, not shared resources (never compared)
+DESIGN_FIELDS = ("name", "path", "source", "modes", "energy_table")
+
+
+def _fields(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf field of a hardware config by dotted name (the design fields left out)."""
+    import dataclasses
+
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        if f.name in DESIGN_FIELDS:
+            continue
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        out.update(_fields(value, key + ".") if dataclasses.is_dataclass(value) else {key: value})
+    return out
+
+
 def differences(main: Accelerator, other: Accelerator) -> list[str]:
-    """The shared resources in which ``other`` still differs from ``main`` (empty: like for like)."""
-    a, b = main.hardware, other.hardware
-    facts = {
-        "array": (f"{a.array.rows}x{a.array.cols}", f"{b.array.rows}x{b.array.cols}"),
-        "dataflow": (a.array.dataflow, b.array.dataflow),
-        "clock": (f"{a.clock_ghz:g} GHz", f"{b.clock_ghz:g} GHz"),
-        "DRAM": (f"{a.dram.stacks}x {a.dram.preset}", f"{b.dram.stacks}x {b.dram.preset}"),
-        "bandwidth": (f"{a.dram.bandwidth_gbps:g} GB/s", f"{b.dram.bandwidth_gbps:g} GB/s"),
-        "capacity": (f"{a.dram.capacity_gib:g} GiB", f"{b.dram.capacity_gib:g} GiB"),
-        "vector lanes": (str(a.vector.lanes), str(b.vector.lanes)),
-        **{f"{buf} buffer": (f"{a.buffers.get(buf).size_kib:g} KiB", f"{b.buffers.get(buf).size_kib:g} KiB")
-           for buf in BUFFER_NAMES},
-    }
-    return [f"{what} {theirs} ({main.name}: {ours})" for what, (ours, theirs) in facts.items() if ours != theirs]
+    """Every shared resource (array, clock, memory, buffers, vector unit: every hardware field but the
+    PE modes and the energy table) in which ``other`` differs from ``main``; empty: like for like."""
+    ours, theirs = _fields(main.hardware), _fields(other.hardware)
+    return [f"{key} {_value(theirs[key])} ({main.name}: {_value(ours[key])})"
+            for key in ours if ours[key] != theirs.get(key)]
+
+
+def _value(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)

@@ -76,7 +76,7 @@ class Replay:
     residency: Residency | None = None   #: bytes resident in DRAM (weights, embeddings, KV cache, activations)
     per_prompt: PerPrompt | None = None
     acceptance_mode: str | None = None   #: shape workloads: "sampled" or "expected"
-    configured_alpha: float | None = None  #: shape workloads: mean of the configured per-position acceptance
+    configured_alpha: float | None = None  #: shape workloads: the alpha the configured acceptance profile yields
     expected_tokens_per_round: float | None = None
 
     @property
@@ -160,10 +160,26 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
             p = Path(source)
             p = p if p.is_absolute() else Path(config_path).parent / p
             profile = AcceptanceProfile.from_trace(read(p), dec.gamma)
+    from specsim.workload.operators import architecture_template
+
+    rounds = shape.max_new_tokens / profile.expected_tokens_per_round if profile else shape.max_new_tokens
+    passes = shape.prompts * (2 + math.ceil(rounds) * (dec.gamma + 1 if profile else 1))
+    check_work(passes * len(architecture_template(arch, dec.formats[0])) * (2 if profile else 1),
+               f"{config_path}: workload {workload!r} on accelerator {acc.name!r}")
     header, arrays = shape_trace(arch, draft_format, dec.gamma, profile, [shape.prompt_len] * shape.prompts,
                                  shape.max_new_tokens, workload_seed(shape, workload), target_format=dec.formats[0],
                                  acceptance=shape.acceptance_mode)
     return Trace(f"shape:{arch.name}", header, arrays)
+
+
+MAX_OPERATOR_ROWS = 10_000_000   #: operators one replay may simulate (about 3 GB of tables; a minute or so)
+
+
+def check_work(rows: int, where: str) -> None:
+    """One line when a replay would simulate more than :data:`MAX_OPERATOR_ROWS` operators."""
+    if rows > MAX_OPERATOR_ROWS:
+        raise SpecsimError(f"{where}: about {rows:,} operators to replay, more than the {MAX_OPERATOR_ROWS:,} one "
+                           "run may simulate; give fewer prompts or max_new_tokens")
 
 
 def _architecture(trace: Trace) -> dict | None:
@@ -205,6 +221,9 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
                         requant=dec.requant, attention_mode=dec.attention_mode)
     templates = level_templates(trace, dec.level_modes, modes, options, kv_streams=_kv_heads(trace),
                                 config_path=acc.config.path)
+    per_level = np.array([len(t) for t in templates], dtype=np.int64)
+    check_work(int(per_level[trace["step_level"].astype(np.int64)].sum()),
+               f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}")
     resident = residency(acc.hardware, templates, modes, trace["step_level"], trace["step_tokens"],
                          trace["step_past"], _untied_embedding_weights(trace))
     check_capacity(f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}", acc.hardware, resident)
@@ -260,7 +279,6 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
     per_prompt = _per_prompt(trace, step_cycles, phases, np.add.reduceat(
         op_energy_pj(result.op_actions(), acc.energy, hw), starts) + step_cycles * static_mw_total(acc.energy, hw)
         * 1e-3 / (hw.clock_ghz * 1e9) * 1e12)
-    profile = trace.header.get("acceptance_profile")
     return Replay(
         accelerator=acc.name, workload=workload, source=trace.header.get("source", "trace"),
         note=trace.header.get("shape_note", f"trace {trace.path}"), clock_ghz=hw.clock_ghz,
@@ -275,7 +293,7 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         gamma=int(trace.header["gamma"][0]) if trace.header.get("gamma") else None,
         drift=trace.header.get("drift"), residency=prepared.residency, per_prompt=per_prompt,
         acceptance_mode=trace.header.get("acceptance_mode"),
-        configured_alpha=float(np.mean(profile)) if profile else None,
+        configured_alpha=trace.header.get("configured_alpha"),
         expected_tokens_per_round=trace.header.get("expected_tokens_per_round"))
 
 

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from specsim.errors import SpecsimError
+from specsim.outputs import FIGURE_TAG, check_output_file
 from specsim.results.report import ENERGY_GROUPS, ROW_COLUMNS, STEP_PHASES
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -430,13 +431,29 @@ def roofline(frame, workload: str | None = None):
 
 
 
+_METADATA = {".png": {"Software": "specsim"}, ".pdf": {"Creator": "specsim"}, ".svg": {"Creator": "specsim"}}
+
+
+def made_by_specsim(path: Path) -> bool:
+    """A figure file specsim wrote (its metadata names specsim: PNG text chunk, PDF/SVG creator)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+            fh.seek(max(0, path.stat().st_size - (1 << 16)))
+            tail = fh.read(1 << 16)
+    except OSError:
+        return False
+    return FIGURE_TAG in head or FIGURE_TAG in tail
+
+
+def check_figure_path(out: str | Path) -> Path:
+    """A figure file name that can be written and, if it exists, is a figure specsim made."""
+    return check_output_file(out, "-o", FORMATS, made_by_specsim, "a figure")
+
+
 def save(fig, out: str | Path) -> Path:
     """Write ``fig`` to ``out`` (.png, .pdf or .svg) atomically; returns the path."""
-    out = Path(out)
-    if out.suffix.lower() not in FORMATS:
-        raise SpecsimError(f"-o {out}: expected a .png, .pdf or .svg file name")
-    if out.is_dir():
-        raise SpecsimError(f"-o {out}: is a folder, expected a figure file name")
+    out = check_figure_path(out)
     made = [p for p in reversed(out.parents) if not p.exists()]      # folders to create, outermost first
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
     import matplotlib as mpl
@@ -444,7 +461,7 @@ def save(fig, out: str | Path) -> Path:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with mpl.rc_context(STYLE):
-            fig.savefig(tmp)
+            fig.savefig(tmp, metadata=_METADATA[out.suffix.lower()])
         os.replace(tmp, out)
     except OSError as err:
         for folder in reversed(made):       # leave nothing behind

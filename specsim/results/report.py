@@ -87,7 +87,7 @@ COMPARISONS = {"speedup": "decode", "speedup_end_to_end": "end_to_end", "energy_
 
 def build_report(config_name: str, config_path: str, main: str, comparison: str, hardware: dict,
                  replays: dict[str, dict[str, Replay]], confidence: float = 0.95,
-                 differences: dict[str, list[str]] | None = None) -> dict:
+                 differences: dict[str, list[str]] | None = None, notes: list[str] | None = None) -> dict:
     """The report object (``report.json``; ``specsim run --json`` prints it). Every speedup and energy
     efficiency carries its ``confidence`` interval (``*_ci``: [low, high], null with one sequence)."""
     workloads, estimates = [], {key: {} for key in COMPARISONS}
@@ -114,7 +114,7 @@ def build_report(config_name: str, config_path: str, main: str, comparison: str,
         workloads.append(entry)
     report = {"config": config_name, "path": config_path, "main": main, "comparison": comparison,
               "confidence": confidence, "hardware": hardware, "differences": differences or {},
-              "workloads": workloads}
+              "notes": notes or [], "workloads": workloads}
     for key in COMPARISONS:
         means = {b: geomean(es, confidence) for b, es in estimates[key].items()}
         report[f"geomean_{key}"] = {b: e.value for b, e in means.items()}
@@ -265,6 +265,8 @@ def print_report(report: dict, console=None) -> None:
                           f"{th['simulated_decode_speedup']:.3f}x over fp16")
     for name, diffs in report["differences"].items():
         console.print(f"  not like for like: {name} differs from {main} in " + "; ".join(diffs))
+    for note in report.get("notes", []):
+        console.print(f"  beyond the DRAM preset: {note}")
     if report["geomean_speedup"]:
         parts = [f"{label}: " + ", ".join(f"{b} {ratio_text(v, report[f'geomean_{key}_ci'][b])}"
                                          for b, v in report[f"geomean_{key}"].items())

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from specsim.atomicdir import atomic_folder
 from specsim.errors import SpecsimError
+from specsim.outputs import RUN_MARKER, read_marker
 from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators, differences
 from specsim.results.decoding import Replay, prepare, replay, shape_trace_for
 from specsim.results.report import build_report, report_csv
@@ -109,12 +112,30 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
                          "capacity_gib": a.hardware.dram.capacity_gib, "energy_table": a.energy.path,
                          "decoding": a.config.decoding.kind, "draft": a.config.decoding.draft} for a in accs}
     diffs = {a.name: d for a in accs[1:] if (d := differences(accs[0], a))}
+    beyond: dict[str, list[str]] = {}                 # one line per note, naming every accelerator it concerns
+    for a in accs:
+        for note in a.hardware.dram.beyond_preset():
+            beyond.setdefault(note, []).append(a.name)
+    notes = [f"{', '.join(names)}: {note}" for note, names in beyond.items()]
     return build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays,
-                        confidence=cfg.confidence, differences=diffs)
+                        confidence=cfg.confidence, differences=diffs, notes=notes)
 
 
-def write_results(report: dict, out: Path) -> None:
-    """Write report.json and report.csv into ``out`` atomically (a temp folder renamed into place)."""
-    with atomic_folder(out) as tmp:
-        (tmp / "report.json").write_text(json.dumps(report, indent=1))
-        (tmp / "report.csv").write_text(report_csv(report))
+@contextmanager
+def results_folder(out: Path, signature: dict) -> Iterator[Path]:
+    """A temp folder to write results into, created before any work (so an unwritable ``out`` fails
+    first); on success it replaces ``out`` (only a folder specsim made, :mod:`specsim.outputs`), on any
+    error nothing is left."""
+    try:
+        with atomic_folder(out, lambda p: read_marker(p) is not None or not any(p.iterdir())) as tmp:
+            (tmp / RUN_MARKER).write_text(json.dumps(signature, indent=1))
+            yield tmp
+    except OSError as err:
+        raise SpecsimError(f"--out {out}: cannot write the results folder ({err.strerror or type(err).__name__}); "
+                           "nothing was written") from None
+
+
+def write_report(report: dict, folder: Path) -> None:
+    """report.json and report.csv into ``folder``."""
+    (folder / "report.json").write_text(json.dumps(report, indent=1))
+    (folder / "report.csv").write_text(report_csv(report))

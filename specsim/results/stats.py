@@ -7,7 +7,8 @@ Sequences are the sampling unit: the prompts of a real trace (paired: both accel
 same prompts), or the independent replicas of a shape workload's sampled acceptance. The interval is
 the delta method on ``log S`` (the standard interval of a ratio estimator): each sequence's
 influence is ``z_i = B_i/mean(B) - b_i/mean(b) - M_i/mean(M) + m_i/mean(m)``, the standard error of
-``log S`` is ``sd(z) / sqrt(n)``, and the interval is ``S * exp(+- t(n-1) * se)`` with Student's t.
+``log S`` is ``sd(z) / sqrt(n)``, and the interval is ``S * exp(+- t(n-1) * se)`` with Student's t (its quantile
+computed exactly, for fractional degrees of freedom too).
 One sequence gives no interval. A geometric mean over workloads adds the log-scale variances
 (workloads are sampled independently) with Welch-Satterthwaite degrees of freedom.
 """
@@ -21,21 +22,54 @@ from statistics import NormalDist
 import numpy as np
 
 
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b), by its continued fraction (modified Lentz)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):                     # the fraction converges fast on this side only
+        return 1.0 - _betainc(b, a, 1.0 - x)
+    front = math.exp(a * math.log(x) + b * math.log1p(-x) - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    f = d
+    for m in range(1, 500):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            f *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return front * f
+
+
+def t_cdf(t: float, df: float) -> float:
+    """Student's t distribution function with ``df`` (any positive real) degrees of freedom."""
+    tail = 0.5 * _betainc(df / 2, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
 def t_quantile(p: float, df: float) -> float:
-    """Student's t quantile: exact for 1 and 2 degrees of freedom, else the Cornish-Fisher expansion
-    (Abramowitz and Stegun 26.7.5; within 0.3 % of tables from 3 degrees of freedom on)."""
-    if df <= 0 or not 0 < p < 1:
+    """Student's t quantile for any positive real ``df`` (Welch-Satterthwaite gives fractional ones):
+    the t CDF inverted by bisection to 1e-12; the normal quantile for infinite ``df``."""
+    if not df > 0 or not 0 < p < 1:
         raise ValueError("t_quantile: df > 0 and 0 < p < 1")
-    if df == 1:
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:
-        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
-    z = NormalDist().inv_cdf(p)
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
-    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+    if math.isinf(df):
+        return NormalDist().inv_cdf(p)
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < p:
+        hi *= 2
+    while hi - lo > 1e-12 * max(1.0, hi):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
+    return (lo + hi) / 2
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,10 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
-import yaml
+from specsim.errors import SpecsimError, shown
+from specsim.typedconfig import cached, load_yaml_document
 
-from specsim.errors import SpecsimError
-from specsim.typedconfig import cached
-
+MAX_DIMENSION = 1 << 24   #: largest hidden size, layer, head, FFN or vocabulary count an architecture may give
 FAMILIES = ("llama", "opt")  #: llama: RMSNorm + gated MLP (also Mistral, Qwen2); opt: LayerNorm + ReLU MLP
 
 
@@ -65,10 +64,7 @@ def load_architecture(name_or_path: str) -> Architecture:
 
 
 def _parse_architecture(path: Path) -> Architecture:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SpecsimError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    data = load_yaml_document(path)
     if not isinstance(data, dict):
         raise SpecsimError(f"{path}: expected a mapping of architecture keys")
     known = {f.name: f.type for f in fields(Architecture)}
@@ -79,8 +75,8 @@ def _parse_architecture(path: Path) -> Architecture:
         if key not in data:
             raise SpecsimError(f"{path}: missing key '{key}'")
     for key in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab"):
-        if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1:
-            raise SpecsimError(f"{path}: '{key}' must be a positive integer, got {data[key]!r}")
+        if not isinstance(data[key], int) or isinstance(data[key], bool) or not 1 <= data[key] <= MAX_DIMENSION:
+            raise SpecsimError(f"{path}: '{key}' must be an integer in 1..{MAX_DIMENSION}, got {shown(data[key])}")
     if not isinstance(data["tied_embeddings"], bool):
         raise SpecsimError(f"{path}: 'tied_embeddings' must be true or false")
     if data["family"] not in FAMILIES:

@@ -89,7 +89,7 @@ def _convert(spec: PackagedModel, target: Path) -> None:
     gguf = packaged_gguf(spec)
     target.parent.mkdir(parents=True, exist_ok=True)   # an unusable cache fails here, before any output
     print(f"specsim: converting {gguf.name} once to {target} (about 20 s)...", file=sys.stderr)
-    with atomic_folder(target) as tmp:
+    with atomic_folder(target, lambda p: True) as tmp:       # the cache folder is specsim's own
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         _save_plain(model, tmp)

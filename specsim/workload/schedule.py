@@ -78,6 +78,15 @@ class AcceptanceProfile:
         return np.concatenate([[1.0], np.cumprod(self.position_acceptance)])
 
     @property
+    def pooled_alpha(self) -> float:
+        """The alpha a trace of this profile estimates (accepted / positions examined, as
+        :func:`~specsim.workload.tracefile.summarize` pools them): E[accepted] / E[examined]; for an
+        i.i.d. profile, its alpha."""
+        survival = self.survival
+        examined = survival[:-1].sum()
+        return float(survival[1:].sum() / examined) if examined else 0.0
+
+    @property
     def expected_tokens_per_round(self) -> float:
         """E[tokens per round] = 1 + sum_i P(accepted >= i): the i.i.d. (1 - a^(g+1)) / (1 - a) for one alpha."""
         return float(self.survival.sum())
@@ -184,6 +193,7 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
         "max_new_tokens": max_new_tokens, "prompt_count": len(prompt_lens),
         "acceptance_mode": acceptance if draft_format else None,
         "expected_tokens_per_round": profile.expected_tokens_per_round if profile else None,
+        "configured_alpha": profile.pooled_alpha if profile else None,
         "levels": ["target"] + (["draft"] if draft_format else []),
         "level_formats": [target_format] + ([draft_format] if draft_format else []),
         "activation_formats": ["fp16"] * (2 if draft_format else 1),

@@ -55,6 +55,7 @@ from specsim.errors import SpecsimError
 KIND = "specsim-trace"
 SCHEMA_VERSION = 2
 HEADER_KEY = "__header__"
+MAX_HEADER_BYTES = 16 << 20    #: a trace header larger than this is not one specsim wrote
 PHASES = ("prefill", "draft", "verify", "decode")  #: step_phase codes
 OP_KINDS = ("gemm", "attn_qk", "attn_pv", "softmax", "norm", "activation")  #: op_kind codes
 MODES = ("speculative", "autoregressive", "drift")
@@ -198,6 +199,18 @@ def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> No
     _in_range(where, arrays, "op_weight_format", -1, len(header["formats"]))
     if "layer_names" in header:
         _in_range(where, arrays, "ls_name", 0, len(header["layer_names"]))
+
+
+def is_trace_file(path: str | Path) -> bool:
+    """Whether ``path`` is a specsim trace (its header member names the trace kind); reads the header only."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(HEADER_KEY + ".npy")
+            if info.file_size > MAX_HEADER_BYTES:
+                return False
+            return f'"kind": "{KIND}"'.encode() in z.read(info)
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError, EOFError):
+        return False
 
 
 def read_trace(path: str | Path, kind: str = KIND) -> Trace:
