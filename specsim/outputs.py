@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from specsim.errors import SpecsimError, shown
+from specsim.errors import SpecsimError, cut
 
 RUN_MARKER = ".specsim-run.json"   #: in every folder `specsim run` writes: {"kind", "config", "overrides"}
 FIGURE_TAG = b"specsim"            #: figures carry it in their metadata (PNG text, PDF/SVG creator)
@@ -106,7 +106,7 @@ def check_run_folder(path: str | Path, label: str, signature: dict, replace: boo
     if not replace and (marker.get("config"), marker.get("overrides")) != (signature["config"],
                                                                            signature["overrides"]):
         was = " ".join([str(marker.get("config")), *(f"--set {o}" for o in marker.get("overrides") or [])])
-        raise SpecsimError(f"{label} {path}: holds the results of another configuration ({shown(was, 160)}); choose "
+        raise SpecsimError(f"{label} {path}: holds the results of another configuration ({cut(was, 160)}); choose "
                            "another --out, or give --replace to replace them")
     if not os.access(p, os.W_OK | os.X_OK):
         raise SpecsimError(f"{label} {path}: cannot replace it (permission denied)")

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from specsim.errors import SpecsimError
+from specsim.errors import SpecsimError, cut, shown
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 mark = key_node.start_mark
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", mark)
+                raise yaml.constructor.ConstructorError(None, None, f"key {shown(key, 60)} given twice", mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -110,6 +110,31 @@ def cached(cls: type, paths: tuple, make: Any) -> Any:
     return _BUILT[key]
 
 
+MAX_YAML_BYTES = 16 << 20     #: a config, point list or architecture file larger than this is refused
+MAX_DEPTH = 32                #: nesting of mappings and lists a document may have
+MAX_VALUES = 200_000          #: values a document may hold once its aliases are expanded
+
+
+def check_document(data: Any, where: str) -> Any:
+    """``data`` (a parsed YAML value) if it nests at most :data:`MAX_DEPTH` deep and holds at most
+    :data:`MAX_VALUES` values with every alias expanded; else a one-line SpecsimError. Walks iteratively
+    and stops at the limit, so an alias bomb ("billion laughs") is refused in a few milliseconds."""
+    stack = [(data, 1)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise SpecsimError(f"{where}: more than {MAX_VALUES:,} values once its aliases are expanded; refused "
+                               "(a YAML alias bomb?)")
+        if isinstance(node, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise SpecsimError(f"{where}: nested deeper than {MAX_DEPTH} levels; refused")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return data
+
+
 def load_yaml(path: str | Path) -> dict:
     """Parse a YAML file that must hold a mapping; malformed or missing files raise a one-line SpecsimError."""
     data = load_yaml_document(path)
@@ -130,6 +155,8 @@ def load_yaml_document(path: str | Path) -> Any:
         key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
         if key in _PARSED:
             return copy.deepcopy(_PARSED[key])
+        if st.st_size > MAX_YAML_BYTES:
+            raise SpecsimError(f"{path}: {st.st_size:,} bytes, larger than the {MAX_YAML_BYTES:,} a YAML input may be")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecsimError(f"{path}: file not found") from None
@@ -137,15 +164,24 @@ def load_yaml_document(path: str | Path) -> Any:
         raise SpecsimError(f"{path}: not a UTF-8 text file (byte {err.start}); expected a YAML file") from None
     except OSError as err:
         raise SpecsimError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+    data = parse_yaml(text, str(path))
+    _PARSED[key] = copy.deepcopy(data)
+    return data
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML text (from ``where``, for messages) within the document limits (:func:`check_document`);
+    any problem is a one-line SpecsimError."""
     try:
         data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecsimError(f"{path}:{where} malformed YAML ({problem})") from None
-    _PARSED[key] = copy.deepcopy(data)
-    return data
+        raise SpecsimError(f"{where}:{at} malformed YAML ({cut(str(problem))})") from None
+    except RecursionError:
+        raise SpecsimError(f"{where}: nested deeper than {MAX_DEPTH} levels; refused") from None
+    return check_document(data, where)
 
 
 def _describe(tp: Any) -> str:
@@ -166,7 +202,7 @@ def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise SpecsimError(f"{where}: expected a mapping, got {value!r}")
+            raise SpecsimError(f"{where}: expected a mapping, got {shown(value)}")
         return _build(tp, value, where)
     if origin in (typing.Union, types.UnionType):
         errors = []
@@ -179,35 +215,35 @@ def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
         same_shape = [err for arg, err in errors if _same_shape(arg, value)]
         if len(same_shape) == 1:
             raise same_shape[0]
-        raise SpecsimError(f"{where}: expected {_describe(tp)}, got {value!r}")
+        raise SpecsimError(f"{where}: expected {_describe(tp)}, got {shown(value)}")
     if origin is dict:
         if not isinstance(value, dict):
-            raise SpecsimError(f"{where}: expected {_describe(tp)}, got {value!r}")
+            raise SpecsimError(f"{where}: expected {_describe(tp)}, got {shown(value)}")
         _, vt = typing.get_args(tp)
         return {str(k): _convert(vt, v, f"{where}.{k}", {}) for k, v in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, list):
-            raise SpecsimError(f"{where}: expected {_describe(tp)}, got {value!r}")
+            raise SpecsimError(f"{where}: expected {_describe(tp)}, got {shown(value)}")
         items = [_convert(typing.get_args(tp)[0], v, f"{where}[{i}]", meta) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if tp is type(None):
         if value is not None:
-            raise SpecsimError(f"{where}: expected null, got {value!r}")
+            raise SpecsimError(f"{where}: expected null, got {shown(value)}")
         return None
     if tp is bool:
         if not isinstance(value, bool):
-            raise SpecsimError(f"{where}: expected true or false, got {value!r}")
+            raise SpecsimError(f"{where}: expected true or false, got {shown(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecsimError(f"{where}: expected an integer{_unit(meta)}, got {value!r}")
+            raise SpecsimError(f"{where}: expected an integer{_unit(meta)}, got {shown(value)}")
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SpecsimError(f"{where}: expected a finite number{_unit(meta)}, got {value!r}")
+            raise SpecsimError(f"{where}: expected a finite number{_unit(meta)}, got {shown(value)}")
         value = float(value)
     elif tp is str:
         if not isinstance(value, str):
-            raise SpecsimError(f"{where}: expected a string, got {value!r}")
+            raise SpecsimError(f"{where}: expected a string, got {shown(value)}")
     _check_range(value, where, meta)
     return value
 
@@ -231,12 +267,12 @@ def _unit(meta: dict) -> str:
 def _check_range(value: Any, where: str, meta: dict) -> None:
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise SpecsimError(f"{where}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+        raise SpecsimError(f"{where}: expected one of {', '.join(map(str, choices))}, got {shown(value)}")
     for key, ok, text in (("gt", lambda v, b: v > b, "> {}"), ("ge", lambda v, b: v >= b, ">= {}"),
                           ("le", lambda v, b: v <= b, "<= {}"), ("lt", lambda v, b: v < b, "< {}")):
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):
-            raise SpecsimError(f"{where}: expected a value {text.format(bound)}{_unit(meta)}, got {value!r}")
+            raise SpecsimError(f"{where}: expected a value {text.format(bound)}{_unit(meta)}, got {shown(value)}")
 
 
 def _build(cls: type[T], data: dict, where: str) -> T:
@@ -278,17 +314,24 @@ def build(cls: type[T], data: dict, source: str | Path) -> T:
 def override(data: dict, cls: type, assignment: str, source: str | Path) -> None:
     """Apply one ``key.path=value`` (value parsed as YAML) to raw config ``data`` in place (``--set``)."""
     if "=" not in assignment:
-        raise SpecsimError(f"--set {assignment!r}: expected key=value")
+        raise SpecsimError(f"--set {shown(assignment)}: expected key=value")
     key, text = assignment.split("=", 1)
     set_key(data, cls, key, parse_value(text), source)
 
 
 def parse_value(text: str) -> Any:
     """A command-line value as YAML (``8`` -> 8, ``[a, b]`` -> a list); text that is not YAML stays text."""
+    if not text.strip():
+        return ""
+    if len(text) > MAX_YAML_BYTES:
+        raise SpecsimError(f"--set value of {len(text):,} characters: larger than the {MAX_YAML_BYTES:,} allowed")
     try:
-        return yaml.load(text, Loader=_LOADER) if text.strip() else ""
+        yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError:
         return text
+    except RecursionError:
+        pass
+    return parse_yaml(text, "--set value")
 
 
 def set_key(data: dict, cls: type, key: str, value: Any, source: str | Path, label: str = "--set") -> None:

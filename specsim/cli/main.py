@@ -8,11 +8,14 @@ lazily inside ``func`` so that ``specsim --help`` and the hardware-side commands
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from specsim import __version__
 from specsim.cli import formats_cmd, gemm_cmd, plot_cmd, run_cmd, sweep_cmd, trace_cmd
-from specsim.errors import USER_ERROR_EXIT_CODE, SpecsimError
+from specsim.errors import USER_ERROR_EXIT_CODE, SpecsimError, cut
+
+INTERNAL_ERROR_EXIT_CODE = 70   #: EX_SOFTWARE: specsim itself failed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("specsim: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RecursionError) as err:      # an input too large or nested too deep for a check
+        if os.environ.get("SPECSIM_DEBUG"):
+            raise
+        print(f"specsim: error: the input is too large or nested too deeply to process ({type(err).__name__})",
+              file=sys.stderr)
+        return USER_ERROR_EXIT_CODE
+    except Exception as err:                          # a bug: one line, not a traceback (SPECSIM_DEBUG=1 shows it)
+        if os.environ.get("SPECSIM_DEBUG"):
+            raise
+        print(f"specsim: internal error: {type(err).__name__}: {cut(str(err), 200)} (a bug in specsim; rerun "
+              "with SPECSIM_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        return INTERNAL_ERROR_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import math
 import os
 from pathlib import Path
 
-from specsim.errors import SpecsimError
+from specsim.errors import SpecsimError, shown
 from specsim.outputs import FIGURE_TAG, check_output_file
 from specsim.results.report import ENERGY_GROUPS, ROW_COLUMNS, STEP_PHASES
 
@@ -54,7 +54,38 @@ def load_table(path: str | Path):
     missing = [c for c in ("workload", "accelerator", "is_main", "speedup_vs_fp16") if c not in frame.columns]
     if missing:
         raise SpecsimError(f"{path}: not a specsim results table (no column {missing[0]!r})")
+    frame = _typed(frame, path)
     frame.attrs["path"] = str(path)
+    return frame
+
+
+TEXT_COLUMNS = ("workload", "source", "accelerator", "decoding", "draft", "dataflow", "dram", "acceptance_mode")
+
+
+def _typed(frame, path: Path):
+    """The table with every results column of its type (text, true/false, number); a cell edited into
+    something else is one line naming the column and the row."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for col in (c for c in ROW_COLUMNS if c in frame.columns):
+        cells = frame[col]
+        if col in TEXT_COLUMNS:
+            bad = cells.isna() if col in ("workload", "accelerator") else pd.Series(False, index=cells.index)
+            frame[col] = cells.astype(object).where(cells.isna(), cells.astype(str))
+        elif col == "is_main":
+            truth = cells.map(lambda v: {True: True, False: False, "True": True, "False": False,
+                                         "true": True, "false": False}.get(v) if not isinstance(v, float) else None)
+            bad = truth.isna()
+            frame[col] = truth
+        else:
+            numbers = pd.to_numeric(cells, errors="coerce")
+            bad = numbers.isna() & cells.notna() & (cells.astype(str).str.strip() != "")
+            frame[col] = numbers
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise SpecsimError(f"{path}: column {col!r}, row {row + 1}: {shown(cells.iloc[row], 40)} is not "
+                               f"{'a name' if col in TEXT_COLUMNS else 'true or false' if col == 'is_main' else 'a number'}")
     return frame
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from specsim.allocator import tune_for_large_arrays
-from specsim.errors import SpecsimError
+from specsim.errors import SpecsimError, cut
 from specsim.results.config import load_run_config
 from specsim.results.report import ROW_COLUMNS, report_rows
 
@@ -154,7 +154,7 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
     for i, p in enumerate(normalized):
         signature = json.dumps(p, default=str)
         if signature in seen:
-            raise SpecsimError(f"sweep point {i} ({_describe(p)}) repeats point {seen[signature]}")
+            raise SpecsimError(f"sweep point {i} ({_describe(p, 60)}) repeats point {seen[signature]}")
         seen[signature] = i
     # every key and value is checked against the schema (alone, on the config as is); a combination of
     # values that is invalid only together fails its point at run time and is recorded
@@ -191,8 +191,11 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
-def _describe(point: Point) -> str:
-    return ", ".join(f"{k}={v}" for k, v in point) or "the config as is"
+def _describe(point: Point, limit: int | None = None) -> str:
+    """``key=value, ...`` of a point (each key and value cut to ``limit`` characters for messages)."""
+    def short(x: Any) -> str:
+        return str(x) if limit is None else cut(str(x), limit)
+    return ", ".join(f"{short(k)}={short(v)}" for k, v in point) or "the config as is"
 
 
 # ---- running points (in any process) ----------------------------------------------------------------

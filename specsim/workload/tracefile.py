@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specsim.errors import SpecsimError
+from specsim.errors import SpecsimError, shown
 
 KIND = "specsim-trace"
 SCHEMA_VERSION = 2
@@ -144,6 +144,86 @@ def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -
     return header["payload_sha256"]
 
 
+MAX_TRACE_BYTES = 8 << 30       #: a trace file larger than this is refused before it is read
+
+
+def _read_members(where: str) -> dict[str, np.ndarray]:
+    """Every array of the archive, each checked from its .npy header before it is read: a plain 1-D
+    numeric array whose stored bytes match its shape (a member claiming more elements than it holds is
+    refused, never allocated)."""
+    try:
+        if Path(where).stat().st_size > MAX_TRACE_BYTES:
+            raise SpecsimError(f"{where}: larger than the {MAX_TRACE_BYTES >> 30} GiB a trace may be")
+        out = {}
+        with zipfile.ZipFile(where) as z:
+            for info in z.infolist():
+                name = info.filename.removesuffix(".npy")
+                if not info.filename.endswith(".npy") or (name not in SCHEMA and name != HEADER_KEY):
+                    continue                                     # not a trace array: never read
+                with z.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read_header is None:
+                        raise SpecsimError(f"{where}: trace array '{name}' has .npy format {version}; expected 1.0")
+                    shape, _, dtype = read_header(fh, max_header_size=10000)
+                    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+                        raise SpecsimError(f"{where}: trace array '{name}' has a malformed shape")
+                    expected = np.dtype(SCHEMA[name][0] if name in SCHEMA else np.uint8)
+                    if dtype != expected or len(shape) != 1:
+                        raise SpecsimError(f"{where}: trace array '{name}' must be 1-D {expected}, got "
+                                           f"{len(shape)}-D {dtype}")
+                    if shape[0] * dtype.itemsize != info.file_size - fh.tell():
+                        raise SpecsimError(f"{where}: trace array '{name}' claims {shape[0]:,} elements but holds "
+                                           f"{info.file_size - fh.tell():,} bytes (corrupt or crafted file)")
+                    if name == HEADER_KEY and shape[0] > MAX_HEADER_BYTES:
+                        raise SpecsimError(f"{where}: trace header of {shape[0]:,} bytes is too large")
+                    out[name] = np.frombuffer(fh.read(), dtype=dtype).copy()
+        return out
+    except SpecsimError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, TypeError, SyntaxError, NotImplementedError,
+            RuntimeError) as err:
+        raise SpecsimError(f"{where}: not a readable trace (truncated or corrupt .npz: {type(err).__name__})") from None
+
+
+#: header fields the simulator reads, and the JSON types they must have
+HEADER_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,), "schema_version": (int,), "model": (str,), "draft": (str,), "mode": (str,), "gamma": (list,),
+    "verify": (str,), "levels": (list,), "level_formats": (list,), "activation_formats": (list,),
+    "op_names": (list,), "formats": (list,), "payload_sha256": (str,), "layer_names": (list,), "drift": (dict,),
+    "source": (str,), "shape_note": (str,), "architecture": (dict,), "acceptance_profile": (list, type(None)),
+    "acceptance_mode": (str, type(None)), "expected_tokens_per_round": (int, float, type(None)),
+    "configured_alpha": (int, float, type(None)), "prompt_count": (int,), "prompts_sha256": (str, type(None)),
+}
+_LIST_ITEMS = {"gamma": (int,), "levels": (str,), "level_formats": (str,), "activation_formats": (str,),
+               "op_names": (str,), "formats": (str,), "layer_names": (str,), "acceptance_profile": (int, float)}
+
+
+def _check_header_types(where: str, header: dict) -> None:
+    """Every header field the simulator reads has its JSON type (a crafted header is one line, not a
+    TypeError deep in a replay)."""
+    for key, types in HEADER_TYPES.items():
+        if key in header and (not isinstance(header[key], types) or isinstance(header[key], bool)):
+            raise SpecsimError(f"{where}: trace header '{key}' must be {' or '.join(t.__name__ for t in types)}, "
+                               f"got {shown(header[key])}")
+        items = _LIST_ITEMS.get(key)
+        if items and isinstance(header.get(key), list) and not all(
+                isinstance(v, items) and not isinstance(v, bool) for v in header[key]):
+            raise SpecsimError(f"{where}: trace header '{key}' must list {items[0].__name__} values, got "
+                               f"{shown(header[key])}")
+    if isinstance(header.get("drift"), dict) and not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in header["drift"].values()):
+        raise SpecsimError(f"{where}: trace header 'drift' must map names to numbers")
+    arch = header.get("architecture")
+    if isinstance(arch, dict):
+        for key in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab"):
+            if not isinstance(arch.get(key), int) or isinstance(arch.get(key), bool) or not 1 <= arch[key] <= 1 << 24:
+                raise SpecsimError(f"{where}: trace header 'architecture.{key}' must be an integer in 1..{1 << 24}")
+        if not isinstance(arch.get("tied_embeddings", False), bool):
+            raise SpecsimError(f"{where}: trace header 'architecture.tied_embeddings' must be true or false")
+
+
 def _check_arrays(where: str, arrays: dict[str, np.ndarray]) -> None:
     lengths: dict[str, int] = {}
     for name, (dtype, group) in SCHEMA.items():
@@ -218,11 +298,7 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
     where = str(path)
     if not Path(path).is_file():
         raise SpecsimError(f"{where}: trace file not found")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {name: z[name] for name in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as err:
-        raise SpecsimError(f"{where}: not a readable trace (truncated or corrupt .npz: {type(err).__name__})") from None
+    data = _read_members(where)
     blob = data.pop(HEADER_KEY, None)
     if blob is None or blob.dtype != np.uint8:
         raise SpecsimError(f"{where}: no trace header (not a specsim trace)")
@@ -230,8 +306,11 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
         header = json.loads(blob.tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise SpecsimError(f"{where}: trace header is not valid JSON") from None
+    except RecursionError:
+        raise SpecsimError(f"{where}: trace header nested too deeply (not a specsim trace)") from None
     if not isinstance(header, dict):
         raise SpecsimError(f"{where}: trace header must be a JSON object")
+    _check_header_types(where, header)
     if header.get("kind") != kind:
         raise SpecsimError(f"{where}: kind '{header.get('kind')}' is not '{kind}'")
     if header.get("schema_version") != SCHEMA_VERSION:
