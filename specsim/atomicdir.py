@@ -18,10 +18,11 @@ def atomic_folder(target: Path, replaceable: Callable[[Path], bool] = lambda p: 
     checked again at the moment of replacing, so a folder that changed hands meanwhile is never deleted.
     """
     created = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp: Path | None = None
     done = False
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         yield tmp
         os.chmod(tmp, 0o755)
         if target.exists():
@@ -31,7 +32,7 @@ def atomic_folder(target: Path, replaceable: Callable[[Path], bool] = lambda p: 
         tmp.rename(target)
         done = True
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         if not done:                      # leave no folder this call created on the way
             for folder in created:

@@ -28,8 +28,8 @@ def shown(value: object, limit: int = 80) -> str:
     (a huge YAML document, a megabyte string)."""
     try:
         text = repr(value)
-    except RecursionError:
-        text = f"<{type(value).__name__} nested too deep to show>"
+    except (RecursionError, ValueError):          # nested too deep; an integer of more than 4,300 digits
+        text = f"<{type(value).__name__} too large to show>"
     return text if len(text) <= limit else text[: limit - 5] + " ...>"
 
 

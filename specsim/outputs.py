@@ -26,6 +26,7 @@ from pathlib import Path
 from specsim.errors import SpecsimError, cut
 
 RUN_MARKER = ".specsim-run.json"   #: in every folder `specsim run` writes: {"kind", "config", "overrides"}
+RUN_FILES = frozenset({RUN_MARKER, "report.json", "report.csv"})   #: everything a run folder holds
 FIGURE_TAG = b"specsim"            #: figures carry it in their metadata (PNG text, PDF/SVG creator)
 
 
@@ -55,6 +56,19 @@ def _read_only(folder: Path) -> bool:
         return False
 
 
+def _os_errors(check):
+    """A path check whose operating-system errors (a name too long, a path through a file) are one line."""
+    def checked(path, label, *args, **kwargs):
+        try:
+            return check(path, label, *args, **kwargs)
+        except OSError as err:
+            raise SpecsimError(f"{label} {cut(str(path), 200)}: unusable path ({err.strerror or type(err).__name__})") \
+                from None
+    checked.__doc__, checked.__name__ = check.__doc__, check.__name__
+    return checked
+
+
+@_os_errors
 def check_output_file(path: str | Path, label: str, suffixes: tuple[str, ...],
                       made_by_specsim: Callable[[Path], bool], what: str) -> Path:
     """An output file ``path`` (``label``: its option, ``what``: what specsim writes there) that can be
@@ -88,6 +102,14 @@ def read_marker(folder: Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("kind") == "specsim-run" else None
 
 
+def replaceable_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` may be replaced by a run's results: empty, or a run folder holding only what
+    ``specsim run`` writes."""
+    entries = {e.name for e in folder.iterdir()}
+    return not entries or (read_marker(folder) is not None and entries <= RUN_FILES)
+
+
+@_os_errors
 def check_run_folder(path: str | Path, label: str, signature: dict, replace: bool = False) -> Path:
     """A results folder ``specsim run`` may write: new, empty, or made by ``specsim run`` from the same
     configuration (any configuration with ``replace``)."""
@@ -103,6 +125,10 @@ def check_run_folder(path: str | Path, label: str, signature: dict, replace: boo
     if marker is None:
         raise SpecsimError(f"{label} {path}: is a folder specsim did not make (no {RUN_MARKER}); specsim never "
                            "replaces other folders, choose another --out")
+    others = sorted(e.name for e in p.iterdir() if e.name not in RUN_FILES)
+    if others:
+        raise SpecsimError(f"{label} {path}: holds files specsim did not write ({cut(', '.join(others), 120)}); "
+                           "move them out or choose another --out")
     if not replace and (marker.get("config"), marker.get("overrides")) != (signature["config"],
                                                                            signature["overrides"]):
         was = " ".join([str(marker.get("config")), *(f"--set {o}" for o in marker.get("overrides") or [])])

@@ -15,6 +15,7 @@ import functools
 import math
 import os
 import re
+import stat
 import types
 import typing
 from pathlib import Path
@@ -34,8 +35,11 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                mark = key_node.start_mark
+            mark = key_node.start_mark
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                raise yaml.constructor.ConstructorError(None, None, "a key must be text or a number, got "
+                                                        f"{type(key).__name__}", mark)
+            if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {shown(key, 60)} given twice", mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -155,6 +159,8 @@ def load_yaml_document(path: str | Path) -> Any:
         key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
         if key in _PARSED:
             return copy.deepcopy(_PARSED[key])
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecsimError(f"{path}: not a regular file (a folder, device or pipe); expected a YAML file")
         if st.st_size > MAX_YAML_BYTES:
             raise SpecsimError(f"{path}: {st.st_size:,} bytes, larger than the {MAX_YAML_BYTES:,} a YAML input may be")
         text = path.read_text(encoding="utf-8")
@@ -162,8 +168,9 @@ def load_yaml_document(path: str | Path) -> Any:
         raise SpecsimError(f"{path}: file not found") from None
     except UnicodeDecodeError as err:
         raise SpecsimError(f"{path}: not a UTF-8 text file (byte {err.start}); expected a YAML file") from None
-    except OSError as err:
-        raise SpecsimError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+    except (OSError, ValueError) as err:         # ValueError: a path with a NUL character
+        raise SpecsimError(f"{cut(str(path), 200)}: cannot read ({getattr(err, 'strerror', None) or 'invalid path'})") \
+            from None
     data = parse_yaml(text, str(path))
     _PARSED[key] = copy.deepcopy(data)
     return data
@@ -238,14 +245,28 @@ def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SpecsimError(f"{where}: expected an integer{_unit(meta)}, got {shown(value)}")
     elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise SpecsimError(f"{where}: expected a finite number{_unit(meta)}, got {shown(value)}")
         value = float(value)
     elif tp is str:
         if not isinstance(value, str):
             raise SpecsimError(f"{where}: expected a string, got {shown(value)}")
+        if "\0" in value or len(value) > MAX_STRING:
+            raise SpecsimError(f"{where}: expected text of at most {MAX_STRING} characters without NUL, got "
+                               f"{shown(value)}")
     _check_range(value, where, meta)
     return value
+
+
+MAX_STRING = 4096   #: characters of one text value (names, paths, scheme strings)
+
+
+def _finite(value: int | float) -> bool:
+    """A number a float can hold exactly enough: finite, and an integer no larger than a double's range."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _same_shape(tp: Any, value: Any) -> bool:
@@ -366,7 +387,7 @@ def set_key(data: dict, cls: type, key: str, value: Any, source: str | Path, lab
                 raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}' (expected one of: {known})")
             tp = typing.get_args(tp)[1]
         elif origin in (list, tuple):
-            if not part.isdigit() or not isinstance(node, list) or int(part) >= len(node):
+            if not (part.isascii() and part.isdigit()) or not isinstance(node, list) or int(part) >= len(node):
                 raise SpecsimError(f"{source}: {label} {key}: '{where}' is not an index of the list")
             tp = typing.get_args(tp)[0]
             if last:

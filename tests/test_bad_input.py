@@ -334,10 +334,58 @@ CORPUS = {
     "formats-layers-zero": lambda f, i: ["formats", "--layers", "0"],
     "formats-layers-negative": lambda f, i: ["formats", "--layers", "-3"],
     "formats-model-missing": lambda f, i: ["formats", "--model", str(f / "no-model-here")],
+    # found by a held-out corpus (a tester with no access to the cases above)
+    "run-list-key": _yaml("name: x\nhardware: speq\n[1, 2]: 3\n"),
+    "run-mapping-key": _yaml("name: x\nhardware: speq\n{a: 1}: 3\n"),
+    "run-bigint-clock": _yaml("name: x\nhardware: {include: speq, clock_ghz: " + "9" * 400 + "}\n"),
+    "run-bigint-alpha": _cfg(_shape("acceptance", {"speq": 10**400})),
+    "run-name-nul": _yaml('name: "a\\0b"\nhardware: speq\n'),
+    "run-name-slash": _cfg(lambda d: d.__setitem__("name", "../../escape")),
+    "run-config-fifo": lambda f, i: ["run", _fifo(f), "--out", "out"],
+    "run-config-device": lambda f, i: ["run", "/dev/zero", "--out", "out"],
+    "gemm-config-device": lambda f, i: ["gemm", "--m", "1", "--n", "8", "--k", "8", "--config", "/dev/zero"],
+    "plot-table-fifo": lambda f, i: ["plot", _fifo(f, ".csv"), "--kind", "speedup", "-o", "fig.png"],
+    "set-superscript-index": _set("workloads.\u00b9.shape.prompts=1"),
+    "set-bigint": _set("hardware.clock_ghz=" + "9" * 400),
+    "energy-pe-area-zero": lambda f, i: ["run", _config(f, f"c{i}.yaml", lambda d: d.update(
+        comparison=["same_area", "same_memory"], hardware={"include": "speq", "energy_table": _write(
+            f, "e.yaml", yaml.safe_dump({**yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
+                                         "include": str(ROOT / "specsim/data/energy/shared-28nm.yaml"),
+                                         "pe_area": {"value": 0, "unit": "um^2/PE", "source": "x"}}))})),
+                                          "--out", "out"],
+    "dram-burst-fraction": lambda f, i: ["run", _config(f, f"c{i}.yaml", _hw("dram.preset", _write(
+        f, "p.yaml", yaml.safe_dump({**yaml.safe_load((ROOT / "specsim/data/dram/hbm2.yaml").read_text()),
+                                     "burst_bytes": {"value": 1.5, "unit": "bytes", "source": "x"}})))), "--out", "out"],
+    "out-specsim-folder-with-users-file": lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--out",
+                                                        _run_folder_with_a_user_file(f)],
+    "trace-acceptance-from-autoregressive": lambda f, i: ["trace", "--shape", "smollm2-135m", "--acceptance-from",
+                                                          str(TRACES / "smollm2-135m_fp16.npz"), "-o", "t.npz"],
+    "trace-shape-huge-layers": lambda f, i: ["trace", "--shape", _write(f, "big.yaml", yaml.safe_dump(
+        {**yaml.safe_load((ROOT / "specsim/data/architectures/llama-2-7b.yaml").read_text()), "layers": 40000})),
+        "--alpha", "0.5", "--limit", "1", "--max-new-tokens", "4", "-o", "t.npz"],
+    "trace-shape-too-much-work": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "--limit", "100000",
+                                               "--max-new-tokens", "16384", "-o", "t.npz"],
     # unknown command and options
     "unknown-command": lambda f, i: ["simulate-everything"],
     "unknown-option": lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--turbo"],
 }
+
+
+def _fifo(folder: Path, suffix: str = ".yaml") -> str:
+    """A named pipe with no writer: reading it would block forever."""
+    path = folder / "inputs" / f"pipe{suffix}"
+    if not path.exists():
+        os.mkfifo(path)
+    return str(path)
+
+
+def _run_folder_with_a_user_file(folder: Path) -> str:
+    """A results folder specsim made from another configuration, into which the user put a file."""
+    out = folder / "inputs" / "made"
+    if not out.exists():
+        assert main(["run", str(folder / "inputs" / "good.yaml"), "--out", str(out)]) == 0
+        (out / "my_notes.txt").write_text("the user's notes, put into specsim's folder")
+    return str(out)
 
 
 def _good_table(folder: Path) -> Path:

@@ -87,6 +87,6 @@ def run(args: argparse.Namespace) -> int:
             t.add_row(f"  stall: {cause}", f"{v:,}")
     for part, pj in report["energy_breakdown_pj"].items():
         t.add_row(f"  energy: {part} (pJ)", f"{pj:.4g}")
-    Console().print(t)
+    Console(markup=False).print(t)
     return 0
 

@@ -150,7 +150,7 @@ def inspect(path: str, as_json: bool) -> int:
     table = Table(title=f"{path}: {h['model']} draft={h['draft']} gamma={h['gamma']} verify={h['verify']}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    rows = [("SOURCE", h["shape_note"])] if h.get("source") == "shape" else []
+    rows = [("SOURCE", str(h.get("shape_note", "SHAPE-DERIVED")))] if h.get("source") == "shape" else []
     rows += [
         ("mode", h["mode"]),
         ("levels (weight format)", ", ".join(f"{n} ({f})" for n, f in zip(h["levels"], h["level_formats"]))),

@@ -257,12 +257,20 @@ def resolve_shipped(kind: str, name_or_path: str | Path, relative_to: Path | Non
     p = Path(name_or_path)
     candidates = [p] if p.is_absolute() else ([relative_to / p] if relative_to else []) + [p]
     for c in candidates:
-        if c.suffix in (".yaml", ".yml") and c.exists():
+        if c.suffix in (".yaml", ".yml") and _exists(c):
             return c
     shipped = Path(str(resources.files("specsim") / "data" / kind / f"{p.name.removesuffix('.yaml')}.yaml"))
-    if shipped.exists():
+    if _exists(shipped):
         return shipped
     return candidates[0]
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists (a name the file system cannot hold, too long or with NUL, does not)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def load_hardware(path: str | Path = "speq-32x32") -> HardwareConfig:

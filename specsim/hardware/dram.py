@@ -47,6 +47,9 @@ class DRAMPreset:
         for key in ("bandwidth_gbps", "capacity_gib", "channels", "burst_bytes"):
             if not 0 < getattr(self, key).value <= 1e6:
                 raise SpecsimError(f"{where}.{key}.value: expected a value in (0, 1e6] ({PRESET_UNITS[key]})")
+        for key in ("channels", "burst_bytes"):
+            if not float(getattr(self, key).value).is_integer():
+                raise SpecsimError(f"{where}.{key}.value: expected a whole number ({PRESET_UNITS[key]})")
 
 
 def shipped_presets() -> list[str]:

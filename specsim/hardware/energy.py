@@ -65,6 +65,9 @@ class EnergyTable:
             getattr(self, key).expect(f"{where}.{key}", unit)
         for mode, c in self.mac.items():
             c.expect(f"{where}.mac.{mode}", "pJ/MAC")
+        for key in ("pe_area", "vector_lane_area"):
+            if not getattr(self, key).value > 0:
+                raise SpecsimError(f"{where}.{key}.value: expected an area > 0")
         if len({p.size_kib for p in self.sram_points}) < 2:
             raise SpecsimError(f"{where}.sram_points: expected points at two or more sizes to fit the size model")
 

@@ -144,6 +144,10 @@ class RunConfig:
         return {name: BaselineRef(ref) if isinstance(ref, str) else ref for name, ref in self.baselines.items()}
 
     def validate(self, where: str) -> None:
+        if not self.name or len(self.name) > 100 or self.name in (".", "..") or any(
+                not (ch.isprintable() and ch not in "/\\") for ch in self.name):
+            raise SpecsimError(f"{where}.name: expected a name of 1-100 printable characters without '/' or '\\' "
+                               "(it names the results folder)")
         listed = (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
         if not listed:
             raise SpecsimError(f"{where}.comparison: expected like_for_like or a list of {', '.join(BASES)}")

@@ -26,6 +26,7 @@ from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy
 from specsim.hardware.mapping import UNIT_VECTOR
 from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
+from specsim.workload.schedule import check_operator_rows
 from specsim.workload.tracefile import PHASES, Trace, read_trace, summarize
 
 PREFILL = PHASES.index("prefill")
@@ -160,26 +161,10 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
             p = Path(source)
             p = p if p.is_absolute() else Path(config_path).parent / p
             profile = AcceptanceProfile.from_trace(read(p), dec.gamma)
-    from specsim.workload.operators import architecture_template
-
-    rounds = shape.max_new_tokens / profile.expected_tokens_per_round if profile else shape.max_new_tokens
-    passes = shape.prompts * (2 + math.ceil(rounds) * (dec.gamma + 1 if profile else 1))
-    check_work(passes * len(architecture_template(arch, dec.formats[0])) * (2 if profile else 1),
-               f"{config_path}: workload {workload!r} on accelerator {acc.name!r}")
     header, arrays = shape_trace(arch, draft_format, dec.gamma, profile, [shape.prompt_len] * shape.prompts,
                                  shape.max_new_tokens, workload_seed(shape, workload), target_format=dec.formats[0],
                                  acceptance=shape.acceptance_mode)
     return Trace(f"shape:{arch.name}", header, arrays)
-
-
-MAX_OPERATOR_ROWS = 10_000_000   #: operators one replay may simulate (about 3 GB of tables; a minute or so)
-
-
-def check_work(rows: int, where: str) -> None:
-    """One line when a replay would simulate more than :data:`MAX_OPERATOR_ROWS` operators."""
-    if rows > MAX_OPERATOR_ROWS:
-        raise SpecsimError(f"{where}: about {rows:,} operators to replay, more than the {MAX_OPERATOR_ROWS:,} one "
-                           "run may simulate; give fewer prompts or max_new_tokens")
 
 
 def _architecture(trace: Trace) -> dict | None:
@@ -222,8 +207,8 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
     templates = level_templates(trace, dec.level_modes, modes, options, kv_streams=_kv_heads(trace),
                                 config_path=acc.config.path)
     per_level = np.array([len(t) for t in templates], dtype=np.int64)
-    check_work(int(per_level[trace["step_level"].astype(np.int64)].sum()),
-               f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}")
+    check_operator_rows(int(per_level[trace["step_level"].astype(np.int64)].sum()),
+                        f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}")
     resident = residency(acc.hardware, templates, modes, trace["step_level"], trace["step_tokens"],
                          trace["step_past"], _untied_embedding_weights(trace))
     check_capacity(f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}", acc.hardware, resident)

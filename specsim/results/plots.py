@@ -47,6 +47,8 @@ def load_table(path: str | Path):
         path = found
     if not path.exists():
         raise SpecsimError(f"{path}: file not found")
+    if not path.is_file():
+        raise SpecsimError(f"{path}: not a regular file (a device or pipe); expected a results table")
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     except Exception as err:   # noqa: BLE001 - any reader failure is a bad input file
@@ -486,13 +488,21 @@ def save(fig, out: str | Path) -> Path:
     """Write ``fig`` to ``out`` (.png, .pdf or .svg) atomically; returns the path."""
     out = check_figure_path(out)
     made = [p for p in reversed(out.parents) if not p.exists()]      # folders to create, outermost first
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    import tempfile
+
     import matplotlib as mpl
 
+    tmp = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".tmp{out.suffix}", dir=out.parent)
+        os.close(fd)                          # a fresh name of specsim's own: never a file of the user's
+        tmp = Path(name)
         with mpl.rc_context(STYLE):
             fig.savefig(tmp, metadata=_METADATA[out.suffix.lower()])
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes 0600; a figure is an ordinary shareable file
         os.replace(tmp, out)
     except OSError as err:
         for folder in reversed(made):       # leave nothing behind
@@ -500,6 +510,6 @@ def save(fig, out: str | Path) -> Path:
                 folder.rmdir()
         raise SpecsimError(f"-o {out}: cannot write the figure ({err.strerror or type(err).__name__})") from None
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
     return out

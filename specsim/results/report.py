@@ -226,7 +226,7 @@ def print_report(report: dict, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console(width=None if sys.stdout.isatty() else 190)
+    console = console or Console(width=None if sys.stdout.isatty() else 190, markup=False)  # names are data
     main = report["main"]
     level = f"{100 * report['confidence']:g}%"
     for w in report["workloads"]:

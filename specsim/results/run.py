@@ -10,7 +10,7 @@ from pathlib import Path
 
 from specsim.atomicdir import atomic_folder
 from specsim.errors import SpecsimError
-from specsim.outputs import RUN_MARKER, read_marker
+from specsim.outputs import RUN_MARKER, replaceable_run_folder
 from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators, differences
 from specsim.results.decoding import Replay, prepare, replay, shape_trace_for
 from specsim.results.report import build_report, report_csv
@@ -127,7 +127,7 @@ def results_folder(out: Path, signature: dict) -> Iterator[Path]:
     first); on success it replaces ``out`` (only a folder specsim made, :mod:`specsim.outputs`), on any
     error nothing is left."""
     try:
-        with atomic_folder(out, lambda p: read_marker(p) is not None or not any(p.iterdir())) as tmp:
+        with atomic_folder(out, replaceable_run_folder) as tmp:
             (tmp / RUN_MARKER).write_text(json.dumps(signature, indent=1))
             yield tmp
     except OSError as err:

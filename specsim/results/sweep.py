@@ -179,7 +179,7 @@ def _canonical(key: str) -> str:
     """One spelling per config key: parts stripped, list indices without leading zeros (``workloads.00`` ->
     ``workloads.0``)."""
     parts = [part.strip() for part in key.split(".")]
-    return ".".join(str(int(part)) if part.isdigit() else part for part in parts)
+    return ".".join(str(int(part)) if part.isascii() and part.isdigit() else part for part in parts)
 
 
 def _plain(value: Any) -> Any:

@@ -15,7 +15,9 @@ from pathlib import Path
 from specsim.errors import SpecsimError, shown
 from specsim.typedconfig import cached, load_yaml_document
 
-MAX_DIMENSION = 1 << 24   #: largest hidden size, layer, head, FFN or vocabulary count an architecture may give
+#: the largest value of each count an architecture may give (the trace format stores layers as int16 and
+#: GEMM sizes as int32; no published decoder comes near)
+LIMITS = {"hidden": 1 << 18, "layers": 4096, "heads": 4096, "kv_heads": 4096, "ffn": 1 << 20, "vocab": 1 << 24}
 FAMILIES = ("llama", "opt")  #: llama: RMSNorm + gated MLP (also Mistral, Qwen2); opt: LayerNorm + ReLU MLP
 
 
@@ -74,9 +76,9 @@ def _parse_architecture(path: Path) -> Architecture:
     for key in ("name", "family", "hidden", "layers", "heads", "kv_heads", "ffn", "vocab", "tied_embeddings"):
         if key not in data:
             raise SpecsimError(f"{path}: missing key '{key}'")
-    for key in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab"):
-        if not isinstance(data[key], int) or isinstance(data[key], bool) or not 1 <= data[key] <= MAX_DIMENSION:
-            raise SpecsimError(f"{path}: '{key}' must be an integer in 1..{MAX_DIMENSION}, got {shown(data[key])}")
+    for key, top in LIMITS.items():
+        if not isinstance(data[key], int) or isinstance(data[key], bool) or not 1 <= data[key] <= top:
+            raise SpecsimError(f"{path}: '{key}' must be an integer in 1..{top}, got {shown(data[key])}")
     if not isinstance(data["tied_embeddings"], bool):
         raise SpecsimError(f"{path}: 'tied_embeddings' must be true or false")
     if data["family"] not in FAMILIES:

@@ -11,6 +11,7 @@ note saying so in their header.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,9 @@ class AcceptanceProfile:
     def from_trace(cls, trace: Trace, gamma: int) -> "AcceptanceProfile":
         """Per-position acceptance of a real trace; positions beyond its gamma use its alpha."""
         s = summarize(trace)
+        if trace.header.get("mode") != "speculative" or s.rounds == 0:
+            raise SpecsimError(f"{trace.path}: holds no acceptance events ({trace.header.get('mode')} decoding); "
+                               "take acceptance from a speculative trace")
         pos = list(s.position_acceptance[:gamma]) + [s.alpha] * max(0, gamma - len(s.position_acceptance))
         return cls(tuple(pos), f"trace {trace.path} ({trace.header['draft']}, gamma {trace.header['gamma']})")
 
@@ -128,6 +132,14 @@ def _van_der_corput(k: int) -> float:
 
 
 ACCEPTANCE_MODES = ("sampled", "expected")
+MAX_OPERATOR_ROWS = 10_000_000   #: operators one replay may simulate (about 3 GB of tables; a minute or so)
+
+
+def check_operator_rows(rows: int, where: str) -> None:
+    """One line when a replay would simulate more than :data:`MAX_OPERATOR_ROWS` operators."""
+    if rows > MAX_OPERATOR_ROWS:
+        raise SpecsimError(f"{where}: about {rows:,} operators to replay, more than the {MAX_OPERATOR_ROWS:,} one "
+                           "run may simulate; give fewer prompts or new tokens")
 
 
 def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceProfile | None,
@@ -146,12 +158,17 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
 
     if acceptance not in ACCEPTANCE_MODES:
         raise SpecsimError(f"acceptance mode {acceptance!r}: expected one of {', '.join(ACCEPTANCE_MODES)}")
-    rng = np.random.default_rng(seed)
-    shift = float(rng.random())                   # expected mode: one Cranley-Patterson shift per stream
-    quasi_index = 0
     templates = {0: architecture_template(arch, target_format)}
     if draft_format is not None:
         templates[1] = architecture_template(arch, draft_format)
+    # bound the work before scheduling anything: passes at the expected tokens per round, each level's operators
+    rounds = max_new_tokens / profile.expected_tokens_per_round if profile else max_new_tokens
+    passes = len(prompt_lens) * (2 + math.ceil(rounds) * (gamma + 1 if profile else 1))
+    check_operator_rows(passes * max(len(t) for t in templates.values()),
+                        f"shape workload {arch.name} ({len(prompt_lens)} prompts x {max_new_tokens} tokens)")
+    rng = np.random.default_rng(seed)
+    shift = float(rng.random())                   # expected mode: one Cranley-Patterson shift per stream
+    quasi_index = 0
     arrays: dict[str, list] = {k: [] for k in ("round_prompt", "round_level", "round_drafted", "round_accepted",
                                                "prompt_len", "generated_len", "step_prompt", "step_level",
                                                "step_phase", "step_tokens", "step_past", "step_logits")}

@@ -120,17 +120,34 @@ class Trace:
         return self.arrays[name]
 
 
+def _stored(name: str, values) -> np.ndarray:
+    """``values`` as the schema's dtype for ``name``; a value that does not fit it is an error, never a
+    wrapped number."""
+    a = np.asarray(values)
+    if name not in SCHEMA:
+        return np.ascontiguousarray(a)
+    dtype = np.dtype(SCHEMA[name][0])
+    if a.size and dtype.kind in "iu" and a.dtype.kind in "iuf":
+        info = np.iinfo(dtype)
+        if a.min() < info.min or a.max() > info.max:
+            raise SpecsimError(f"trace array '{name}': values up to {a.max()} do not fit {dtype} "
+                               f"({info.min}..{info.max}); the workload is too large for the trace format")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
 def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> str:
     """Validate and write a trace atomically; returns the payload SHA-256."""
-    arrays = {k: np.ascontiguousarray(v, dtype=SCHEMA[k][0]) if k in SCHEMA else np.ascontiguousarray(v)
-              for k, v in arrays.items()}
+    arrays = {k: _stored(k, v) for k, v in arrays.items()}
     _check_arrays(str(path), arrays)
     header = {"kind": KIND, "schema_version": SCHEMA_VERSION, **header, "payload_sha256": payload_sha256(arrays)}
     _check_header(str(path), header, arrays)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     blob = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise SpecsimError(f"{path}: cannot write the trace ({err.strerror or type(err).__name__})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **{HEADER_KEY: blob}, **arrays)
@@ -138,6 +155,9 @@ def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a trace is an ordinary shareable file
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise SpecsimError(f"{path}: cannot write the trace ({err.strerror or type(err).__name__})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
