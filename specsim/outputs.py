@@ -27,7 +27,6 @@ from specsim.errors import SpecsimError, cut
 
 RUN_MARKER = ".specsim-run.json"   #: in every folder `specsim run` writes: {"kind", "config", "overrides"}
 RUN_FILES = frozenset({RUN_MARKER, "report.json", "report.csv"})   #: everything a run folder holds
-FIGURE_TAG = b"specsim"            #: figures carry it in their metadata (PNG text, PDF/SVG creator)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -74,7 +73,7 @@ def check_output_file(path: str | Path, label: str, suffixes: tuple[str, ...],
     """An output file ``path`` (``label``: its option, ``what``: what specsim writes there) that can be
     written, and that, if it exists, specsim made."""
     p = Path(path)
-    if not p.name or not p.name.lower().endswith(suffixes):
+    if not p.stem or p.suffix.lower() not in suffixes:
         raise SpecsimError(f"{label} {path}: expected a file name ending in {' or '.join(suffixes)}")
     _check_parent(p, label)
     if p.exists():
@@ -85,6 +84,17 @@ def check_output_file(path: str | Path, label: str, suffixes: tuple[str, ...],
                                "overwrite other files (choose another name or remove it)")
         if not os.access(p, os.W_OK):
             raise SpecsimError(f"{label} {path}: cannot replace it (permission denied)")
+    return p
+
+
+@_os_errors
+def check_output_folder(path: str | Path, label: str) -> Path:
+    """An output folder that is not a file or a symbolic link and can be created or written; what it may
+    hold is its writer's to check (a sweep folder has its manifest)."""
+    p = Path(path)
+    _check_parent(p, label)
+    if p.exists() and not p.is_dir():
+        raise SpecsimError(f"{label} {path}: is a file, expected a results folder")
     return p
 
 

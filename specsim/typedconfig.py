@@ -32,6 +32,8 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """Safe YAML loading (the C parser where available) that refuses a key repeated in one mapping."""
 
     def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)          # merge keys (<<: *anchor) first, as SafeLoader does
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)

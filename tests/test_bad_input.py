@@ -256,12 +256,34 @@ CORPUS = {
     # plot
     "plot-missing-table": lambda f, i: ["plot", "nowhere.csv", "--kind", "speedup", "-o", "fig.png"],
     "plot-not-a-table": lambda f, i: ["plot", str(f / "notes.txt"), "--kind", "speedup", "-o", "fig.png"],
-    "plot-text-in-numbers": lambda f, i: ["plot", _write(f, "t.csv", "workload,accelerator,is_main,speedup_vs_fp16\n"
-                                                              "w,a,True,fast\n"), "--kind", "speedup", "-o", "fig.png"],
-    "plot-text-in-is-main": lambda f, i: ["plot", _write(f, "t.csv", "workload,accelerator,is_main,speedup_vs_fp16\n"
-                                                                "w,a,maybe,1.0\n"), "--kind", "speedup", "-o", "fig.png"],
-    "plot-empty-table": lambda f, i: ["plot", _write(f, "t.csv", "workload,accelerator,is_main,speedup_vs_fp16\n"),
+    "plot-text-in-numbers": lambda f, i: ["plot", _edited_table(f, "t.csv", "speedup_vs_fp16", "fast"),
+                                          "--kind", "speedup", "-o", "fig.png"],
+    "plot-text-in-is-main": lambda f, i: ["plot", _edited_table(f, "t.csv", "is_main", "maybe"),
+                                          "--kind", "speedup", "-o", "fig.png"],
+    "plot-infinite-speedup": lambda f, i: ["plot", _edited_table(f, "t.csv", "speedup_vs_fp16", "inf"),
+                                           "--kind", "speedup", "-o", "fig.png"],
+    "plot-blank-rows": lambda f, i: ["plot", _edited_table(f, "t.csv", "rows", "", None), "--kind", "pe-sweep",
+                                     "-o", "fig.png"],
+    "plot-no-main-row": lambda f, i: ["plot", _edited_table(f, "t.csv", "is_main", "False", None), "--kind", "speedup",
+                                      "-o", "fig.png"],
+    "plot-zero-reference-energy": lambda f, i: ["plot", _edited_table(f, "t.csv", "energy_j_per_token", "0", 1),
+                                                "--kind", "energy", "-o", "fig.png"],
+    "plot-missing-column": lambda f, i: ["plot", _write(f, "t.csv", "workload,accelerator,is_main,speedup_vs_fp16\n"
+                                                              "w,a,True,1.0\n"), "--kind", "speedup", "-o", "fig.png"],
+    "plot-empty-table": lambda f, i: ["plot", _write(f, "t.csv", (_good_table(f).read_text().splitlines()[0] + "\n")),
                                       "--kind", "speedup", "-o", "fig.png"],
+    "plot-where-bigint": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "--where", "rows=" + "9" * 400,
+                                       "-o", "fig.png"],
+    "plot-output-only-suffix": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", ".png"],
+    "plot-overwrite-users-svg-naming-specsim": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o",
+                                                             _write(f, "d.svg", "<svg><!-- made with specsim --></svg>")],
+    "sweep-out-symlink": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
+                                       "--out", _symlink(f)],
+    "sweep-out-users-lock": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
+                                          "--out", _folder_with(f, "locks", ".lock", "the user's lock notes")],
+    "sweep-out-too-long": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
+                                        "--out", "c" * 300],
+    "inspect-compressed-member": lambda f, i: ["trace", "--inspect", _compressed_trace(f)],
     "plot-overwrite-users-png": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", "photo.png"],
     "plot-output-is-folder": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", "mine"],
     "plot-output-suffix": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", "fig.bmp"],
@@ -371,6 +393,31 @@ CORPUS = {
 }
 
 
+def _symlink(folder: Path) -> str:
+    """A symbolic link to an empty folder of the user's."""
+    (folder / "inputs" / "empty").mkdir(exist_ok=True)
+    link = folder / "inputs" / "link"
+    if not link.exists():
+        link.symlink_to(folder / "inputs" / "empty")
+    return str(link)
+
+
+def _folder_with(folder: Path, name: str, file: str, text: str) -> str:
+    out = folder / "inputs" / name
+    out.mkdir(exist_ok=True)
+    (out / file).write_text(text)
+    return str(out)
+
+
+def _compressed_trace(folder: Path) -> str:
+    """The tiny trace, re-packed with deflate (specsim writes traces stored, never compressed)."""
+    src, dst = folder / "inputs" / "tiny.npz", folder / "inputs" / "deflated.npz"
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for name in z.namelist():
+            out.writestr(name, z.read(name))
+    return str(dst)
+
+
 def _fifo(folder: Path, suffix: str = ".yaml") -> str:
     """A named pipe with no writer: reading it would block forever."""
     path = folder / "inputs" / f"pipe{suffix}"
@@ -389,11 +436,24 @@ def _run_folder_with_a_user_file(folder: Path) -> str:
 
 
 def _good_table(folder: Path) -> Path:
-    path = folder / "inputs" / "table.csv"
+    """The report.csv of a real run of the tiny config."""
+    path = folder / "inputs" / "run" / "report.csv"
     if not path.exists():
-        path.write_text("workload,source,accelerator,is_main,speedup_vs_fp16,main_speedup_over\n"
-                        "w,shape,speq,True,1.5,\nw,shape,fp16,False,1.0,1.5\n")
+        assert main(["run", str(folder / "inputs" / "good.yaml"), "--out", str(path.parent)]) == 0
     return path
+
+
+def _edited_table(folder: Path, name: str, column: str, value: str, row: int = 0) -> str:
+    """The good table with one cell (or, for row=None, the whole column) replaced."""
+    import csv
+    rows = list(csv.reader(_good_table(folder).open()))
+    col = rows[0].index(column)
+    for r in (rows[1:] if row is None else [rows[1 + row]]):
+        r[col] = value
+    out = folder / "inputs" / name
+    with out.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return str(out)
 
 
 def test_the_corpus_holds_at_least_100_cases():

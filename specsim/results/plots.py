@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 from specsim.errors import SpecsimError, shown
-from specsim.outputs import FIGURE_TAG, check_output_file
-from specsim.results.report import ENERGY_GROUPS, ROW_COLUMNS, STEP_PHASES
+from specsim.outputs import check_output_file
+from specsim.results.report import ALWAYS_FILLED, ENERGY_GROUPS, ROW_COLUMNS, STEP_PHASES, TEXT_COLUMNS
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8, "axes.grid": True,
@@ -53,41 +53,69 @@ def load_table(path: str | Path):
         frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     except Exception as err:   # noqa: BLE001 - any reader failure is a bad input file
         raise SpecsimError(f"{path}: not a readable results table ({type(err).__name__})") from None
-    missing = [c for c in ("workload", "accelerator", "is_main", "speedup_vs_fp16") if c not in frame.columns]
+    missing = [c for c in ROW_COLUMNS if c not in frame.columns]
     if missing:
-        raise SpecsimError(f"{path}: not a specsim results table (no column {missing[0]!r})")
+        raise SpecsimError(f"{path}: not a results table of this specsim (no column {missing[0]!r}; "
+                           f"{len(missing)} missing); write it again with specsim run or specsim sweep")
+    if len(frame) > MAX_TABLE_ROWS:
+        raise SpecsimError(f"{path}: {len(frame):,} rows, more than the {MAX_TABLE_ROWS:,} a figure reads; "
+                           "pick rows with --where or a smaller table")
     frame = _typed(frame, path)
+    mains = frame.groupby("workload")["is_main"].sum()
+    if (mains < 1).any():
+        raise SpecsimError(f"{path}: workload {shown(str(mains.index[(mains < 1).argmax()]), 60)} has no row of the "
+                           "main accelerator (is_main true)")
     frame.attrs["path"] = str(path)
     return frame
 
 
-TEXT_COLUMNS = ("workload", "source", "accelerator", "decoding", "draft", "dataflow", "dram", "acceptance_mode")
+MAX_TABLE_ROWS = 200_000    #: rows of a results table a figure may read
+MAX_BARS = 400              #: bars (workloads x accelerators) one bar chart may draw
+
+
+def _check_bars(kind: str, bars: int) -> None:
+    if bars > MAX_BARS:
+        raise SpecsimError(f"--kind {kind}: {bars:,} bars (workloads x accelerators), more than the {MAX_BARS} one "
+                           "figure draws; pick workloads with --where")
+
+
+def _truth(v) -> bool | None:
+    """A table cell as true/false (True/False, true/false as text), or None."""
+    if isinstance(v, bool):
+        return v
+    return {"True": True, "False": False, "true": True, "false": False}.get(v) if isinstance(v, str) else None
 
 
 def _typed(frame, path: Path):
-    """The table with every results column of its type (text, true/false, number); a cell edited into
-    something else is one line naming the column and the row."""
+    """The table with every results column of its type (text, true/false, a finite number); a cell edited
+    into something else, or left empty where every row has a value, is one line naming column and row."""
+    import numpy as np
     import pandas as pd
 
     frame = frame.copy()
-    for col in (c for c in ROW_COLUMNS if c in frame.columns):
+    for col in ROW_COLUMNS:
         cells = frame[col]
+        blank = cells.isna() | (cells.astype(str).str.strip() == "")
         if col in TEXT_COLUMNS:
-            bad = cells.isna() if col in ("workload", "accelerator") else pd.Series(False, index=cells.index)
-            frame[col] = cells.astype(object).where(cells.isna(), cells.astype(str))
+            bad = ~blank & ~cells.map(lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool))
+            frame[col] = cells.map(lambda v: str(v) if isinstance(v, (str, int, float)) else v).where(~blank, None)
+            what = "a name"
         elif col == "is_main":
-            truth = cells.map(lambda v: {True: True, False: False, "True": True, "False": False,
-                                         "true": True, "false": False}.get(v) if not isinstance(v, float) else None)
-            bad = truth.isna()
+            truth = cells.map(_truth)
+            bad = truth.isna() & ~blank
             frame[col] = truth
+            what = "true or false"
         else:
-            numbers = pd.to_numeric(cells, errors="coerce")
-            bad = numbers.isna() & cells.notna() & (cells.astype(str).str.strip() != "")
+            numbers = pd.to_numeric(cells.map(lambda v: v if isinstance(v, (str, int, float)) else None),
+                                    errors="coerce")
+            bad = (~blank & ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan)))
             frame[col] = numbers
+            what = "a finite number"
+        if col in ALWAYS_FILLED:
+            bad = bad | blank
         if bad.any():
             row = int(bad.to_numpy().nonzero()[0][0])
-            raise SpecsimError(f"{path}: column {col!r}, row {row + 1}: {shown(cells.iloc[row], 40)} is not "
-                               f"{'a name' if col in TEXT_COLUMNS else 'true or false' if col == 'is_main' else 'a number'}")
+            raise SpecsimError(f"{path}: column {col!r}, row {row + 1}: {shown(cells.iloc[row], 40)} is not {what}")
     return frame
 
 
@@ -134,7 +162,10 @@ def _same(v, text: str) -> bool:
     if isinstance(want, bool) or isinstance(v, bool):
         return isinstance(want, bool) and isinstance(v, bool) and want == v
     if isinstance(want, (int, float)) and isinstance(v, (int, float)):
-        return (math.isnan(v) and math.isnan(want)) or math.isclose(v, want)
+        try:
+            return (math.isnan(v) and math.isnan(want)) or math.isclose(v, want)
+        except OverflowError:                   # an integer beyond a double: equal only as integers
+            return v == want
     if isinstance(want, str) and want.lower() == "nan" and isinstance(v, float):
         return math.isnan(v)
     return v == want
@@ -223,6 +254,7 @@ def speedup_bars(frame, reference: str = "fp16"):
     frame = _one_point(frame, "speedup")
     accs = [a for a in dict.fromkeys(frame["accelerator"]) if a != reference]
     workloads = list(dict.fromkeys(frame["workload"]))
+    _check_bars("speedup", len(workloads) * len(accs))
     colors = _colors(frame["accelerator"])
     groups = workloads + (["geomean"] if len(workloads) > 1 else [])
     fig, (ax,) = _figure(max(4.5, 1.1 * len(groups) * max(1, len(accs)) / 3 + 2), 3.2)
@@ -272,6 +304,7 @@ def energy_breakdown(frame, reference: str = "fp16"):
     frame = _one_point(frame, "energy")
     workloads = list(dict.fromkeys(frame["workload"]))
     accs = list(dict.fromkeys(frame["accelerator"]))
+    _check_bars("energy", len(workloads) * len(accs))
     fig, (ax,) = _figure(max(5.0, 0.45 * len(workloads) * len(accs) + 1.5), 3.4)
     colors = dict(zip(ENERGY_GROUPS, PALETTE))
     x, labels, centers = 0.0, [], []
@@ -281,6 +314,9 @@ def energy_breakdown(frame, reference: str = "fp16"):
         if ref.empty:
             raise SpecsimError(f"--kind energy: workload {w!r} has no {reference!r} accelerator to normalise to")
         total = float(ref["energy_j_per_token"].iloc[0])
+        if not total > 0:
+            raise SpecsimError(f"--kind energy: workload {shown(w, 60)}: {reference}'s energy per token is {total:g}; "
+                               "expected a positive number to normalise to")
         start = x
         for acc in accs:
             row = sub[sub.accelerator == acc]
@@ -365,6 +401,9 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
     main_rows = main_rows.assign(**{x: main_rows[x].map(_number), y: main_rows[y].map(_number)})
     xs = sorted(main_rows[x].unique())
     ys = sorted(main_rows[y].unique())
+    if len(xs) > MAX_BARS or len(ys) > MAX_BARS:
+        raise SpecsimError(f"--kind heatmap: {len(xs)} x {len(ys)} values, more than the {MAX_BARS} per axis one "
+                           "figure draws; pick values with --where")
     grid = [[float("nan")] * len(xs) for _ in ys]
     for _, r in main_rows.iterrows():
         grid[ys.index(r[y])][xs.index(r[x])] = float(r["speedup_vs_fp16"])
@@ -464,11 +503,18 @@ def roofline(frame, workload: str | None = None):
 
 
 
-_METADATA = {".png": {"Software": "specsim"}, ".pdf": {"Creator": "specsim"}, ".svg": {"Creator": "specsim"}}
+FIGURE_TAG = "specsim-figure"    #: the creator every figure's metadata names
+_METADATA = {".png": {"Software": FIGURE_TAG}, ".pdf": {"Creator": FIGURE_TAG}, ".svg": {"Creator": FIGURE_TAG}}
+#: how that metadata appears in each file format (PNG tEXt chunk, PDF info string, SVG RDF creator)
+_MARKS = {".png": b"tEXtSoftware\x00" + FIGURE_TAG.encode(), ".pdf": b"/Creator (" + FIGURE_TAG.encode() + b")",
+          ".svg": b"<dc:title>" + FIGURE_TAG.encode() + b"</dc:title>"}
 
 
 def made_by_specsim(path: Path) -> bool:
-    """A figure file specsim wrote (its metadata names specsim: PNG text chunk, PDF/SVG creator)."""
+    """A figure file specsim wrote: its format's metadata record names specsim's figure creator."""
+    mark = _MARKS.get(path.suffix.lower())
+    if mark is None:
+        return False
     try:
         with path.open("rb") as fh:
             head = fh.read(1 << 16)
@@ -476,7 +522,7 @@ def made_by_specsim(path: Path) -> bool:
             tail = fh.read(1 << 16)
     except OSError:
         return False
-    return FIGURE_TAG in head or FIGURE_TAG in tail
+    return mark in head or mark in tail
 
 
 def check_figure_path(out: str | Path) -> Path:

@@ -155,6 +155,12 @@ ROW_COLUMNS = (
 figures per mean pass; ``main_*_over``: the main accelerator's ratio over this row's, with the bounds of its
 confidence interval in ``*_ci_low``/``*_ci_high``; ``*_vs_fp16``: this row's decode speedup and energy per
 token relative to the accelerator named ``fp16``, when there is one)."""
+TEXT_COLUMNS = ("workload", "source", "accelerator", "decoding", "draft", "dataflow", "dram", "acceptance_mode")
+#: columns every row has (the others are empty where a figure does not apply: baselines' own speedup, ...)
+ALWAYS_FILLED = ("workload", "source", "sequences", "accelerator", "is_main", "decoding", "draft", "rows", "cols",
+                 "pes", "dataflow", "clock_ghz", "dram_gbps", "dram", "capacity_gib", "tokens", "latency_s",
+                 "prefill_latency_s", "decode_latency_per_token_s", "tokens_per_s", "energy_j_per_token",
+                 *(f"energy_{g}_j" for g in ENERGY_GROUPS), "roofline_efficiency")
 
 
 def report_rows(report: dict) -> list[dict]:

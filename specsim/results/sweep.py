@@ -32,8 +32,9 @@ from typing import Any
 
 from specsim.allocator import tune_for_large_arrays
 from specsim.errors import SpecsimError, cut
+from specsim.outputs import check_output_folder
 from specsim.results.config import load_run_config
-from specsim.results.report import ROW_COLUMNS, report_rows
+from specsim.results.report import ROW_COLUMNS, TEXT_COLUMNS, report_rows
 
 SCHEMA_VERSION = 1
 MANIFEST, POINTS, CSV, PARQUET, FAILURES = "sweep.json", "points.jsonl", "results.csv", "results.parquet", "failures.csv"
@@ -297,7 +298,19 @@ def _valid_record(rec: Any, plan_: SweepPlan) -> bool:
     if "error" in rec:
         return isinstance(rec["error"], str)
     rows = rec.get("rows")
-    return isinstance(rows, list) and all(isinstance(r, dict) and list(r) == list(ROW_COLUMNS) for r in rows)
+    return isinstance(rows, list) and all(isinstance(r, dict) and list(r) == list(ROW_COLUMNS)
+                                          and all(_cell_ok(c, r[c]) for c in ROW_COLUMNS) for r in rows)
+
+
+def _cell_ok(column: str, value: Any) -> bool:
+    """A table cell of the type its column holds (text, true/false, a finite number) or empty."""
+    if value is None:
+        return True
+    if column in TEXT_COLUMNS:
+        return isinstance(value, str)
+    if column == "is_main":
+        return isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _read_records(path: Path, plan_: SweepPlan) -> dict[int, dict]:
@@ -326,7 +339,7 @@ def _lock(out: Path):
         import fcntl
     except ImportError:             # not POSIX: no lock
         return None
-    handle = (out / ".lock").open("w")
+    handle = (out / ".lock").open("a")        # never truncates: a lock file holds nothing
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -339,8 +352,7 @@ def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool):
     """Check or create ``out`` and lock it; returns (the points already finished there, the lock)."""
     manifest = plan_.manifest()
     mpath = out / MANIFEST
-    if out.exists() and not out.is_dir():
-        raise SpecsimError(f"--out {out}: is a file, expected a results folder")
+    check_output_folder(out, "--out")
     if mpath.exists():
         try:
             old = json.loads(mpath.read_bytes().decode("utf-8"))
@@ -356,7 +368,7 @@ def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool):
                 what = f"input file {changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1 else "")
             raise SpecsimError(f"{out}: holds a sweep with other arguments ({what} differs); use another --out "
                                "or re-run with the same config, inputs and --set values to resume it")
-    elif out.exists() and any(p.name != ".lock" for p in out.iterdir()):
+    elif out.exists() and any(p.name != ".lock" or p.stat().st_size for p in out.iterdir()):
         raise SpecsimError(f"{out}: not empty and not a sweep folder; use another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -176,10 +176,15 @@ def _read_members(where: str) -> dict[str, np.ndarray]:
             raise SpecsimError(f"{where}: larger than the {MAX_TRACE_BYTES >> 30} GiB a trace may be")
         out = {}
         with zipfile.ZipFile(where) as z:
+            if sum(i.file_size for i in z.infolist()) > MAX_TRACE_BYTES:
+                raise SpecsimError(f"{where}: unpacks to more than the {MAX_TRACE_BYTES >> 30} GiB a trace may be")
             for info in z.infolist():
                 name = info.filename.removesuffix(".npy")
                 if not info.filename.endswith(".npy") or (name not in SCHEMA and name != HEADER_KEY):
                     continue                                     # not a trace array: never read
+                if info.compress_type != zipfile.ZIP_STORED:     # specsim writes traces uncompressed
+                    raise SpecsimError(f"{where}: trace array '{name}' is compressed; specsim writes traces "
+                                       "uncompressed (np.savez), and does not unpack others")
                 with z.open(info) as fh:
                     version = np.lib.format.read_magic(fh)
                     read_header = {(1, 0): np.lib.format.read_array_header_1_0,
