@@ -349,12 +349,12 @@ def parse_value(text: str) -> Any:
     if len(text) > MAX_YAML_BYTES:
         raise SpecsimError(f"--set value of {len(text):,} characters: larger than the {MAX_YAML_BYTES:,} allowed")
     try:
-        yaml.load(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError:
         return text
     except RecursionError:
-        pass
-    return parse_yaml(text, "--set value")
+        raise SpecsimError(f"--set value: nested deeper than {MAX_DEPTH} levels; refused") from None
+    return check_document(data, "--set value")
 
 
 def set_key(data: dict, cls: type, key: str, value: Any, source: str | Path, label: str = "--set") -> None:
