@@ -47,6 +47,11 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         return super().construct_mapping(node, deep=deep)
 
 
+# no timestamps: 2024-01-01 stays text (a config holds no dates, and results files record values as JSON)
+_Loader.yaml_implicit_resolvers = {first: [(tag, regexp) for tag, regexp in resolvers
+                                           if tag != "tag:yaml.org,2002:timestamp"]
+                                   for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
+
 # YAML 1.1 (PyYAML) reads 1e-3 as a string (its floats need a dot); read it as the number YAML 1.2 and
 # every user mean, in files and in --set values alike
 _Loader.add_implicit_resolver(
@@ -130,6 +135,9 @@ def check_document(data: Any, where: str) -> Any:
     while stack:
         node, depth = stack.pop()
         seen += 1
+        if not isinstance(node, (dict, list, str, int, float, bool, type(None))):
+            raise SpecsimError(f"{where}: holds a {type(node).__name__} value; expected text, numbers, true/false, "
+                               "lists and mappings only")
         if seen > MAX_VALUES:
             raise SpecsimError(f"{where}: more than {MAX_VALUES:,} values once its aliases are expanded; refused "
                                "(a YAML alias bomb?)")

@@ -387,6 +387,26 @@ CORPUS = {
         "--alpha", "0.5", "--limit", "1", "--max-new-tokens", "4", "-o", "t.npz"],
     "trace-shape-too-much-work": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "--limit", "100000",
                                                "--max-new-tokens", "16384", "-o", "t.npz"],
+    # a second held-out corpus
+    "dram-preset-capacity-denormal": lambda f, i: ["run", _config(f, f"c{i}.yaml", _hw("dram.preset", _write(
+        f, "p.yaml", yaml.safe_dump({**yaml.safe_load((ROOT / "specsim/data/dram/hbm2.yaml").read_text()),
+                                     "capacity_gib": {"value": 1e-300, "unit": "GiB", "source": "x"}})))), "--out", "out"],
+    "energy-steep-sram-fit": lambda f, i: ["run", _config(f, f"c{i}.yaml", lambda d: d["hardware"].update(
+        energy_table=_write(f, "e.yaml", yaml.safe_dump({
+            **yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
+            **{k: v for k, v in yaml.safe_load((ROOT / "specsim/data/energy/shared-28nm.yaml").read_text()).items()},
+            "sram_points": [{"size_kib": 32, "pj_per_64bit": 1, "source": "x"},
+                            {"size_kib": 33, "pj_per_64bit": 20, "source": "x"}]})))), "--out", "out"],
+    "energy-pe-area-denormal": lambda f, i: ["run", _config(f, f"c{i}.yaml", lambda d: d["hardware"].update(
+        energy_table=_write(f, "e.yaml", yaml.safe_dump({
+            **yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
+            "include": str(ROOT / "specsim/data/energy/shared-28nm.yaml"),
+            "pe_area": {"value": 1e-320, "unit": "um^2/PE", "source": "x"}})))), "--out", "out"],
+    "baseline-named-like-main": _cfg(lambda d: d["baselines"].__setitem__("tiny", str(ROOT / "hwconfigs" / "fp16.yaml"))),
+    "confidence-denormal": _cfg(lambda d: d.__setitem__("confidence", 1e-320)),
+    "sweep-date-values": lambda f, i: ["sweep", _config(f, f"c{i}.yaml", lambda d: d["baselines"].__setitem__(
+        "fp16", {"config": str(ROOT / "hwconfigs" / "fp16.yaml"), "overrides": {}})),
+        "--set", "baselines.fp16.overrides.description=!!timestamp 2024-01-01", "--out", "sw"],
     # unknown command and options
     "unknown-command": lambda f, i: ["simulate-everything"],
     "unknown-option": lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--turbo"],

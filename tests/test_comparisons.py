@@ -287,8 +287,8 @@ def test_resident_bytes_count_every_weight_copy():
 # ---- bad input --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("setting, expected", [
-    ("confidence=1.5", "confidence: expected a value < 1"),
-    ("confidence=0", "confidence: expected a value > 0"),
+    ("confidence=1.5", "confidence: expected a value <= 0.9999"),
+    ("confidence=0", "confidence: expected a value >= 0.5"),
     ("hardware.dram.preset=hbm9", "hardware.dram.preset: unknown DRAM preset 'hbm9'"),
     ("hardware.dram.capacity_gib=0.01", "needs"),
     ("comparison=[same_memory, same_bandwidth]", "both set the same resource"),

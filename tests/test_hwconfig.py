@@ -47,7 +47,7 @@ def _write(tmp_path, edit):
     (lambda d: d["dram"].update(bandwidth_gbps=True), "dram.bandwidth_gbps", "expected a number"),
     (lambda d: d["dram"].update(preset="hbm9"), "dram.preset", "unknown DRAM preset 'hbm9'"),
     (lambda d: d["dram"].update(stacks=0), "dram.stacks", ">= 1"),
-    (lambda d: d["dram"].update(capacity_gib=-1), "dram.capacity_gib", "> 0"),
+    (lambda d: d["dram"].update(capacity_gib=-1), "dram.capacity_gib", ">= 0.001"),
     (lambda d: d["dram"].update(weight_layout="planar"), "dram.weight_layout", "nibble_planes"),
     (lambda d: d["vector"]["cycles_per_element"].update(gelu=1), "vector.cycles_per_element.gelu", "unknown key"),
     (lambda d: d.pop("clock_ghz"), "clock_ghz", "missing key"),

@@ -114,7 +114,7 @@ class DRAMConfig:
     stacks: int = spec(1, ge=1, le=1024, doc="HBM stacks (or LPDDR packages) of the preset")
     bandwidth_gbps: float | None = spec(None, ge=1e-3, le=1e6, unit="GB/s",
                                         doc="peak bandwidth summed over stacks (default: stacks x preset)")
-    capacity_gib: float | None = spec(None, gt=0, le=1e6, unit="GiB",
+    capacity_gib: float | None = spec(None, ge=1e-3, le=1e6, unit="GiB",
                                       doc="capacity of the memory system (default: stacks x preset)")
     channels: int | None = spec(None, ge=1, le=1 << 20, doc="channels in all (default: stacks x preset)")
     burst_bytes: int | None = spec(None, ge=1, le=1 << 20, unit="bytes",

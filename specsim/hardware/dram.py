@@ -45,8 +45,8 @@ class DRAMPreset:
         for key, unit in PRESET_UNITS.items():
             getattr(self, key).expect(f"{where}.{key}", unit)
         for key in ("bandwidth_gbps", "capacity_gib", "channels", "burst_bytes"):
-            if not 0 < getattr(self, key).value <= 1e6:
-                raise SpecsimError(f"{where}.{key}.value: expected a value in (0, 1e6] ({PRESET_UNITS[key]})")
+            if not 1e-3 <= getattr(self, key).value <= 1e6:
+                raise SpecsimError(f"{where}.{key}.value: expected a value in [0.001, 1e6] ({PRESET_UNITS[key]})")
         for key in ("channels", "burst_bytes"):
             if not float(getattr(self, key).value).is_integer():
                 raise SpecsimError(f"{where}.{key}.value: expected a whole number ({PRESET_UNITS[key]})")

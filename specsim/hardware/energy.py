@@ -66,10 +66,18 @@ class EnergyTable:
         for mode, c in self.mac.items():
             c.expect(f"{where}.mac.{mode}", "pJ/MAC")
         for key in ("pe_area", "vector_lane_area"):
-            if not getattr(self, key).value > 0:
-                raise SpecsimError(f"{where}.{key}.value: expected an area > 0")
+            if not 1e-3 <= getattr(self, key).value <= 1e9:
+                raise SpecsimError(f"{where}.{key}.value: expected an area in [0.001, 1e9] um^2")
         if len({p.size_kib for p in self.sram_points}) < 2:
             raise SpecsimError(f"{where}.sram_points: expected points at two or more sizes to fit the size model")
+        for i, point in enumerate(self.sram_points):
+            if not (1e-6 <= point.size_kib <= 1e9 and 1e-6 <= point.pj_per_64bit <= 1e9):
+                raise SpecsimError(f"{where}.sram_points[{i}]: expected a size in [1e-6, 1e9] KiB and an energy in "
+                                   "[1e-6, 1e9] pJ")
+        a, b = self.sram_fit
+        if not 0 <= b <= 2:
+            raise SpecsimError(f"{where}.sram_points: the size model's exponent is {b:.3g}; published SRAM energies "
+                               "grow with size between constant and quadratic (0..2): check the points")
 
     @functools.cached_property
     def sram_fit(self) -> tuple[float, float]:

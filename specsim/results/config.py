@@ -129,8 +129,8 @@ class RunConfig:
     comparison: str | list[str] = spec("like_for_like", choices=(*BASES, "like_for_like"),
                                        doc="what the baselines share with this accelerator: like_for_like "
                                            f"(= {', '.join(LIKE_FOR_LIKE)}) or a list of bases")
-    confidence: float = spec(0.95, gt=0, lt=1, doc="level of the confidence intervals of speedups and energy "
-                                                  "efficiency")
+    confidence: float = spec(0.95, ge=0.5, le=0.9999, doc="level of the confidence intervals of speedups and "
+                                                         "energy efficiency")
     path: str = spec("<built-in>")
 
     @property
@@ -148,6 +148,9 @@ class RunConfig:
                 not (ch.isprintable() and ch not in "/\\") for ch in self.name):
             raise SpecsimError(f"{where}.name: expected a name of 1-100 printable characters without '/' or '\\' "
                                "(it names the results folder)")
+        if self.name in self.baselines:
+            raise SpecsimError(f"{where}.baselines.{self.name}: a baseline cannot share the main accelerator's "
+                               "name; rename one of them")
         listed = (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
         if not listed:
             raise SpecsimError(f"{where}.comparison: expected like_for_like or a list of {', '.join(BASES)}")

@@ -291,7 +291,8 @@ def _run_dask(plan_: SweepPlan, todo: list[tuple[int, Point]], client, owned: bo
 
 def _valid_record(rec: Any, plan_: SweepPlan) -> bool:
     """A finished point as this sweep writes it: its index, its own parameters, rows or an error."""
-    if not isinstance(rec, dict) or not isinstance(rec.get("point"), int) or not 0 <= rec["point"] < len(plan_.points):
+    point = rec.get("point") if isinstance(rec, dict) else None
+    if not isinstance(point, int) or isinstance(point, bool) or not 0 <= point < len(plan_.points):
         return False
     if rec.get("params") != [[k, v] for k, v in plan_.points[rec["point"]]]:
         return False
@@ -310,7 +311,11 @@ def _cell_ok(column: str, value: Any) -> bool:
         return isinstance(value, str)
     if column == "is_main":
         return isinstance(value, bool)
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= 2**53
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _read_records(path: Path, plan_: SweepPlan) -> dict[int, dict]:

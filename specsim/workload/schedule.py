@@ -132,7 +132,7 @@ def _van_der_corput(k: int) -> float:
 
 
 ACCEPTANCE_MODES = ("sampled", "expected")
-MAX_OPERATOR_ROWS = 10_000_000   #: operators one replay may simulate (about 3 GB of tables; a minute or so)
+MAX_OPERATOR_ROWS = 4_000_000    #: operators one replay may simulate (about 2 GB of tables; half a minute or so)
 
 
 def check_operator_rows(rows: int, where: str) -> None:
