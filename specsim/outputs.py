@@ -115,8 +115,9 @@ def read_marker(folder: Path) -> dict | None:
 def replaceable_run_folder(folder: Path) -> bool:
     """Whether ``folder`` may be replaced by a run's results: empty, or a run folder holding only what
     ``specsim run`` writes."""
-    entries = {e.name for e in folder.iterdir()}
-    return not entries or (read_marker(folder) is not None and entries <= RUN_FILES)
+    entries = list(folder.iterdir())
+    return not entries or (read_marker(folder) is not None and all(
+        e.name in RUN_FILES and e.is_file() and not e.is_symlink() for e in entries))
 
 
 @_os_errors
@@ -135,7 +136,7 @@ def check_run_folder(path: str | Path, label: str, signature: dict, replace: boo
     if marker is None:
         raise SpecsimError(f"{label} {path}: is a folder specsim did not make (no {RUN_MARKER}); specsim never "
                            "replaces other folders, choose another --out")
-    others = sorted(e.name for e in p.iterdir() if e.name not in RUN_FILES)
+    others = sorted(e.name for e in p.iterdir() if e.name not in RUN_FILES or not e.is_file() or e.is_symlink())
     if others:
         raise SpecsimError(f"{label} {path}: holds files specsim did not write ({cut(', '.join(others), 120)}); "
                            "move them out or choose another --out")

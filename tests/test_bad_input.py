@@ -63,9 +63,11 @@ def _tiny_trace(path: Path) -> Path:
     return path
 
 
-def _crafted_trace(path: Path, header_edit=None, arrays_edit=None, raw_header: bytes | None = None) -> Path:
-    """A trace archive written directly (no validation): the valid tiny trace with its header or arrays edited."""
-    from specsim.workload.tracefile import HEADER_KEY, read_trace
+def _crafted_trace(path: Path, header_edit=None, arrays_edit=None, raw_header: bytes | None = None,
+                   rehash: bool = True) -> Path:
+    """A trace archive written directly (no validation): the valid tiny trace with its header or arrays edited,
+    its payload hash recomputed (``rehash``) so that only the edit itself can make it invalid."""
+    from specsim.workload.tracefile import HEADER_KEY, payload_sha256, read_trace
     good = read_trace(_tiny_trace(path.with_name("good_" + path.name)))
     path.with_name("good_" + path.name).unlink()
     header, arrays = dict(good.header), dict(good.arrays)
@@ -73,6 +75,8 @@ def _crafted_trace(path: Path, header_edit=None, arrays_edit=None, raw_header: b
         header_edit(header)
     if arrays_edit:
         arrays_edit(arrays)
+        if rehash:
+            header["payload_sha256"] = payload_sha256(arrays)
     blob = raw_header if raw_header is not None else json.dumps(header).encode()
     np.savez(path, **{HEADER_KEY: np.frombuffer(blob, dtype=np.uint8)}, **arrays)
     return path
@@ -339,7 +343,33 @@ CORPUS = {
         f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a.__setitem__("step_level", a["step_level"].astype(float))))],
     "inspect-huge-member": lambda f, i: ["trace", "--inspect", str(_huge_member(f / "inputs" / f"x{i}.npz"))],
     "inspect-payload-changed": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a.__setitem__("tokens", a["tokens"] + 1)))],
+        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a.__setitem__("tokens", a["tokens"] + 1), rehash=False))],
+    # crafted traces whose payload hash was recomputed: only the checks of their content can refuse them
+    "inspect-header-huge-integer": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", raw_header=b'{"kind": "specsim-trace", "x": ' + b"9" * 5000 + b"}"))],
+    "inspect-expected-without-tokens": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", lambda h: (h.__setitem__("acceptance_mode", "expected"),
+                                                h.pop("expected_tokens_per_round", None))))],
+    "inspect-tokens-per-round-nan": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", raw_header=json.dumps({**_header_of_tiny(f), "expected_tokens_per_round": None,
+                                                            "configured_alpha": float("nan")}).encode()))],
+    "inspect-op-n-negative": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["op_n"].__setitem__(0, -5)))],
+    "inspect-op-count-zero": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["op_count"].__setitem__(0, 0)))],
+    "inspect-step-past-huge": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["step_past"].__setitem__(-1, 2**31 - 1)))],
+    "inspect-drafted-huge": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["round_drafted"].__setitem__(0, 32767)))],
+    "inspect-generated-zero": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: (a.__setitem__("generated_len", a["generated_len"] * 0),
+                                                            a.__setitem__("tokens", a["tokens"][:0]))))],
+    "inspect-layer-stat-nan": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
+        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: _one_layer_stat(a, float("nan"))))],
+    "plot-where-drops-main": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "--where",
+                                           "is_main=false", "-o", "fig.png"],
+    "out-specsim-folder-with-a-folder-inside": lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--out",
+                                                             _run_folder_with_a_folder(f)],
     # gemm
     "gemm-m-zero": lambda f, i: ["gemm", "--m", "0", "--n", "8", "--k", "8"],
     "gemm-m-huge": lambda f, i: ["gemm", "--m", "1000000000000", "--n", "8", "--k", "8"],
@@ -436,6 +466,30 @@ def _compressed_trace(folder: Path) -> str:
         for name in z.namelist():
             out.writestr(name, z.read(name))
     return str(dst)
+
+
+def _header_of_tiny(folder: Path) -> dict:
+    from specsim.workload.tracefile import read_trace
+    return dict(read_trace(folder / "inputs" / "tiny.npz").header)
+
+
+def _one_layer_stat(arrays: dict, value: float) -> None:
+    """Give the trace one layer-statistics row whose Tender group count is ``value``."""
+    from specsim.workload.tracefile import LAYER_STATS
+    arrays["ls_layer"], arrays["ls_name"] = np.zeros(1, np.int16), np.zeros(1, np.int16)
+    for name in LAYER_STATS:
+        arrays[name] = np.full(1, value if name == "tender_groups" else 0.0, np.float32)
+
+
+def _run_folder_with_a_folder(folder: Path) -> str:
+    """A run folder of specsim's same configuration whose report.csv the user replaced by a folder of theirs."""
+    out = folder / "inputs" / "same"
+    if not out.exists():
+        assert main(["run", str(folder / "inputs" / "good.yaml"), "--out", str(out)]) == 0
+        (out / "report.csv").unlink()
+        (out / "report.csv").mkdir()
+        (out / "report.csv" / "mine.txt").write_text("the user's file")
+    return str(out)
 
 
 def _fifo(folder: Path, suffix: str = ".yaml") -> str:

@@ -22,7 +22,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "seed": (0, INT64_MAX),
     "gemm_dim": (1, 2**31),           # --m, --n, --k of `specsim gemm`
     "array_dim": (1, 65_536),         # --rows, --cols
-    "workers": (1, 256),
+    "workers": (1, 64),               # each holds its own replay cache (about 45 MB)
     "layers": (1, 100_000),           # `specsim formats --layers`
 }
 

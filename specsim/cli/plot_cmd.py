@@ -43,6 +43,15 @@ def run(args: argparse.Namespace) -> int:
         raise SpecsimError(f"--workload {args.workload}: not in the table (have: "
                            f"{', '.join(dict.fromkeys(frame['workload']))})")
     kwargs = {"workload": args.workload} if args.kind in ("heatmap", "roofline") else {}
-    fig = plots.KINDS[args.kind](frame, **kwargs)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # a figure numpy or matplotlib warn about is not drawn
+        try:
+            fig = plots.KINDS[args.kind](frame, **kwargs)
+            fig.canvas.draw()
+        except (RuntimeWarning, UserWarning) as warning:
+            from specsim.errors import SpecsimError
+            raise SpecsimError(f"--kind {args.kind}: the table's values cannot be drawn ({warning})") from None
     print(f"wrote {plots.save(fig, args.output)}")
     return 0

@@ -41,12 +41,11 @@ def run(args: argparse.Namespace) -> int:
     out = check_run_folder(Path(args.out) if args.out else Path("results") / cfg.name,
                            "--out" if args.out else "results folder", signature, args.replace)
     tune_for_large_arrays()
-    with results_folder(out, signature) as tmp:
+    with results_folder(out, signature) as tmp:       # written whole, or not at all
         report = run_config(cfg, progress=not args.no_progress and not args.json and sys.stderr.isatty())
         write_report(report, tmp)
-    if args.json:
-        print(json.dumps(report, indent=1))
-    else:
-        print_report(report)
-        print(f"wrote {out / 'report.json'} and {out / 'report.csv'}")
+        text = json.dumps(report, indent=1) if args.json else None
+        if not args.json:
+            print_report(report)
+    print(text if args.json else f"wrote {out / 'report.json'} and {out / 'report.csv'}")
     return 0

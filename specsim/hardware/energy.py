@@ -75,7 +75,7 @@ class EnergyTable:
                 raise SpecsimError(f"{where}.sram_points[{i}]: expected a size in [1e-6, 1e9] KiB and an energy in "
                                    "[1e-6, 1e9] pJ")
         a, b = self.sram_fit
-        if not 0 <= b <= 2:
+        if not (0 <= b <= 2 and 0 < a < 1e12):
             raise SpecsimError(f"{where}.sram_points: the size model's exponent is {b:.3g}; published SRAM energies "
                                "grow with size between constant and quadratic (0..2): check the points")
 
@@ -84,8 +84,9 @@ class EnergyTable:
         """``(a, b)`` of the SRAM size model: pJ per 64-bit access = a * (size / 1 KiB) ** b."""
         x = np.log([p.size_kib for p in self.sram_points])
         y = np.log([p.pj_per_64bit for p in self.sram_points])
-        b, log_a = np.polyfit(x, y, 1)
-        return float(np.exp(log_a)), float(b)
+        with np.errstate(all="ignore"):               # a degenerate fit is refused by validate(), not warned
+            b, log_a = np.polyfit(x, y, 1)
+            return float(np.exp(log_a)), float(b)
 
     def sram_pj_per_byte(self, size_kib: float) -> float:
         """Energy per byte read or written in an SRAM of ``size_kib`` (the fitted size model / 8)."""

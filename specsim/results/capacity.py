@@ -68,7 +68,7 @@ def residency(hw: HardwareConfig, templates: list[LevelTemplate], modes: tuple[s
             weight_bytes = int(np.ceil((c["n"][sel] * c["k"][sel] * c["batch"][sel]).sum() * mode.weight_bits / 8))
             copies[modes[int(mode_index)]] = max(copies.get(modes[int(mode_index)], 0), weight_bytes)
         kv_writers = gemm & ~c["output_resident"]       # k_proj / v_proj: their outputs go to the KV cache
-        context = int((step_past[mine] + step_tokens[mine]).max())
+        context = int((step_past[mine].astype(np.int64) + step_tokens[mine]).max())
         kv += int((c["n"][kv_writers] * c["batch"][kv_writers]).sum()) * KV_BYTES * context
         tokens = int(step_tokens[mine].max())
         widest = int((c["n"][gemm] + c["k"][gemm]).max(initial=0))

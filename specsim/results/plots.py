@@ -61,15 +61,13 @@ def load_table(path: str | Path):
         raise SpecsimError(f"{path}: {len(frame):,} rows, more than the {MAX_TABLE_ROWS:,} a figure reads; "
                            "pick rows with --where or a smaller table")
     frame = _typed(frame, path)
-    mains = frame.groupby("workload")["is_main"].sum()
-    if (mains < 1).any():
-        raise SpecsimError(f"{path}: workload {shown(str(mains.index[(mains < 1).argmax()]), 60)} has no row of the "
-                           "main accelerator (is_main true)")
+    _check_mains(frame, str(path))
     frame.attrs["path"] = str(path)
     return frame
 
 
 MAX_TABLE_ROWS = 200_000    #: rows of a results table a figure may read
+MAX_CELL = 1e19             #: the largest number a results cell holds (cycle counts stay below 2^62)
 MAX_BARS = 400              #: bars (workloads x accelerators) one bar chart may draw
 
 
@@ -108,14 +106,17 @@ def _typed(frame, path: Path):
         else:
             numbers = pd.to_numeric(cells.map(lambda v: v if isinstance(v, (str, int, float)) else None),
                                     errors="coerce")
-            bad = (~blank & ~np.isfinite(numbers.to_numpy(dtype=float, na_value=np.nan)))
+            values = numbers.to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                bad = ~blank & ~(np.isfinite(values) & (values >= 0) & (values <= MAX_CELL))
             frame[col] = numbers
-            what = "a finite number"
+            what = f"a number in [0, {MAX_CELL:g}]"
         if col in ALWAYS_FILLED:
             bad = bad | blank
         if bad.any():
             row = int(bad.to_numpy().nonzero()[0][0])
-            raise SpecsimError(f"{path}: column {col!r}, row {row + 1}: {shown(cells.iloc[row], 40)} is not {what}")
+            cell = "an empty cell" if blank.iloc[row] else shown(cells.iloc[row], 40)
+            raise SpecsimError(f"{path}: column {col!r}, row {row + 1}: {cell} is not {what}")
     return frame
 
 
@@ -139,7 +140,17 @@ def where(frame, conditions: list[str]):
         frame = frame[[_same(v, value) for v in frame[key]]]
         if frame.empty:
             raise SpecsimError(f"--where {cond}: no rows match")
+    if conditions:
+        _check_mains(frame, f"--where {' '.join(conditions)}")
     return frame
+
+
+def _check_mains(frame, where: str) -> None:
+    """Every workload of the table has a row of the main accelerator (``is_main``)."""
+    mains = frame.groupby("workload")["is_main"].sum()
+    if (mains < 1).any():
+        raise SpecsimError(f"{where}: workload {shown(str(mains.index[(mains < 1).argmax()]), 60)} has no row of the "
+                           "main accelerator (is_main true)")
 
 
 def _same(v, text: str) -> bool:

@@ -220,6 +220,13 @@ def ratio_text(value: float, ci: list[float] | None) -> str:
     return f"{value:.3f}x" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
 
 
+def _drift_text(drift: dict) -> str:
+    """``0.044 / 93.0``: token agreement with FP16 and perplexity, ``-`` for what the trace did not measure."""
+    agreement, perplexity = drift.get("token_agreement"), drift.get("perplexity")
+    return (f"{agreement:.3f}" if agreement is not None else "-") + " / " + (
+        f"{perplexity:.1f}" if perplexity is not None else "-")
+
+
 def hardware_text(hw: dict) -> str:
     """``64x64 ws, 1 GHz, 1024 GB/s``: what a reader compares accelerators by."""
     return f"{hw['rows']}x{hw['cols']} {hw['dataflow']}, {hw['clock_ghz']:g} GHz, {hw['dram_gbps']:g} GB/s"
@@ -255,8 +262,7 @@ def print_report(report: dict, console=None) -> None:
                       f"{m['roofline_efficiency']:.3f}",
                       *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc])
                         for key in COMPARISONS),
-                      f"{drift['token_agreement']:.3f} / {drift['perplexity']:.1f}" if drift else "lossless"
-                      if acc == main or acc == "fp16" else "-")
+                      _drift_text(drift) if drift else "lossless" if acc == main or acc == "fp16" else "-")
         console.print(t)
         if w["sequences"] < 2:
             console.print("  one sequence: no confidence interval (give the workload more prompts)")

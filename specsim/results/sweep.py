@@ -38,6 +38,9 @@ from specsim.results.report import ROW_COLUMNS, TEXT_COLUMNS, report_rows
 
 SCHEMA_VERSION = 1
 MANIFEST, POINTS, CSV, PARQUET, FAILURES = "sweep.json", "points.jsonl", "results.csv", "results.parquet", "failures.csv"
+CONNECT_TIMEOUT_S = 15.0       #: seconds a Dask scheduler has to connect and answer
+MAX_POINTS = 20_000            #: design points one sweep may hold
+MAX_DISTINCT_VALUES = 1_000    #: distinct (key, value) pairs one sweep may validate (about 20 ms each)
 KEY_LABEL = "sweep key"
 Point = tuple[tuple[str, Any], ...]          #: one design point: (dotted key, value) pairs in key order
 
@@ -132,6 +135,9 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
                            "(explicit points)")
     if not points:
         raise SpecsimError("sweep space: no design points")
+    if len(points) > MAX_POINTS:
+        raise SpecsimError(f"sweep space: {len(points):,} design points, more than the {MAX_POINTS:,} one sweep may "
+                           "hold; split it into several sweeps")
     keys: list[str] = []
     canonical_points = []
     for p in points:
@@ -164,6 +170,10 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
         for k, v in p:
             if all(json.dumps(v, default=str) != json.dumps(u, default=str) for u in values.setdefault(k, [])):
                 values[k].append(v)
+    distinct = sum(len(v) for v in values.values())
+    if distinct > MAX_DISTINCT_VALUES:
+        raise SpecsimError(f"sweep space: {distinct:,} distinct key values, more than the {MAX_DISTINCT_VALUES:,} one "
+                           "sweep checks (about 20 ms each); split it into several sweeps")
     baselines: dict = {}                # baseline run configs, loaded once for all values
     inputs = _input_files(load_run_config(path, list(overrides)), baselines)
     for key, vals in values.items():
@@ -263,11 +273,20 @@ def connect(scheduler: Any):
                            "(pip install 'dask[distributed]')") from None
     if isinstance(scheduler, Client):
         return scheduler
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    attempt = pool.submit(Client, str(scheduler), timeout="5s")
     try:
-        return Client(str(scheduler), timeout="5s")
-    except (OSError, TimeoutError, ValueError) as err:
+        return attempt.result(timeout=CONNECT_TIMEOUT_S)     # connect and handshake, whatever answers there
+    except concurrent.futures.TimeoutError:
+        raise SpecsimError(f"--scheduler {scheduler}: no Dask scheduler answered within {CONNECT_TIMEOUT_S:g} s") \
+            from None
+    except (OSError, TimeoutError, ValueError, MemoryError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise SpecsimError(f"--scheduler {scheduler}: cannot reach a Dask scheduler ({reason})") from None
+        raise SpecsimError(f"--scheduler {scheduler}: cannot reach a Dask scheduler ({cut(reason, 120)})") from None
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _run_dask(plan_: SweepPlan, todo: list[tuple[int, Point]], client, owned: bool) -> Iterator[list[dict]]:
@@ -297,7 +316,7 @@ def _valid_record(rec: Any, plan_: SweepPlan) -> bool:
     if rec.get("params") != [[k, v] for k, v in plan_.points[rec["point"]]]:
         return False
     if "error" in rec:
-        return isinstance(rec["error"], str)
+        return isinstance(rec["error"], str) and set(rec) == {"point", "params", "error"}
     rows = rec.get("rows")
     return isinstance(rows, list) and all(isinstance(r, dict) and list(r) == list(ROW_COLUMNS)
                                           and all(_cell_ok(c, r[c]) for c in ROW_COLUMNS) for r in rows)

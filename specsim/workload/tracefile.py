@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -165,6 +166,8 @@ def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -
 
 
 MAX_TRACE_BYTES = 8 << 30       #: a trace file larger than this is refused before it is read
+MAX_CONTEXT = 1 << 24           #: tokens of a prompt, a generation or a KV cache a trace may hold
+MAX_DRAFT = 32                  #: draft tokens per round a trace may hold (specsim trace --gamma 1..32)
 
 
 def _read_members(where: str) -> dict[str, np.ndarray]:
@@ -240,6 +243,14 @@ def _check_header_types(where: str, header: dict) -> None:
     if isinstance(header.get("drift"), dict) and not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in header["drift"].values()):
         raise SpecsimError(f"{where}: trace header 'drift' must map names to numbers")
+    if header.get("acceptance_mode") not in (None, "sampled", "expected"):
+        raise SpecsimError(f"{where}: trace header 'acceptance_mode' must be sampled or expected")
+    for key in ("expected_tokens_per_round", "configured_alpha"):
+        value = header.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise SpecsimError(f"{where}: trace header '{key}' must be a finite number >= 0")
+    if header.get("acceptance_mode") == "expected" and not (header.get("expected_tokens_per_round") or 0) >= 1:
+        raise SpecsimError(f"{where}: trace header 'expected_tokens_per_round' must be >= 1 for expected acceptance")
     arch = header.get("architecture")
     if isinstance(arch, dict):
         for key in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab"):
@@ -272,8 +283,23 @@ def _check_arrays(where: str, arrays: dict[str, np.ndarray]) -> None:
     _in_range(where, arrays, "step_phase", 0, len(PHASES))
     _in_range(where, arrays, "op_kind", 0, len(OP_KINDS))
     _in_range(where, arrays, "step_prompt", 0, n_prompts)
-    _in_range(where, arrays, "step_tokens", 1, None)
-    _in_range(where, arrays, "step_past", 0, None)
+    _in_range(where, arrays, "step_tokens", 1, MAX_CONTEXT)
+    _in_range(where, arrays, "step_past", 0, MAX_CONTEXT)
+    _in_range(where, arrays, "round_drafted", 1, MAX_DRAFT + 1)
+    _in_range(where, arrays, "prompt_len", 1, MAX_CONTEXT)
+    _in_range(where, arrays, "generated_len", 1, MAX_CONTEXT)
+    # operator templates: symbolic sizes are -1 (tokens, KV length) or -2 (lm_head rows), the rest positive
+    for name, symbols in (("op_m", (-1, -2)), ("op_n", (-1,)), ("op_k", (-1,))):
+        a = arrays[name]
+        if np.any((a < 1) & ~np.isin(a, symbols)):
+            raise SpecsimError(f"{where}: '{name}' must be positive or one of {symbols} (symbolic sizes)")
+    _in_range(where, arrays, "op_count", 1, None)
+    _in_range(where, arrays, "op_layer", -1, None)
+    stats = np.stack([arrays[n] for n in LAYER_STATS]) if arrays["ls_layer"].size else np.zeros((0, 0))
+    if stats.size and (not np.isfinite(stats).all() or stats.min() < 0):
+        raise SpecsimError(f"{where}: layer statistics must be finite and non-negative")
+    if arrays["tender_groups"].size and arrays["tender_groups"].max() > 64:
+        raise SpecsimError(f"{where}: 'tender_groups' must lie in [0, 64] (Tender's channel groups)")
     if np.any(arrays["step_logits"] < 1) or np.any(arrays["step_logits"] > arrays["step_tokens"]):
         raise SpecsimError(f"{where}: 'step_logits' must lie in [1, step_tokens]")
     if not set(np.unique(arrays["step_level"]).tolist()) <= set(np.unique(arrays["op_level"]).tolist()):
@@ -329,7 +355,7 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
         raise SpecsimError(f"{where}: no trace header (not a specsim trace)")
     try:
         header = json.loads(blob.tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except ValueError:              # not UTF-8, not JSON, or an integer of more than 4,300 digits
         raise SpecsimError(f"{where}: trace header is not valid JSON") from None
     except RecursionError:
         raise SpecsimError(f"{where}: trace header nested too deeply (not a specsim trace)") from None
