@@ -82,6 +82,12 @@ class Constant:
         return self
 
 
+def check_units(obj: Any, where: str, units: dict[str, str]) -> None:
+    """Every :class:`Constant` field of ``obj`` named in ``units`` carries that unit."""
+    for key, unit in units.items():
+        getattr(obj, key).expect(f"{where}.{key}", unit)
+
+
 def spec(default: Any = dataclasses.MISSING, *, unit: str = "", doc: str = "", gt: float | None = None,
          ge: float | None = None, le: float | None = None, lt: float | None = None,
          choices: tuple | None = None) -> Any:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from specsim.errors import SpecsimError
-from specsim.typedconfig import Constant, build, cached, load_yaml, spec
+from specsim.typedconfig import Constant, build, cached, check_units, load_yaml, spec
 
 #: unit each preset figure must carry
 PRESET_UNITS = {"bandwidth_gbps": "GB/s", "capacity_gib": "GiB", "channels": "channels", "burst_bytes": "bytes",
@@ -42,8 +42,7 @@ class DRAMPreset:
     path: str = spec("<built-in>")
 
     def validate(self, where: str) -> None:
-        for key, unit in PRESET_UNITS.items():
-            getattr(self, key).expect(f"{where}.{key}", unit)
+        check_units(self, where, PRESET_UNITS)
         for key in ("bandwidth_gbps", "capacity_gib", "channels", "burst_bytes"):
             if not 1e-3 <= getattr(self, key).value <= 1e6:
                 raise SpecsimError(f"{where}.{key}.value: expected a value in [0.001, 1e6] ({PRESET_UNITS[key]})")

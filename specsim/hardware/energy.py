@@ -26,10 +26,15 @@ import numpy as np
 
 from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
-from specsim.typedconfig import Constant, build, cached, load_yaml, spec
+from specsim.typedconfig import Constant, build, cached, check_units, load_yaml, spec
 
 __all__ = ["Actions", "Constant", "EnergyTable", "OpActions", "SRAMPoint", "energy_breakdown", "energy_table_for",
            "group_breakdown", "load_energy_table", "op_energy_pj", "static_mw_total"]
+
+
+#: unit each single constant of an energy table must carry
+TABLE_UNITS = {"vector_per_lane_cycle": "pJ/lane-cycle", "mode_switch": "pJ", "leakage_density": "mW/mm^2",
+               "pe_area": "um^2/PE", "vector_lane_area": "um^2/lane", "sram_leakage": "mW/KiB"}
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,7 @@ class EnergyTable:
     path: str = spec("<built-in>")
 
     def validate(self, where: str) -> None:
-        for key, unit in (("vector_per_lane_cycle", "pJ/lane-cycle"), ("mode_switch", "pJ"),
-                          ("leakage_density", "mW/mm^2"), ("pe_area", "um^2/PE"), ("vector_lane_area", "um^2/lane"),
-                          ("sram_leakage", "mW/KiB")):
-            getattr(self, key).expect(f"{where}.{key}", unit)
+        check_units(self, where, TABLE_UNITS)
         for mode, c in self.mac.items():
             c.expect(f"{where}.mac.{mode}", "pJ/MAC")
         for key in ("pe_area", "vector_lane_area"):

@@ -262,7 +262,7 @@ def print_report(report: dict, console=None) -> None:
                       f"{m['roofline_efficiency']:.3f}",
                       *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc])
                         for key in COMPARISONS),
-                      _drift_text(drift) if drift else "lossless" if acc == main or acc == "fp16" else "-")
+                      _drift_text(drift) if drift else "lossless" if acc in (main, REFERENCE) else "-")
         console.print(t)
         if w["sequences"] < 2:
             console.print("  one sequence: no confidence interval (give the workload more prompts)")
