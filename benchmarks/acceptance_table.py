@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from specsim.workload.capture import CaptureConfig, capture
-    from specsim.workload.tracefile import Trace, summarize
+    from specsim.trace.tracefile import Trace, summarize
 
     rows = []
     print("| scheme | gamma | verify | mean accepted / round | tokens / verify step | alpha | alpha per level | "

@@ -21,10 +21,10 @@ CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from specsim.engine import simulate
-from specsim.engine.trace_ops import step_table
+from specsim.hardware.lowering import step_table
 from specsim.hardware.config import load_hardware
-from specsim.workload.architectures import load_architecture
-from specsim.workload.operators import architecture_template, template_arrays
+from specsim.trace.architectures import load_architecture
+from specsim.trace.operators import architecture_template, template_arrays
 t_import = time.perf_counter() - t0
 arch = load_architecture(sys.argv[1]); kv_len = int(sys.argv[2]); repeats = int(sys.argv[3])
 hw = load_hardware("speq"); modes = tuple(hw.modes)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from specsim.results.config import load_run_config  # noqa: E402
 from specsim.results.run import run  # noqa: E402
-from specsim.workload.architectures import load_architecture  # noqa: E402
+from specsim.trace.architectures import load_architecture  # noqa: E402
 
 CONFIG = ROOT / "hwconfigs" / "paper" / "speq.yaml"
 PAPER = {"fp16": 2.07, "olive": 1.53, "tender": 1.45}     # [speq2025] abstract, averages over 15 model/task pairs

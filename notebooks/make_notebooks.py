@@ -138,7 +138,7 @@ NOTEBOOKS = {
         new_code_cell(SETUP),
         new_code_cell(
             'import numpy as np\n'
-            'from specsim.workload.tracefile import read_trace, summarize\n'
+            'from specsim.trace.tracefile import read_trace, summarize\n'
             '\n'
             'traces = {}\n'
             'for path in sorted((ROOT / "traces").glob("*.npz")):\n'

@@ -2,15 +2,22 @@
 
 Layout follows the data flow:
 
-* :mod:`specsim.workload` -- real models, bit-exact number formats, traces (needs torch);
-* :mod:`specsim.hardware` -- hardware configs, components and energy tables (no torch);
-* :mod:`specsim.engine`   -- discrete-event replay of traces on the PE array (no torch);
-* :mod:`specsim.results`  -- reports, sweeps and plots (no torch).
+* :mod:`specsim.workload` -- real models, bit-exact number formats, capture of traces (needs torch);
+* :mod:`specsim.trace`    -- the trace contract: file format, operator templates, architectures,
+  SHAPE-DERIVED schedules (numpy only);
+* :mod:`specsim.hardware` -- hardware configs, lowering of traces to operator tables, mapping onto
+  the PE array, energy tables (no torch);
+* :mod:`specsim.methods`  -- accelerator methods (FP16, SPEQ, OliVe, Tender, ...) as plug-ins;
+* :mod:`specsim.engine`   -- discrete-event replay of operator tables on the PE array (Numba);
+* :mod:`specsim.results`  -- run configs, decoding replays, reports, sweeps and plots.
 
-The trace file is the only interface between the workload side and the hardware side.
+The trace contract is the only interface between the workload side and the hardware side
+(``tests/test_layering.py`` checks which package imports which).
 """
 
-__version__ = "0.1.0"
+from specsim._version import __version__
+
+__all__ = ["__version__", "sweep"]
 
 
 def sweep(config, space, **kwargs):

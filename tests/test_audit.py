@@ -17,7 +17,7 @@ import yaml
 
 from specsim.results.config import load_run_config
 from specsim.results.run import run
-from specsim.workload.architectures import load_architecture
+from specsim.trace.architectures import load_architecture
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = load_architecture("llama-2-7b")

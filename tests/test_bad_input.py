@@ -54,9 +54,9 @@ def _lol(top: str = "") -> str:
 
 
 def _tiny_trace(path: Path) -> Path:
-    from specsim.workload.architectures import load_architecture
-    from specsim.workload.schedule import AcceptanceProfile, shape_trace
-    from specsim.workload.tracefile import write_trace
+    from specsim.trace.architectures import load_architecture
+    from specsim.trace.schedule import AcceptanceProfile, shape_trace
+    from specsim.trace.tracefile import write_trace
     header, arrays = shape_trace(load_architecture("smollm2-135m"), "bsfp_draft", 2,
                                  AcceptanceProfile.parametric(0.7, 2), [8], 4, 0)
     write_trace(path, header, arrays)
@@ -67,7 +67,7 @@ def _crafted_trace(path: Path, header_edit=None, arrays_edit=None, raw_header: b
                    rehash: bool = True) -> Path:
     """A trace archive written directly (no validation): the valid tiny trace with its header or arrays edited,
     its payload hash recomputed (``rehash``) so that only the edit itself can make it invalid."""
-    from specsim.workload.tracefile import HEADER_KEY, payload_sha256, read_trace
+    from specsim.trace.tracefile import HEADER_KEY, payload_sha256, read_trace
     good = read_trace(_tiny_trace(path.with_name("good_" + path.name)))
     path.with_name("good_" + path.name).unlink()
     header, arrays = dict(good.header), dict(good.arrays)
@@ -469,13 +469,13 @@ def _compressed_trace(folder: Path) -> str:
 
 
 def _header_of_tiny(folder: Path) -> dict:
-    from specsim.workload.tracefile import read_trace
+    from specsim.trace.tracefile import read_trace
     return dict(read_trace(folder / "inputs" / "tiny.npz").header)
 
 
 def _one_layer_stat(arrays: dict, value: float) -> None:
     """Give the trace one layer-statistics row whose Tender group count is ``value``."""
-    from specsim.workload.tracefile import LAYER_STATS
+    from specsim.trace.tracefile import LAYER_STATS
     arrays["ls_layer"], arrays["ls_name"] = np.zeros(1, np.int16), np.zeros(1, np.int16)
     for name in LAYER_STATS:
         arrays[name] = np.full(1, value if name == "tender_groups" else 0.0, np.float32)
@@ -676,7 +676,7 @@ def test_fuzz_sweep_points(tmp_path_factory, points):
 @FUZZ
 @given(st.data())
 def test_fuzz_trace_reader(tmp_path_factory, data):
-    from specsim.workload.tracefile import read_trace, summarize
+    from specsim.trace.tracefile import read_trace, summarize
     folder = tmp_path_factory.mktemp("fuzz")
     header_key = data.draw(st.sampled_from(["op_names", "levels", "level_formats", "gamma", "mode", "formats",
                                             "architecture", "drift", "layer_names", "schema_version", "kind"]))

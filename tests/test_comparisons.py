@@ -270,7 +270,7 @@ def test_a_model_that_does_not_fit_is_refused_before_anything_runs(tmp_path):
 
 
 def test_resident_bytes_count_every_weight_copy():
-    from specsim.workload.architectures import load_architecture
+    from specsim.trace.architectures import load_architecture
     arch = load_architecture("llama-2-7b")
     report = run(load_run_config(ROOT / "hwconfigs/speq.yaml", ["workloads.1.shape.prompts=1"]), progress=False)
     acc = report["workloads"][1]["accelerators"]
@@ -305,8 +305,8 @@ def test_bad_comparison_input_one_line_exit_2(tmp_path, setting, expected):
 def test_configured_alpha_is_what_a_trace_of_the_profile_estimates():
     """A per-position profile's configured alpha pools accepted over examined positions, as the trace
     summary does: for SmolLM2's BSFP profile it equals that trace's own alpha."""
-    from specsim.workload.schedule import AcceptanceProfile
-    from specsim.workload.tracefile import read_trace, summarize
+    from specsim.trace.schedule import AcceptanceProfile
+    from specsim.trace.tracefile import read_trace, summarize
     trace = read_trace(ROOT / "traces/smollm2-135m_speq_g4.npz")
     assert AcceptanceProfile.from_trace(trace, 4).pooled_alpha == pytest.approx(summarize(trace).alpha, rel=1e-9)
     assert AcceptanceProfile.parametric(0.7, 5).pooled_alpha == pytest.approx(0.7)

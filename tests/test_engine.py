@@ -105,10 +105,10 @@ def test_fast_forward_is_exact(hw, ops, ideal):
 def test_fast_forward_is_exact_on_a_llama_decode_step():
     """A Llama-2-7B FP16 decode pass and a quarter-mode draft pass (418 ops, ~50k tiles) at several
     bandwidths: fast-forward and tile-by-tile replay agree exactly."""
-    from specsim.engine.trace_ops import OpOptions, level_templates, steps_table
-    from specsim.workload.architectures import load_architecture
-    from specsim.workload.schedule import AcceptanceProfile, shape_trace
-    from specsim.workload.tracefile import Trace
+    from specsim.hardware.lowering import OpOptions, level_templates, steps_table
+    from specsim.trace.architectures import load_architecture
+    from specsim.trace.schedule import AcceptanceProfile, shape_trace
+    from specsim.trace.tracefile import Trace
 
     header, arrays = shape_trace(load_architecture("llama-2-7b"), "bsfp_draft", 2,
                                  AcceptanceProfile.parametric(0.6, 2), [8], 3, 0,

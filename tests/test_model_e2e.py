@@ -123,11 +123,11 @@ def test_speculative_sampling_is_lossless_on_real_model(smollm2):
 
 
 def test_operand_trace_of_real_model_matches_its_shape(smollm2):
-    from specsim.workload.architectures import load_architecture
+    from specsim.trace.architectures import load_architecture
     from specsim.workload.drafts import build_scheme
-    from specsim.workload.operators import architecture_template
+    from specsim.trace.operators import architecture_template
     from specsim.workload.optrace import OpRecorder
-    from specsim.workload.schedule import speculative_steps
+    from specsim.trace.schedule import speculative_steps
     from specsim.workload.speculative import speculative_generate
 
     loaded, _ = smollm2
@@ -150,7 +150,7 @@ def test_drift_run_reports_agreement_and_perplexity(tmp_path):
                            "--max-new-tokens", "8", "--no-layer-stats", "-o", str(out)],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
-    from specsim.workload.tracefile import read_trace
+    from specsim.trace.tracefile import read_trace
 
     trace = read_trace(out)
     drift = trace.header["drift"]

@@ -5,13 +5,13 @@ import pytest
 import yaml
 
 from specsim.errors import SpecsimError
-from specsim.workload.architectures import Architecture, load_architecture, shipped_architectures
+from specsim.trace.architectures import Architecture, load_architecture, shipped_architectures
 from specsim.workload.drafts import build_scheme
-from specsim.workload.operators import architecture_template, template_arrays
+from specsim.trace.operators import architecture_template, template_arrays
 from specsim.workload.optrace import OpRecorder
-from specsim.workload.schedule import AcceptanceProfile, shape_trace, speculative_steps
+from specsim.trace.schedule import AcceptanceProfile, shape_trace, speculative_steps
 from specsim.workload.speculative import autoregressive_generate, speculative_generate
-from specsim.workload.tracefile import read_trace, summarize, write_trace
+from specsim.trace.tracefile import read_trace, summarize, write_trace
 from tiny import tiny_llama
 
 TINY_ARCH = Architecture("tiny", "llama", hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, vocab=97,

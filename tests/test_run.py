@@ -76,7 +76,7 @@ def test_speedup_consistent_with_leviathan_on_iid_acceptance(tmp_path, alpha):
 
 def test_fp16_decode_is_not_faster_than_weight_bytes_over_bandwidth(tmp_path):
     report, w = _theory(tmp_path, 0.5, arch="llama-2-7b", tokens=4, prompts=1)
-    from specsim.workload.architectures import load_architecture
+    from specsim.trace.architectures import load_architecture
     arch = load_architecture("llama-2-7b")
     hw = load_hardware("speq")
     weight_bytes = 2 * (arch.decoder_weights + arch.vocab * arch.hidden)
@@ -139,7 +139,7 @@ def test_bad_input_one_line_exit_2_no_results(tmp_path, case):
                                                          "fp16": str(traces / "smollm2-135m_fp16.npz")}}]
         expect = "nope.npz"
     elif case == "model_mismatch":
-        from specsim.workload.tracefile import read_trace, write_trace
+        from specsim.trace.tracefile import read_trace, write_trace
         other = read_trace(traces / "smollm2-135m_fp16.npz")
         write_trace(tmp_path / "other.npz", {**other.header, "model": "other-model"}, other.arrays)
         data["workloads"] = [{"name": "smol", "traces": {"speq": str(traces / "smollm2-135m_speq_g4.npz"),

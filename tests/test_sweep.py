@@ -199,15 +199,6 @@ def test_every_plot_kind_writes_its_figure(tmp_path):
     assert set(plots.param_columns(frame)) == {"decoding.gamma", "workloads.0.shape.acceptance.speq"}
 
 
-def test_sweep_and_plot_do_not_import_torch(tmp_path):
-    code = ("import sys, specsim; specsim.sweep(sys.argv[1], {'decoding.gamma': [2]}, workers=1, progress=False); "
-            "import matplotlib; matplotlib.use('Agg'); from specsim.results import plots; "
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
-    proc = subprocess.run([sys.executable, "-c", code, str(_config(tmp_path))], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, proc.stderr
-
-
 def test_resume_refuses_changed_inputs_and_keeps_good_records(tmp_path, capsys):
     """A baseline file edited between runs is caught; lines that are not finished points of this sweep
     (edited, foreign, binary) are dropped and never replace a good record."""

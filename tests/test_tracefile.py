@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from specsim.errors import SpecsimError
-from specsim.workload.tracefile import LAYER_STATS, read_trace, summarize, write_trace
+from specsim.trace.tracefile import LAYER_STATS, read_trace, summarize, write_trace
 
 HEADER = {"model": "m", "draft": "speq", "mode": "speculative", "gamma": [4], "verify": "greedy",
           "levels": ["target", "speq"], "level_formats": ["fp16", "bsfp_draft_lut8_row_max"],

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from specsim import __version__
+from specsim._version import __version__
 from specsim.cli import formats_cmd, gemm_cmd, plot_cmd, run_cmd, sweep_cmd, trace_cmd
 from specsim.errors import USER_ERROR_EXIT_CODE, SpecsimError, cut
 

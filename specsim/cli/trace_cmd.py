@@ -61,7 +61,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from specsim.errors import SpecsimError
     from specsim.outputs import check_output_file
-    from specsim.workload.tracefile import is_trace_file
+    from specsim.trace.tracefile import is_trace_file
 
     if args.inspect:
         return inspect(args.inspect, args.json)
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 def record(cfg, output: str) -> int:
     from specsim.workload.capture import capture
-    from specsim.workload.tracefile import read_trace, summarize, write_trace
+    from specsim.trace.tracefile import read_trace, summarize, write_trace
 
     header, arrays = capture(cfg)
     digest = write_trace(output, header, arrays)
@@ -103,10 +103,10 @@ def record(cfg, output: str) -> int:
 def record_shape(args: argparse.Namespace) -> int:
     """A shape-derived trace: architecture file + acceptance profile (no model runs)."""
     from specsim.errors import SpecsimError
-    from specsim.workload.architectures import load_architecture
+    from specsim.trace.architectures import load_architecture
     from specsim.workload.drafts import level_format, parse_scheme
-    from specsim.workload.schedule import AcceptanceProfile, shape_trace
-    from specsim.workload.tracefile import read_trace, write_trace
+    from specsim.trace.schedule import AcceptanceProfile, shape_trace
+    from specsim.trace.tracefile import read_trace, write_trace
 
     arch = load_architecture(args.shape)
     plan = parse_scheme(args.draft)
@@ -134,7 +134,7 @@ def record_shape(args: argparse.Namespace) -> int:
 def inspect(path: str, as_json: bool) -> int:
     from dataclasses import asdict
 
-    from specsim.workload.tracefile import read_trace, summarize
+    from specsim.trace.tracefile import read_trace, summarize
 
     trace = read_trace(path)
     summary = summarize(trace)

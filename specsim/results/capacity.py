@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specsim.engine.trace_ops import LevelTemplate
+from specsim.hardware.lowering import LevelTemplate
 from specsim.errors import SpecsimError
 from specsim.hardware.config import HardwareConfig
 from specsim.hardware.ops import KIND_GEMM

@@ -30,7 +30,7 @@ from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
 from specsim.hardware.energy import EnergyTable, energy_table_for, load_energy_table
 from specsim.typedconfig import build, load_yaml, override, set_key, spec
-from specsim.workload.schedule import ACCEPTANCE_MODES
+from specsim.trace.schedule import ACCEPTANCE_MODES
 
 #: what a baseline may share with the main accelerator (``comparison``); ``like_for_like`` is all of
 #: LIKE_FOR_LIKE, the default

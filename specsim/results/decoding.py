@@ -8,7 +8,7 @@ simply overwritten by the next pass, as the trace's cached lengths say) and is r
 so the DMA can prefetch the next pass's weights across pass boundaries and mode switches are charged
 where the mode changes.
 
-Shape-only workloads get a trace from :func:`specsim.workload.schedule.shape_trace` (numpy only).
+Shape-only workloads get a trace from :func:`specsim.trace.schedule.shape_trace` (numpy only).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from specsim.engine import SimResult, simulate
-from specsim.engine.trace_ops import OpOptions, level_templates, steps_table
+from specsim.hardware.lowering import OpOptions, level_templates, steps_table
 from specsim.errors import SpecsimError
 from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy_pj, static_mw_total
 from specsim.hardware.mapping import UNIT_VECTOR
 from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
-from specsim.workload.schedule import check_operator_rows
-from specsim.workload.tracefile import PHASES, Trace, read_trace, summarize
+from specsim.trace.schedule import check_operator_rows
+from specsim.trace.tracefile import PHASES, Trace, read_trace, summarize
 
 PREFILL = PHASES.index("prefill")
 
@@ -137,8 +137,8 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
                     workload: str = "") -> Trace:
     """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run);
     ``read`` loads an acceptance trace (default :func:`read_trace`); ``workload`` names the seed stream."""
-    from specsim.workload.architectures import load_architecture
-    from specsim.workload.schedule import AcceptanceProfile, shape_trace
+    from specsim.trace.architectures import load_architecture
+    from specsim.trace.schedule import AcceptanceProfile, shape_trace
 
     arch = load_architecture(shape.architecture)
     dec = acc.config.decoding
@@ -172,7 +172,7 @@ def _architecture(trace: Trace) -> dict | None:
     arch = trace.header.get("architecture")
     if isinstance(arch, dict):
         return arch
-    from specsim.workload.architectures import load_architecture, shipped_architectures
+    from specsim.trace.architectures import load_architecture, shipped_architectures
 
     model = str(trace.header.get("model", ""))
     return dict(vars(load_architecture(model))) if model in shipped_architectures() else None

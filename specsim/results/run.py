@@ -14,7 +14,7 @@ from specsim.outputs import RUN_MARKER, replaceable_run_folder
 from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators, differences
 from specsim.results.decoding import Replay, prepare, replay, shape_trace_for
 from specsim.results.report import build_report, report_csv
-from specsim.workload.tracefile import Trace, read_trace
+from specsim.trace.tracefile import Trace, read_trace
 
 
 def _reader(cache: dict):

@@ -58,7 +58,7 @@ class SweepPlan:
 
     def manifest(self) -> dict:
         """What a results folder must match to be resumed: the arguments and the content of every input."""
-        from specsim import __version__
+        from specsim._version import __version__
 
         return {"schema": SCHEMA_VERSION, "specsim": __version__, "config": self.config,
                 "overrides": list(self.overrides), "keys": list(self.keys),

@@ -1,1 +1,2 @@
-"""Workload side: real models, bit-exact number formats and traces (needs torch)."""
+"""Workload side (needs torch): real models, bit-exact number formats, speculative decoding and the
+capture that writes traces in the format of :mod:`specsim.trace`."""

@@ -17,7 +17,7 @@ import torch
 
 from specsim.errors import SpecsimError
 from specsim.workload.speculative import SamplingConfig
-from specsim.workload.tracefile import LAYER_STATS, empty_arrays
+from specsim.trace.tracefile import LAYER_STATS, empty_arrays
 
 
 @dataclass(frozen=True)

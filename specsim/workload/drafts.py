@@ -23,13 +23,19 @@ KV cache stay 16-bit (keeping lm_head 16-bit is worth 0.05-0.08 alpha on SmolLM2
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from specsim.errors import SpecsimError
+from specsim.workload.formats import bsfp, get_format
+from specsim.workload.models import load_model
+from specsim.workload.quantized import quantized_model
+from specsim.workload.views import early_exit, weight_view, weight_view_draft
+
+__all__ = ["BuiltScheme", "SchemePlan", "build_draft", "build_level", "build_scheme", "early_exit", "level_format",
+           "parse_scheme", "weight_view", "weight_view_draft"]
 
 #: ML-SpecQD: an MXFP4 draft, itself drafted by a cheaper lower-bit view (no smaller SmolLM2 with the
 #: same tokenizer is installable offline, so the level-2 draft is a 3-bit group-32 view).
@@ -82,8 +88,6 @@ def _levels(scheme: str, chain: str) -> tuple[str, ...]:
 
 
 def _check_format(scheme: str, fmt: str) -> None:
-    from specsim.workload.formats import get_format
-
     try:
         get_format(fmt)
     except SpecsimError as err:
@@ -92,8 +96,6 @@ def _check_format(scheme: str, fmt: str) -> None:
 
 def level_format(level: str, where: str | None = None) -> str:
     """Weight format of the decoder linears of a draft level (``fp16`` for an independent model)."""
-    from specsim.workload.formats import bsfp
-
     where = where or level
     name, _, arg = level.partition(":")
     if name == "speq":
@@ -146,8 +148,6 @@ def build_scheme(model: torch.nn.Module, scheme: str, calibration: Callable[[], 
     """
     plan = parse_scheme(scheme)
     if plan.mode == "drift":
-        from specsim.workload.quantized import quantized_model
-
         if calibration is None:
             raise SpecsimError(f"draft scheme '{scheme}' needs calibration text for its activation quantizers")
         return BuiltScheme(plan, quantized_model(model, plan.target, calibration()))
@@ -159,8 +159,6 @@ def build_level(model: torch.nn.Module, level: str) -> torch.nn.Module:
     """One draft level's model, built from the FP16 target ``model`` (see the module docstring)."""
     name, _, arg = level.partition(":")
     if name == "model":
-        from specsim.workload.models import load_model
-
         return load_model(arg, tokenizer=False).model
     if name == "early":
         n, _, inner = arg.partition(":")
@@ -174,48 +172,3 @@ def build_draft(model: torch.nn.Module, scheme: str) -> torch.nn.Module:
     if plan.mode != "speculative" or plan.depth != 1 or plan.target != "fp16":
         raise SpecsimError(f"draft scheme '{scheme}' is not a single draft model; use build_scheme")
     return build_level(model, plan.levels[0])
-
-
-def weight_view(model: torch.nn.Module, fmt: str) -> torch.nn.Module:
-    """A copy of ``model`` whose decoder linear weights are format ``fmt``'s (draft) view of the FP16 weights."""
-    from specsim.workload.formats import get_format
-    from specsim.workload.formats.bsfp import BSFP
-
-    if fmt.startswith("bsfp_draft_"):
-        view = BSFP(fmt.removeprefix("bsfp_draft_")).quantize_draft
-    else:
-        view = get_format(fmt).quantize
-    return weight_view_draft(model, view)
-
-
-def weight_view_draft(model: torch.nn.Module, view: Callable[[torch.Tensor], torch.Tensor]) -> torch.nn.Module:
-    """A copy of ``model`` whose decoder linear weights are ``view(fp16 weight)``; all else shared bit-for-bit."""
-    from specsim.workload.models import decoder_linears
-
-    draft = copy.deepcopy(model)
-    with torch.no_grad():
-        for _, lin in decoder_linears(draft):
-            lin.weight.copy_(view(lin.weight.detach().half()).to(lin.weight.dtype))
-    draft.eval()
-    return draft
-
-
-def early_exit(model: torch.nn.Module, layers: int) -> torch.nn.Module:
-    """A copy of ``model`` that runs only its first ``layers`` decoder layers, then the final norm and lm_head."""
-    total = model.config.num_hidden_layers
-    if not 1 <= layers <= total:
-        raise SpecsimError(f"early:{layers}: the model has {total} decoder layers")
-    draft = _shallow(model)  # share the layer modules and weights; replace only the containers that change
-    draft.model = _shallow(model.model)
-    draft.model.layers = torch.nn.ModuleList(list(model.model.layers)[:layers])
-    draft.config = copy.deepcopy(model.config)
-    draft.config.num_hidden_layers = layers
-    draft.model.config = draft.config
-    return draft
-
-
-def _shallow(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``module`` sharing its children and parameters but with its own child registry."""
-    twin = copy.copy(module)
-    twin._modules = dict(module._modules)
-    return twin

@@ -33,6 +33,8 @@ from specsim.errors import SpecsimError
 from specsim.workload.formats import FORMAT_NAMES, bsfp, fp16, get_format
 from specsim.workload.formats.bsfp import BSFP
 from specsim.workload.formats.integer import fp16_scale, quantize_symmetric
+from specsim.workload.models import decoder_linears, linear_inputs
+from specsim.workload.quantized import activation_quantizer
 
 
 @nb.njit(cache=True, parallel=True)
@@ -265,29 +267,8 @@ def capture_linear_inputs(model, tokenizer, text: str, max_tokens: int = CALIBRA
     return linear_inputs(model, tokenizer(text, return_tensors="pt").input_ids[:, :max_tokens])
 
 
-def linear_inputs(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Inputs ``[tokens, in_features]`` of every decoder linear layer for one forward pass on ``ids [1, T]``."""
-    from specsim.workload.models import decoder_linears
-
-    captured: dict[str, torch.Tensor] = {}
-    hooks = []
-    for name, module in decoder_linears(model):
-        def hook(_mod, args, _out, name=name):
-            captured[name] = args[0].detach().reshape(-1, args[0].shape[-1]).float().clone()
-        hooks.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(ids)
-    finally:
-        for h in hooks:
-            h.remove()
-    return captured
-
-
 def _quantize_activation(name: str, x: torch.Tensor) -> torch.Tensor | None:
     """Quantize-dequantize activations as format ``name`` does (None if it keeps them 16-bit)."""
-    from specsim.workload.quantized import activation_quantizer
-
     quantizer = activation_quantizer(name)
     if quantizer is not None:
         return quantizer.calibrate(x).quantize(x)

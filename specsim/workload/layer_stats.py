@@ -20,14 +20,14 @@ import sys
 import numpy as np
 import torch
 
-from specsim.workload.tracefile import LAYER_STATS as STAT_NAMES
+from specsim.trace.tracefile import LAYER_STATS as STAT_NAMES
 
 
 def layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, progress: bool = True) -> dict[str, np.ndarray]:
     """Trace arrays ``ls_layer``, ``ls_name`` (index into :func:`linear_short_names`) and one per statistic."""
     from tqdm import tqdm
 
-    from specsim.workload.format_report import linear_inputs
+    from specsim.workload.models import linear_inputs
     from specsim.workload.formats import bsfp
     from specsim.workload.formats.bsfp import BSFP
     from specsim.workload.formats.olive import OliVe, encode_with, search

@@ -192,3 +192,22 @@ def decoder_linears(model) -> list[tuple[str, "object"]]:
         for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear) and ".layers." in name
     ]
+
+
+def linear_inputs(model, ids: "torch.Tensor") -> dict[str, "torch.Tensor"]:
+    """Inputs ``[tokens, in_features]`` of every decoder linear layer for one forward pass on ``ids [1, T]``."""
+    import torch   # this module lists and installs models without torch; only running one needs it
+
+    captured: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name, module in decoder_linears(model):
+        def hook(_mod, args, _out, name=name):
+            captured[name] = args[0].detach().reshape(-1, args[0].shape[-1]).float().clone()
+        hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(ids)
+    finally:
+        for h in hooks:
+            h.remove()
+    return captured

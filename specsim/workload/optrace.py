@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from specsim.errors import SpecsimError
-from specsim.workload.operators import M_LOGITS, M_TOKENS, OpSpec, attention_ops, template_arrays
-from specsim.workload.tracefile import PHASES
+from specsim.trace.operators import M_LOGITS, M_TOKENS, OpSpec, attention_ops, template_arrays
+from specsim.trace.tracefile import PHASES
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 

@@ -16,6 +16,10 @@ from __future__ import annotations
 import torch
 
 from specsim.errors import SpecsimError
+from specsim.workload.formats.olive import OliveActivationQuantizer
+from specsim.workload.formats.tender import DEFAULT_GROUPS, TenderActivationQuantizer
+from specsim.workload.models import decoder_linears, linear_inputs
+from specsim.workload.views import weight_view
 
 #: drift formats; each is also the weight format of the model's decoder linears
 DRIFT_FORMATS = ("olive4", "olive8", "tender4", "tender8", "int4")
@@ -24,9 +28,6 @@ DRIFT_FORMATS = ("olive4", "olive8", "tender4", "tender8", "int4")
 def activation_quantizer(fmt: str):
     """A fresh (uncalibrated) activation quantizer for a format (olive4/8, tender4/8), or None if it keeps
     activations 16-bit."""
-    from specsim.workload.formats.olive import OliveActivationQuantizer
-    from specsim.workload.formats.tender import DEFAULT_GROUPS, TenderActivationQuantizer
-
     if fmt.startswith("olive"):
         return OliveActivationQuantizer(int(fmt[-1]))
     if fmt.startswith("tender"):
@@ -40,10 +41,6 @@ def quantized_model(model: torch.nn.Module, fmt: str, calibration_ids: torch.Ten
     Activation quantizers are calibrated on the FP16 model's linear inputs for ``calibration_ids``
     ``[1, T]`` and applied by forward pre-hooks that travel with the returned model.
     """
-    from specsim.workload.drafts import weight_view
-    from specsim.workload.format_report import linear_inputs
-    from specsim.workload.models import decoder_linears
-
     if fmt not in DRIFT_FORMATS:
         raise SpecsimError(f"unknown drift format '{fmt}'; expected one of {', '.join(DRIFT_FORMATS)}")
     quantized = weight_view(model, fmt)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specsim.workload.tracefile import OP_KINDS
+from specsim.trace.tracefile import OP_KINDS
 
 M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1
 
@@ -25,7 +25,7 @@ M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1
 class OpSpec:
     """One operator of a template."""
 
-    kind: str  #: one of :data:`~specsim.workload.tracefile.OP_KINDS`
+    kind: str  #: one of :data:`~specsim.trace.tracefile.OP_KINDS`
     layer: int  #: decoder layer, -1 for the final norm and lm_head
     name: str  #: q_proj, ..., lm_head, attn_qk, softmax, input_layernorm, act_fn, ...
     m: int  #: M_TOKENS or M_LOGITS
@@ -43,7 +43,7 @@ def attention_ops(layer: int, heads: int, head_dim: int) -> list[OpSpec]:
 
 
 def architecture_template(arch, weight_format: str) -> list[OpSpec]:
-    """The operator template of one forward pass of ``arch`` (an :class:`~specsim.workload.architectures.Architecture`)
+    """The operator template of one forward pass of ``arch`` (an :class:`~specsim.trace.architectures.Architecture`)
     whose decoder linears hold ``weight_format`` weights; lm_head stays ``fp16``. Same order and names
     as the hooked template of a Hugging Face Llama-family model."""
     h, hd, ffn = arch.hidden, arch.head_dim, arch.ffn

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 
 from specsim.engine import simulate
-from specsim.engine.trace_ops import step_table
+from specsim.hardware.lowering import step_table
 from specsim.hardware.config import load_hardware
-from specsim.workload.architectures import load_architecture
-from specsim.workload.tracefile import read_trace
+from specsim.trace.architectures import load_architecture
+from specsim.trace.tracefile import read_trace
 
 TRACE = Path(__file__).resolve().parents[1] / "traces" / "smollm2-135m_speq_g4.npz"
 

@@ -2,7 +2,7 @@
 
 A trace stores, per chain level, an operator template with symbolic token count and KV length
 (``op_*`` arrays) and one row per forward pass (``step_*``: level, tokens, cached length, lm_head
-rows); see :mod:`specsim.workload.tracefile`. :func:`level_templates` turns each level's template into
+rows); see :mod:`specsim.trace.tracefile`. :func:`level_templates` turns each level's template into
 hardware operators once (PE mode of each GEMM, KV-cache write-backs, OliVe/Tender extras);
 :func:`steps_table` then instantiates any run of passes in one vectorised step, so a whole generation
 becomes one :class:`~specsim.hardware.ops.OpTable` for the engine.
@@ -21,7 +21,7 @@ import numpy as np
 from specsim.errors import SpecsimError
 from specsim.hardware.config import VECTOR_OPS
 from specsim.hardware.ops import _COLUMNS, KIND_GEMM, KIND_KV_GEMM, KIND_VECTOR, OpTable
-from specsim.workload.tracefile import OP_KINDS
+from specsim.trace.tracefile import OP_KINDS
 
 M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1   # symbolic dims of trace templates (see workload.operators)
 _T_GEMM, _T_QK, _T_PV, _T_SOFTMAX, _T_NORM = (OP_KINDS.index(k) for k in
@@ -77,7 +77,7 @@ def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None) ->
 
 def level_templates(trace, level_modes: list[str], modes: tuple[str, ...], options: OpOptions = OpOptions(),
                     kv_streams: int | None = None, config_path: str = "config") -> list[LevelTemplate]:
-    """Hardware templates of every level of ``trace`` (a :class:`~specsim.workload.tracefile.Trace`)."""
+    """Hardware templates of every level of ``trace`` (a :class:`~specsim.trace.tracefile.Trace`)."""
     mode_idx = _level_modes_of(trace, level_modes, modes, config_path)
     if options.attention_mode not in modes:
         raise SpecsimError(f"{config_path}: attention mode {options.attention_mode!r} is not one of {', '.join(modes)}")

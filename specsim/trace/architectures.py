@@ -2,7 +2,7 @@
 
 Shipped files live in ``specsim/data/architectures/<name>.yaml`` (hidden, layers, heads, KV heads,
 FFN, vocab, tied embeddings, family, source). Combined with an acceptance profile they give
-*shape-derived* workloads (:mod:`specsim.workload.schedule`); everything derived from them is
+*shape-derived* workloads (:mod:`specsim.trace.schedule`); everything derived from them is
 labelled so. Imports only numpy and yaml.
 """
 

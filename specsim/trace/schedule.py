@@ -4,7 +4,7 @@
 the exact sequence of forward passes the PyTorch engine runs for a one-level draft (which level,
 how many tokens, cached length, lm_head rows); tests check it against the passes hooks recorded on
 the real model. With it, a model too large to run gets the same kind of trace from its shape
-(:mod:`specsim.workload.architectures`) and an acceptance profile: a parametric alpha, or the
+(:mod:`specsim.trace.architectures`) and an acceptance profile: a parametric alpha, or the
 per-position acceptance measured in a real trace. Such traces carry ``source: "shape"`` and a
 note saying so in their header.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specsim.errors import SpecsimError
-from specsim.workload.tracefile import LAYER_STATS, PHASES, Trace, empty_arrays, summarize
+from specsim.trace.tracefile import LAYER_STATS, PHASES, Trace, empty_arrays, summarize
 
 PREFILL, DRAFT, VERIFY, DECODE = (PHASES.index(p) for p in ("prefill", "draft", "verify", "decode"))
 
@@ -84,7 +84,7 @@ class AcceptanceProfile:
     @property
     def pooled_alpha(self) -> float:
         """The alpha a trace of this profile estimates (accepted / positions examined, as
-        :func:`~specsim.workload.tracefile.summarize` pools them): E[accepted] / E[examined]; for an
+        :func:`~specsim.trace.tracefile.summarize` pools them): E[accepted] / E[examined]; for an
         i.i.d. profile, its alpha."""
         survival = self.survival
         examined = survival[:-1].sum()
@@ -154,7 +154,7 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
     quasi_rounds`) and records the profile's expected tokens per round, which the replay uses as the
     tokens each round yields.
     """
-    from specsim.workload.operators import architecture_template, template_arrays
+    from specsim.trace.operators import architecture_template, template_arrays
 
     if acceptance not in ACCEPTANCE_MODES:
         raise SpecsimError(f"acceptance mode {acceptance!r}: expected one of {', '.join(ACCEPTANCE_MODES)}")
