@@ -218,7 +218,7 @@ def _describe(tp: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(tp))
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-            type(None): "null"}.get(tp, str(tp))
+            type(None): "null", Any: "any value"}.get(tp, str(tp))
 
 
 def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
@@ -329,6 +329,14 @@ def _build(cls: type[T], data: dict, where: str) -> T:
     if check is not None:
         check(where)
     return obj
+
+
+def build_section(cls: type[T], data: Any, where: str) -> T:
+    """Build a nested section (e.g. a plug-in's parameters) inside an outer :func:`build`: errors read
+    ``<where>.<key>: ...`` and are located by the outer build."""
+    if not isinstance(data, dict):
+        raise SpecsimError(f"{where}: expected a mapping, got {shown(data)}")
+    return _build(cls, data, where)
 
 
 def _located(err: SpecsimError, source: str | Path) -> SpecsimError:

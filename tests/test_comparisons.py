@@ -17,6 +17,7 @@ from specsim.engine import simulate
 from specsim.hardware.config import load_hardware
 from specsim.hardware.energy import energy_table_for, load_energy_table
 from specsim.hardware.ops import OpTable
+from specsim.methods.tender import TenderParams
 from specsim.results.config import load_run_config
 from specsim.results.run import run
 from specsim.results.stats import geomean, ratio_of_ratios, t_quantile
@@ -29,9 +30,9 @@ def _cli(*args):
                           timeout=600)
 
 
-def _gemm(hw, m, n, k, mode, groups=1):
-    ops = OpTable.from_rows([{"kind": "gemm", "m": m, "n": n, "k": k, "mode": mode, "groups": groups}],
-                            tuple(hw.modes))
+def _gemm(hw, m, n, k, mode, per_tile=0):
+    ops = OpTable.from_rows([{"kind": "gemm", "m": m, "n": n, "k": k, "mode": mode,
+                              "extra_cycles_per_output_tile": per_tile}], tuple(hw.modes))
     return simulate(hw, ops, ideal_memory=True).mapping
 
 
@@ -41,10 +42,12 @@ def _gemm(hw, m, n, k, mode, groups=1):
 def test_tender_shifts_once_per_group_boundary_per_output_tile(dataflow):
     hw = load_hardware("tender").with_array(64, 64, dataflow)
     m, n, k, g = 5, 11008, 4096, 8
-    extra = _gemm(hw, m, n, k, "int8", g).compute_cycles[0] - _gemm(hw, m, n, k, "int8").compute_cycles[0]
+    shift = TenderParams().shift_cycles
+    extra = (_gemm(hw, m, n, k, "int8", (g - 1) * shift).compute_cycles[0]
+             - _gemm(hw, m, n, k, "int8").compute_cycles[0])
     # output tiles, by hand: ws and is fold K on the rows (K folds share one tile); os streams K in time
     tiles = {"ws": math.ceil(n / 64), "is": math.ceil(m / 64), "os": math.ceil(m / 64) * math.ceil(n / 64)}[dataflow]
-    assert extra == (g - 1) * hw.vector.tender_shift_cycles * tiles
+    assert extra == (g - 1) * shift * tiles
 
 
 def test_tender_w8a8_decode_sits_on_its_dram_floor():

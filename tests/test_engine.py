@@ -63,7 +63,8 @@ def workloads(draw):
         elif kind == "vector":
             row["vector_op"] = draw(st.sampled_from(["softmax", "norm", "activation"]))
         else:
-            row["groups"] = draw(st.sampled_from([1, 1, 4]))
+            row["extra_cycles_per_output_tile"] = draw(st.sampled_from([0, 0, 3]))
+            row["extra_cycles"] = draw(st.sampled_from([0, 0, 2]))
         rows.append(row)
     return OpTable.from_rows(rows, MODES)
 
@@ -105,7 +106,7 @@ def test_fast_forward_is_exact(hw, ops, ideal):
 def test_fast_forward_is_exact_on_a_llama_decode_step():
     """A Llama-2-7B FP16 decode pass and a quarter-mode draft pass (418 ops, ~50k tiles) at several
     bandwidths: fast-forward and tile-by-tile replay agree exactly."""
-    from specsim.hardware.lowering import OpOptions, level_templates, steps_table
+    from specsim.hardware.lowering import level_templates, steps_table
     from specsim.trace.architectures import load_architecture
     from specsim.trace.schedule import AcceptanceProfile, shape_trace
     from specsim.trace.tracefile import Trace
@@ -116,7 +117,7 @@ def test_fast_forward_is_exact_on_a_llama_decode_step():
     trace = Trace("shape", header, arrays)
     for gbps in (64.0, 256.0, 4096.0):
         hw = dataclasses.replace(BASE, dram=dataclasses.replace(BASE.dram, bandwidth_gbps=gbps))
-        templates = level_templates(trace, ["fp16", "quarter"], MODES, OpOptions(), kv_streams=32)
+        templates = level_templates(trace, ["fp16", "quarter"], MODES, kv_streams=32)
         ops, _ = steps_table(templates, MODES, trace["step_level"], trace["step_tokens"], trace["step_past"],
                              trace["step_logits"])
         _same(simulate(hw, ops, fast_forward=True), simulate(hw, ops, fast_forward=False))

@@ -15,3 +15,4 @@ specsim trace "${common[@]}" --draft tender -o traces/smollm2-135m_tender4.npz
 specsim trace "${common[@]}" --draft int4 -o traces/smollm2-135m_int4.npz
 specsim trace "${common[@]}" --draft olive:8 -o traces/smollm2-135m_olive8.npz
 specsim trace "${common[@]}" --draft tender:8 -o traces/smollm2-135m_tender8.npz
+specsim trace "${common[@]}" --draft int4:g128 -o traces/smollm2-135m_int4_g128.npz

@@ -6,7 +6,6 @@ import argparse
 import json
 import math
 import sys
-import time
 
 from specsim.cli.args import integer
 
@@ -45,80 +44,30 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from specsim.errors import SpecsimError
-    from specsim.workload import format_report as fr
-    from specsim.workload.prompts import shipped_text
-    from specsim.workload.formats import FORMAT_NAMES
+    from specsim.workload.format_report import evaluate_model
 
-    names = list(FORMAT_NAMES) if not args.formats else [n.strip() for n in args.formats.split(",") if n.strip()]
-    unknown = [n for n in names if n not in FORMAT_NAMES]
-    if unknown or not names:
-        raise SpecsimError(f"--formats: unknown format '{unknown[0] if unknown else ''}'; expected one of: {', '.join(FORMAT_NAMES)}")
-    if args.layers is not None and args.layers < 1:
-        raise SpecsimError("--layers: expected a positive integer")
-
-    from tqdm import tqdm
-
-    from specsim.workload.models import decoder_linears, load_model
-
-    start = time.perf_counter()
-    loaded = load_model(args.model, tokenizer=args.agreement or not args.no_activations)
-    linears = decoder_linears(loaded.model)[: args.layers]
-    weights = [(name, module.weight) for name, module in linears]
-    agreement: dict[str, float] = {}
-    on_format = None
-    if args.agreement:
-        import torch
-
-        ids = loaded.tokenizer(shipped_text("calibration"), return_tensors="pt").input_ids[:, : fr.AGREEMENT_TOKENS]
-        with torch.no_grad():
-            reference = loaded.model(ids).logits[0].argmax(dim=-1)
-
-        def on_format(name, approximations):
-            agreement[name] = fr.greedy_agreement(loaded.model, linears, ids, approximations, reference)
-
-    groups = len({fr.bsfp_group(n) for n in names})
-    bar = tqdm(total=len(weights) * groups, desc="formats", unit="layer", file=sys.stderr, disable=None)
-    stats = fr.evaluate_weights(weights, names, progress=lambda _layer: bar.update(), on_format=on_format)
-    bar.close()
-    for name, value in agreement.items():
-        stats[name].greedy_agreement = value
-    weights_done = time.perf_counter()
-    if not args.no_activations:
-        keep = {name for name, _ in linears}
-        inputs = fr.capture_linear_inputs(loaded.model, loaded.tokenizer, shipped_text("calibration"))
-        for name, sqnr in fr.evaluate_activations({k: v for k, v in inputs.items() if k in keep}, names).items():
-            stats[name].activation_sqnr_db = sqnr
-    elapsed = time.perf_counter() - start
-    n_weights = sum(w.numel() for _, w in weights)
-
+    names = [n.strip() for n in args.formats.split(",") if n.strip()] if args.formats else None
+    result = evaluate_model(args.model, names, layers=args.layers, agreement=args.agreement,
+                            activations=not args.no_activations)
     if args.json:
-        out = {
-            "model": args.model,
-            "layers": len(weights),
-            "weights": n_weights,
-            "seconds": round(elapsed, 2),
-            "seconds_breakdown": {
-                "model_load": round(loaded.load_seconds, 2),
-                "weights": round(weights_done - start - loaded.load_seconds, 2),
-                "activations": round(elapsed - (weights_done - start), 2),
-            },
-            "formats": {n: s.to_json() for n, s in stats.items()},
-        }
-        json.dump(out, sys.stdout, indent=2)
+        json.dump(result.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
+    _print_table(args.model, result, args.agreement)
+    return 0
 
+
+def _print_table(model: str, result, agreement: bool) -> None:
     from rich.table import Table
 
     from specsim.cli import make_console
 
-    table = Table(title=f"{args.model}: {len(weights)} linear layers, {n_weights / 1e6:.1f} M weights (FP16 target)")
+    table = Table(title=f"{model}: {result.layers} linear layers, {result.weights / 1e6:.1f} M weights (FP16 target)")
     columns = ["format", "bits/w fetched", "bits/w stored", "SQNR dB", "max |err|", "outlier frac",
-               "FP16 mismatches", "act SQNR dB"] + (["greedy agree"] if args.agreement else [])
+               "FP16 mismatches", "act SQNR dB"] + (["greedy agree"] if agreement else [])
     for col in columns:
         table.add_column(col, justify="left" if col == "format" else "right", no_wrap=col == "format")
-    for n, s in stats.items():
+    for n, s in result.formats.items():
         table.add_row(
             n,
             f"{s.bits_per_weight:.3f}",
@@ -128,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
             f"{s.outlier_fraction:.2e}",
             "" if s.roundtrip_mismatches is None else str(s.roundtrip_mismatches),
             "" if s.activation_sqnr_db is None else _fmt(s.activation_sqnr_db, ".2f"),
-            *([f"{s.greedy_agreement:.3f}"] if args.agreement else []),
+            *([f"{s.greedy_agreement:.3f}"] if agreement else []),
         )
     console = make_console()
     console.print(table)
-    console.print(f"done in {elapsed:.1f} s (model load {loaded.load_seconds:.1f} s)")
-    return 0
+    console.print(f"done in {result.seconds:.1f} s (model load {result.load_seconds:.1f} s)")

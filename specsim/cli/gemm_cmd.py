@@ -30,44 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def gemm_report(args: argparse.Namespace) -> dict:
-    """The result object ``specsim gemm --json`` prints."""
-    from specsim.engine import simulate
-    from specsim.hardware.config import load_hardware
-    from specsim.hardware.energy import energy_breakdown, energy_table_for, group_breakdown
-    from specsim.hardware.ops import gemm_table
-
-    hw = load_hardware(args.config)
-    if args.rows or args.cols or args.dataflow:
-        hw = hw.with_array(args.rows or hw.array.rows, args.cols or hw.array.cols, args.dataflow)
-    hw.mode(args.mode)
-    table = energy_table_for(hw)
-    result = simulate(hw, gemm_table(args.m, args.n, args.k, args.mode, tuple(hw.modes)),
-                      ideal_memory=args.ideal_memory, scalesim_compatible=args.scalesim_compatible)
-    actions = result.actions()
-    energy = energy_breakdown(actions, table, hw)
-    peak = int(result.mapping.peak_macs_per_cycle[0])
-    macs = int(result.mapping.macs[0])
-    return {
-        "config": hw.path, "rows": hw.array.rows, "cols": hw.array.cols, "dataflow": hw.array.dataflow,
-        "mode": args.mode, "m": args.m, "n": args.n, "k": args.k,
-        "ideal_memory": args.ideal_memory, "scalesim_compatible": args.scalesim_compatible,
-        "compute_cycles": result.compute_cycles, "total_cycles": result.total_cycles,
-        "stall_cycles": result.stall_cycles, "stall_cycles_by_cause": result.stalls_by_cause(),
-        "folds": int(result.mapping.folds[0]), "macs": macs, "peak_macs_per_cycle": peak,
-        "utilization": macs / (result.total_cycles * peak) if result.total_cycles else 0.0,
-        "dram_bytes": actions.dram_read_bytes + actions.dram_write_bytes,
-        "dram_read_bytes": actions.dram_read_bytes, "dram_write_bytes": actions.dram_write_bytes,
-        "compulsory_dram_bytes": int(result.mapping.compulsory_bytes[0]),
-        "sram_bytes": sum(actions.sram_read_bytes.values()) + sum(actions.sram_write_bytes.values()),
-        "energy_pj": sum(energy.values()), "energy_breakdown_pj": group_breakdown(energy),
-        "latency_s": result.total_cycles / (hw.clock_ghz * 1e9),
-        "energy_table": table.path,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    report = gemm_report(args)
+    from specsim.results.gemm import gemm_report
+
+    report = gemm_report(args.config, args.m, args.n, args.k, args.mode, rows=args.rows, cols=args.cols,
+                         dataflow=args.dataflow, ideal_memory=args.ideal_memory,
+                         scalesim_compatible=args.scalesim_compatible)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

@@ -23,7 +23,7 @@ def register(sub) -> None:
         epilog=(
             "draft schemes: speq[:layout], mxfp4 or any weight format (int4_g128, int3_g32, ...), early:N[:level], "
             "model:<name>, chains A>B>... (multilevel[:A>B]), hierarchical[:<4-bit target>/<chain>], "
-            "none (FP16 autoregressive), olive[:4|8], tender[:4|8], int4 (quantized models decoding alone, "
+            "none (FP16 autoregressive), olive[:4|8], tender[:4|8], int4[:g128] (quantized models decoding alone, "
             "with drift from FP16 measured)."
         ),
     )
@@ -116,8 +116,8 @@ def record_shape(args: argparse.Namespace) -> int:
         draft_format = level_format(plan.levels[0])
         if (args.alpha is None) == (args.acceptance_from is None):
             raise SpecsimError("--shape: give exactly one of --alpha A or --acceptance-from TRACE")
-        profile = (AcceptanceProfile.parametric(args.alpha, args.gamma) if args.alpha is not None
-                   else AcceptanceProfile.from_trace(read_trace(args.acceptance_from), args.gamma))
+        profile = AcceptanceProfile.of(args.alpha if args.alpha is not None else read_trace(args.acceptance_from),
+                                       args.gamma)
     else:
         raise SpecsimError(f"--shape: draft scheme '{args.draft}' is not supported for shape-only workloads; "
                            "use one weight-view draft (speq, mxfp4, ...) or none")

@@ -177,10 +177,6 @@ class VectorConfig:
     cycles_per_element: dict[str, float] = spec(
         {"softmax": 4.0, "norm": 2.0, "activation": 1.0, "elementwise": 1.0, "requant": 1.0},
         unit="cycles per element per lane")
-    olive_decoder_cycles: int = spec(0, ge=0, le=10**6, unit="cycles",
-                                     doc="pipeline latency of OliVe's edge decoders, once per GEMM")
-    tender_shift_cycles: int = spec(1, ge=0, le=10**6, unit="cycles",
-                                    doc="Tender: accumulator shift per channel-group boundary per output tile")
     source: str = spec("")
 
     def validate(self, where: str) -> None:

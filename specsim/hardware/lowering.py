@@ -3,7 +3,8 @@
 A trace stores, per chain level, an operator template with symbolic token count and KV length
 (``op_*`` arrays) and one row per forward pass (``step_*``: level, tokens, cached length, lm_head
 rows); see :mod:`specsim.trace.tracefile`. :func:`level_templates` turns each level's template into
-hardware operators once (PE mode of each GEMM, KV-cache write-backs, OliVe/Tender extras);
+hardware operators once (PE mode of each GEMM, KV-cache write-backs, then the accelerator method's
+extras through :class:`LevelOps`, see :mod:`specsim.methods`);
 :func:`steps_table` then instantiates any run of passes in one vectorised step, so a whole generation
 becomes one :class:`~specsim.hardware.ops.OpTable` for the engine.
 
@@ -14,30 +15,20 @@ in ``fp16`` mode; the other GEMMs of level ``l`` run in ``level_modes[l]``; atte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from specsim.errors import SpecsimError
 from specsim.hardware.config import VECTOR_OPS
-from specsim.hardware.ops import _COLUMNS, KIND_GEMM, KIND_KV_GEMM, KIND_VECTOR, OpTable
-from specsim.trace.tracefile import OP_KINDS
+from specsim.hardware.ops import COLUMNS, EXTRA_COLUMNS, KIND_GEMM, KIND_KV_GEMM, KIND_VECTOR, OpTable
+from specsim.trace.tracefile import OP_KINDS, Trace
 
-M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1   # symbolic dims of trace templates (see workload.operators)
+M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1   # symbolic dims of trace templates (see trace.operators)
 _T_GEMM, _T_QK, _T_PV, _T_SOFTMAX, _T_NORM = (OP_KINDS.index(k) for k in
                                              ("gemm", "attn_qk", "attn_pv", "softmax", "norm"))
 KV_WRITERS = ("k_proj", "v_proj")   #: their outputs are appended to the KV cache in DRAM
-
-
-@dataclass(frozen=True)
-class OpOptions:
-    """Accelerator-specific treatment of the operators (all off: a plain FP16/quarter array)."""
-
-    olive: bool = False            #: OliVe edge decoders on every GEMM
-    tender_groups: bool = False    #: Tender's per-group accumulator shift, G per layer from the trace
-    default_groups: int = 1        #: G where the trace measured none (shape workloads)
-    requant: bool = False          #: a vector-unit requantization after every GEMM (Tender)
-    attention_mode: str = "fp16"
 
 
 @dataclass
@@ -50,20 +41,69 @@ class LevelTemplate:
         return len(self.columns["kind"])
 
 
-def _level_modes_of(trace, level_modes: list[str], modes: tuple[str, ...], path: str) -> list[int]:
-    levels = trace.header["levels"]
-    if len(level_modes) < len(levels):
-        raise SpecsimError(f"{path}: level_modes lists {len(level_modes)} mode(s) but trace {trace.path} has "
-                           f"{len(levels)} levels ({', '.join(levels)})")
-    for mode in level_modes:
-        if mode not in modes:
-            raise SpecsimError(f"{path}: level_modes: PE mode {mode!r} is not one of {', '.join(modes)}")
-    return [modes.index(m) for m in level_modes]
+@dataclass(frozen=True)
+class LevelOps:
+    """One chain level's operators on their way to the hardware, with what a method's lowering reads.
+
+    ``columns`` are operator-table columns (:data:`~specsim.hardware.ops.COLUMNS`) with symbolic dims;
+    the other arrays have one entry per row. Methods return a new :class:`LevelOps` (see
+    :mod:`specsim.methods.base`) through :meth:`with_columns` and :meth:`with_vector_pass_after`.
+    """
+
+    columns: dict[str, np.ndarray]
+    level: int                    #: chain level (0 = the model whose output is produced)
+    quantized: np.ndarray         #: bool: GEMMs whose weights are not stored FP16
+    layers: np.ndarray            #: decoder layer of each row
+    linears: np.ndarray           #: short name of each row's operator (q_proj, ..., lm_head)
+    trace: Trace                  #: the trace (header, layer statistics)
+
+    def with_columns(self, **columns: np.ndarray) -> LevelOps:
+        """A copy with some columns replaced (arrays of one value per row)."""
+        return replace(self, columns={**self.columns, **columns})
+
+    def add_cycles(self, column: str, cycles: np.ndarray) -> LevelOps:
+        """A copy with ``cycles`` (one value per row, cycles) added to extra column ``column``
+        (``extra_cycles`` or ``extra_cycles_per_output_tile``)."""
+        if column not in EXTRA_COLUMNS:
+            raise ValueError(f"{column} is not one of the extra columns {EXTRA_COLUMNS}")
+        return self.with_columns(**{column: self.columns[column] + np.asarray(cycles, dtype=np.int64)})
+
+    def with_vector_pass_after(self, rows: np.ndarray, vector_op: str) -> LevelOps:
+        """A copy with one vector-unit pass of kind ``vector_op`` over the output of each row in ``rows``
+        (bool mask), placed right after it (e.g. a requantization after every quantized GEMM)."""
+        picked = np.flatnonzero(rows)
+        extra = {k: v[picked].copy() for k, v in self.columns.items()}
+        extra.update(kind=np.full(picked.size, KIND_VECTOR, extra["kind"].dtype),
+                     vector_op=np.full(picked.size, VECTOR_OPS.index(vector_op), extra["vector_op"].dtype),
+                     k=np.ones(picked.size, extra["k"].dtype),
+                     output_resident=np.ones(picked.size, bool))
+        for name, (dtype, default) in COLUMNS.items():
+            if name in EXTRA_COLUMNS:
+                extra[name] = np.full(picked.size, default, dtype)
+        position = np.concatenate([np.arange(len(self.layers)), picked]).argsort(kind="stable")
+        merged = {k: np.concatenate([v, extra[k]])[position] for k, v in self.columns.items()}
+        per_row = {name: np.concatenate([getattr(self, name), getattr(self, name)[picked]])[position]
+                   for name in ("layers", "linears")}
+        return replace(self, columns=merged, quantized=np.concatenate([self.quantized, np.zeros(picked.size, bool)])
+                       [position], **per_row)
+
+    def layer_stat(self, name: str) -> dict[tuple[int, str], float]:
+        """A layer statistic of the trace (``ls_<...>`` arrays) by (decoder layer, linear short name); empty
+        when the trace measured none (shape workloads, ``--no-layer-stats``)."""
+        values = self.trace[name]
+        if values.size == 0:
+            return {}
+        names = self.trace.header.get("layer_names")
+        if names is None:
+            raise SpecsimError(f"{self.trace.path}: trace has layer statistics but no 'layer_names' header table "
+                               "(made by an older specsim); regenerate it with traces/make_default_traces.sh")
+        return {(int(lay), names[int(nm)]): float(v) for lay, nm, v in
+                zip(self.trace["ls_layer"], self.trace["ls_name"], values)}
 
 
 def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None) -> dict[str, np.ndarray]:
     """Hardware columns of template rows: kind, dims, heads, KV streams, vector-unit op."""
-    cols = {key: np.full(len(kind_t), d, dtype=t) for key, (t, d) in _COLUMNS.items()}
+    cols = {key: np.full(len(kind_t), d, dtype=t) for key, (t, d) in COLUMNS.items()}
     gemm = kind_t == _T_GEMM
     kv = (kind_t == _T_QK) | (kind_t == _T_PV)
     cols["kind"][:] = np.select([gemm, kv], [KIND_GEMM, KIND_KV_GEMM], KIND_VECTOR)
@@ -75,64 +115,33 @@ def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None) ->
     return cols
 
 
-def level_templates(trace, level_modes: list[str], modes: tuple[str, ...], options: OpOptions = OpOptions(),
-                    kv_streams: int | None = None, config_path: str = "config") -> list[LevelTemplate]:
-    """Hardware templates of every level of ``trace`` (a :class:`~specsim.trace.tracefile.Trace`)."""
-    mode_idx = _level_modes_of(trace, level_modes, modes, config_path)
-    if options.attention_mode not in modes:
-        raise SpecsimError(f"{config_path}: attention mode {options.attention_mode!r} is not one of {', '.join(modes)}")
+#: a method's lowering: one level's operators in, the same level with its extras out
+Lowering = Callable[[LevelOps], LevelOps]
+
+
+def level_templates(trace: Trace, level_modes: list[str], modes: tuple[str, ...], *, attention_mode: str = "fp16",
+                    lower: Lowering | None = None, kv_streams: int | None = None) -> list[LevelTemplate]:
+    """Hardware templates of every level of ``trace``; PE modes by the module docstring's rule (the
+    modes are checked when the run config loads), then the method's ``lower`` applied to each level."""
     formats = trace.header["formats"]
-    names = trace.header["op_names"]
     fp16 = formats.index("fp16") if "fp16" in formats else -2
-    groups_of = _tender_groups(trace) if options.tender_groups else {}
-    default_g = options.default_groups if options.tender_groups else 1
+    names = np.asarray(trace.header["op_names"])
+    fp16_mode = modes.index("fp16") if "fp16" in modes else modes.index(level_modes[0])
     out = []
     for level in range(len(trace.header["levels"])):
         sel = trace["op_level"] == level
         kind_t = trace["op_kind"][sel].astype(np.int64)
-        n_ops = int(sel.sum())
         cols = _base_columns(kind_t, trace["op_m"][sel], trace["op_n"][sel], trace["op_k"][sel],
                              trace["op_count"][sel], kv_streams)
-        gemm = kind_t == _T_GEMM
         kv = (kind_t == _T_QK) | (kind_t == _T_PV)
         fmt = trace["op_weight_format"][sel]
-        cols["mode"][:] = np.where(kv, modes.index(options.attention_mode),
-                                   np.where(fmt == fp16, modes.index("fp16") if "fp16" in modes else mode_idx[0],
-                                            mode_idx[level]))
-        op_names = np.asarray(names)[trace["op_name"][sel]]
-        cols["output_resident"][:] = ~np.isin(op_names, KV_WRITERS)
-        if options.olive:
-            cols["olive"][:] = gemm & (fmt != fp16)
-        if groups_of or default_g > 1:
-            layers = trace["op_layer"][sel]
-            cols["groups"][:] = [groups_of.get((int(lay), str(nm)), default_g) if g else 1
-                                 for lay, nm, g in zip(layers, op_names, gemm & (fmt != fp16))]
-        if options.requant:                      # a requantization pass over each quantized GEMM's output
-            order = np.arange(n_ops)
-            quantized = np.flatnonzero(gemm & (fmt != fp16))
-            req = {k: v[quantized].copy() for k, v in cols.items()}
-            req["kind"][:] = KIND_VECTOR
-            req["vector_op"][:] = VECTOR_OPS.index("requant")
-            req["k"][:] = 1
-            req["output_resident"][:] = True
-            req["olive"][:] = False
-            req["groups"][:] = 1
-            position = np.concatenate([order, quantized]).argsort(kind="stable")
-            cols = {k: np.concatenate([v, req[k]])[position] for k, v in cols.items()}
-        out.append(LevelTemplate(cols))
+        cols["mode"][:] = np.where(kv, modes.index(attention_mode),
+                                   np.where(fmt == fp16, fp16_mode, modes.index(level_modes[level])))
+        linears = names[trace["op_name"][sel]]
+        cols["output_resident"][:] = ~np.isin(linears, KV_WRITERS)
+        ops = LevelOps(cols, level, (kind_t == _T_GEMM) & (fmt != fp16), trace["op_layer"][sel], linears, trace)
+        out.append(LevelTemplate((lower(ops) if lower else ops).columns))
     return out
-
-
-def _tender_groups(trace) -> dict[tuple[int, str], int]:
-    """Tender channel groups per (layer, linear) measured in the trace (``ls_tender_groups``)."""
-    if trace["tender_groups"].size == 0:
-        return {}
-    names = trace.header.get("layer_names")
-    if names is None:
-        raise SpecsimError(f"{trace.path}: trace has layer statistics but no 'layer_names' header table "
-                           "(made by an older specsim); regenerate it with traces/make_default_traces.sh")
-    return {(int(lay), names[int(nm)]): max(1, int(round(g))) for lay, nm, g in
-            zip(trace["ls_layer"], trace["ls_name"], trace["tender_groups"])}
 
 
 def steps_table(templates: list[LevelTemplate], modes: tuple[str, ...], levels: np.ndarray, tokens: np.ndarray,
@@ -144,7 +153,7 @@ def steps_table(templates: list[LevelTemplate], modes: tuple[str, ...], levels: 
     """
     lengths = np.array([len(t) for t in templates], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    stacked = {k: np.concatenate([t.columns[k] for t in templates]) for k in _COLUMNS}
+    stacked = {k: np.concatenate([t.columns[k] for t in templates]) for k in COLUMNS}
     levels = np.asarray(levels, dtype=np.int64)
     per_step = lengths[levels]
     starts = np.concatenate([[0], np.cumsum(per_step)[:-1]])

@@ -23,8 +23,9 @@ dims on the array and streams the third through it in time::
   os) and takes ``preload_bits_per_column`` bits per cycle, so 8- and 4-bit weights load two and
   four times as many rows per cycle as FP16 ones.
 
-Tender's accumulator shift costs ``tender_shift_cycles`` per channel-group boundary per output tile:
-``(G - 1)`` shifts for each output tile, however many folds along K accumulate into it.
+An accelerator method's extras (:mod:`specsim.methods`) add ``extra_cycles`` once per GEMM and
+``extra_cycles_per_output_tile`` once per output tile, however many folds along K accumulate into it
+(e.g. Tender's accumulator shifts: ``(G - 1)`` shift cycles per output tile).
 
 Memory traffic. Every operand is read from SRAM once per fold along the GEMM dim it lacks when that
 dim is spatial (e.g. WS reads activations once per column fold, writes partial sums once per row
@@ -152,12 +153,10 @@ def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False)
     else:
         preload = preload_cycles(hw, lanes, {"ws": wbits_sram, "is": abits, "os": OUTPUT_BITS}[df])
         array_cycles = total_folds * np.maximum(t, preload) + preload + hw.array.rows + hw.array.cols - 2
-    # Tender: one shift per channel-group boundary per output tile; folds along K (spatial on the rows in
-    # ws and is) accumulate into the same output tile, so they share its G - 1 shifts
+    # a method's extras: once per GEMM, and once per output tile (folds along K, spatial on the rows in ws
+    # and is, accumulate into the same output tile)
     output_tiles = B * (folds // (_cdiv(K, R) if df in ("ws", "is") else 1))
-    array_cycles = array_cycles + np.where(ops.groups > 1, (ops.groups - 1) * hw.vector.tender_shift_cycles
-                                           * output_tiles, 0)
-    array_cycles = array_cycles + np.where(ops.olive, hw.vector.olive_decoder_cycles, 0)
+    array_cycles = array_cycles + ops.extra_cycles + ops.extra_cycles_per_output_tile * output_tiles
     elements = M * N * B
     cpe = np.array([hw.vector.cycles_per_element[v] for v in VECTOR_OPS])[ops.vector_op.astype(np.int64)]
     vector_cycles = np.ceil(elements * cpe / hw.vector.lanes).astype(np.int64)

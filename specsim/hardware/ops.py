@@ -23,7 +23,7 @@ from specsim.hardware.config import VECTOR_OPS
 OP_KINDS = ("gemm", "kv_gemm", "vector")
 KIND_GEMM, KIND_KV_GEMM, KIND_VECTOR = range(3)
 
-_COLUMNS = {  # name: (dtype, default)
+COLUMNS = {  # name: (dtype, default)
     "kind": (np.int8, 0),
     "m": (np.int64, 1),
     "n": (np.int64, 1),
@@ -34,9 +34,12 @@ _COLUMNS = {  # name: (dtype, default)
     "vector_op": (np.int8, 0),
     "input_resident": (np.bool_, True),
     "output_resident": (np.bool_, True),
-    "groups": (np.int16, 1),
-    "olive": (np.bool_, False),
+    "extra_cycles": (np.int64, 0),
+    "extra_cycles_per_output_tile": (np.int64, 0),
 }
+#: generic columns an accelerator method fills (see specsim.methods): array cycles added once per
+#: operator (e.g. a decoder pipeline's latency) and once per output tile (e.g. accumulator shifts)
+EXTRA_COLUMNS = ("extra_cycles", "extra_cycles_per_output_tile")
 
 
 @dataclass
@@ -44,7 +47,8 @@ class OpTable:
     """Columns of equal length; ``mode`` indexes ``modes``, ``vector_op`` indexes VECTOR_OPS.
 
     For ``vector`` rows the element count is ``m * n * batch``. ``streams`` counts the distinct
-    streamed matrices (KV heads; 1 for a weight GEMM). ``groups`` is Tender's channel-group count G.
+    streamed matrices (KV heads; 1 for a weight GEMM). ``extra_cycles`` (cycles, once per operator) and
+    ``extra_cycles_per_output_tile`` (cycles, once per output tile) are an accelerator method's extras.
     """
 
     modes: tuple[str, ...]
@@ -62,8 +66,8 @@ class OpTable:
 
     @classmethod
     def from_rows(cls, rows: list[dict], modes: tuple[str, ...]) -> OpTable:
-        """Build from dicts (keys of ``_COLUMNS`` plus ``name``; ``kind``/``mode``/``vector_op`` by name)."""
-        cols = {k: np.full(len(rows), d, dtype=t) for k, (t, d) in _COLUMNS.items()}
+        """Build from dicts (keys of ``COLUMNS`` plus ``name``; ``kind``/``mode``/``vector_op`` by name)."""
+        cols = {k: np.full(len(rows), d, dtype=t) for k, (t, d) in COLUMNS.items()}
         names = []
         for i, row in enumerate(rows):
             for key, value in row.items():
@@ -86,10 +90,11 @@ class OpTable:
         return table
 
     def check(self) -> None:
-        for key in ("m", "n", "k", "batch", "streams", "groups"):
-            bad = np.flatnonzero(self.columns[key] < 1)
+        for key, least in (("m", 1), ("n", 1), ("k", 1), ("batch", 1), ("streams", 1),
+                           *((name, 0) for name in EXTRA_COLUMNS)):
+            bad = np.flatnonzero(self.columns[key] < least)
             if bad.size:
-                raise SpecsimError(f"operator {self.names[bad[0]] if self.names else bad[0]}: {key} must be >= 1")
+                raise SpecsimError(f"operator {self.names[bad[0]] if self.names else bad[0]}: {key} must be >= {least}")
 
     @property
     def macs(self) -> np.ndarray:

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
 from specsim.hardware.energy import EnergyTable, energy_table_for, load_energy_table
-from specsim.typedconfig import build, load_yaml, override, set_key, spec
+from specsim.methods import get_method, method_for
+from specsim.methods.base import KINDS
 from specsim.trace.schedule import ACCEPTANCE_MODES
+from specsim.trace.tracefile import MAX_DRAFT
+from specsim.typedconfig import build, load_yaml, override, set_key, spec
 
 #: what a baseline may share with the main accelerator (``comparison``); ``like_for_like`` is all of
 #: LIKE_FOR_LIKE, the default
@@ -43,30 +46,64 @@ SHARED_DRAM_KEYS = ("preset", "stacks", "bandwidth_gbps", "capacity_gib", "chann
 
 @dataclass(frozen=True)
 class DecodingConfig:
-    """How the accelerator decodes and which PE mode runs each chain level's weights."""
+    """How the accelerator decodes: its method (a plug-in of :mod:`specsim.methods`) with the method's
+    parameters, the draft scheme and gamma, and the PE mode of each chain level.
 
-    kind: str = spec("autoregressive", choices=("speculative", "autoregressive"))
+    Validated once at load: the method's kind and parameters, the draft scheme against the method, and
+    (in :meth:`RunConfig.validate`) every PE mode against the hardware. ``method`` left empty means the
+    method that replays ``draft`` (speculative) or plain ``fp16`` decoding; ``kind`` left empty means
+    the method's."""
+
+    method: str = spec("", doc="accelerator method plug-in (specsim methods lists them); empty: the one "
+                               "that replays `draft`, or fp16 for autoregressive decoding")
+    params: dict[str, Any] = spec({}, doc="the method's parameters (specsim methods lists them with units)")
+    kind: str = spec("", choices=("", *KINDS), doc="speculative or autoregressive; empty: the method's")
     draft: str = spec("none", doc="draft scheme of its traces (speq, mxfp4, multilevel, hierarchical, ...)")
-    gamma: int = spec(4, ge=1, le=16, doc="draft tokens per round (shape workloads; traces carry theirs)")
+    gamma: int = spec(4, ge=1, le=MAX_DRAFT, doc="draft tokens per round of shape workloads (a trace replays the "
+                                                 "gamma it was recorded with; a difference is noted in the report)")
     verify: str = spec("greedy", choices=("greedy", "sample"))
     level_modes: list[str] = spec(["fp16"], doc="PE mode for each level's non-FP16 weights, target first")
     attention_mode: str = spec("fp16", doc="PE mode of QK^T and PV (FP16 KV cache)")
     trace: str = spec("", doc="which trace of a workload this accelerator replays (default: its name)")
     formats: list[str] = spec(["fp16"], doc="weight format per level, target first: each trace's level "
                                             "formats must start with these; shape-only workloads use them")
-    olive: bool = spec(False, doc="OliVe edge decoders on every quantized GEMM")
-    tender_groups: bool = spec(False, doc="Tender accumulator shifts with the trace's channel groups")
-    groups: int = spec(1, ge=1, le=64, doc="Tender channel groups G where a trace measured none (shape workloads)")
-    requant: bool = spec(False, doc="vector-unit requantization after every quantized GEMM (Tender)")
+    method_params: Any = field(default=None, init=False, compare=False, repr=False)  #: typed, set by validate
 
     def validate(self, where: str) -> None:
-        if self.kind == "speculative" and (self.draft == "none" or len(self.level_modes) < 2):
-            raise SpecsimError(f"{where}: a speculative accelerator needs a draft scheme and a PE mode for "
-                               "each level (level_modes: [target, draft, ...])")
-        if len(self.formats) > len(self.level_modes):
-            raise SpecsimError(f"{where}.formats: more levels than level_modes")
+        method = get_method(self.method, f"{where}.method") if self.method else \
+            method_for(self.kind or "autoregressive", self.draft, where)
+        if self.kind and self.kind != method.kind:
+            raise SpecsimError(f"{where}.kind: method {method.name!r} is {method.kind}, not {self.kind}")
+        object.__setattr__(self, "method", method.name)          # normalised once, at load
+        object.__setattr__(self, "kind", method.kind)
+        object.__setattr__(self, "method_params", method.params(self.params, f"{where}.params"))
+        if method.kind == "speculative":
+            if self.draft not in method.drafts:
+                raise SpecsimError(f"{where}.draft: method {method.name!r} replays draft schemes "
+                                   f"{', '.join(method.drafts)}, not {self.draft!r}")
+            if len(self.level_modes) < 2:
+                raise SpecsimError(f"{where}.level_modes: a speculative accelerator needs a PE mode for each level "
+                                   "(level_modes: [target, draft, ...])")
+        elif self.draft != "none":
+            raise SpecsimError(f"{where}.draft: method {method.name!r} decodes autoregressively; expected none, "
+                               f"got {self.draft!r}")
         if not self.formats:
             raise SpecsimError(f"{where}.formats: expected at least the target's weight format")
+        if len(self.formats) > len(self.level_modes):
+            raise SpecsimError(f"{where}.formats: more levels than level_modes")
+        if not method.accepts_target(self.formats[0]):
+            raise SpecsimError(f"{where}.formats[0]: method {method.name!r} expects a target format starting with "
+                               f"{' or '.join(method.target_formats)}, got {self.formats[0]!r}")
+
+    @property
+    def method_plugin(self):
+        """The registered :class:`~specsim.methods.Method` (``method`` is normalised at load)."""
+        return get_method(self.method)
+
+    def lowering(self):
+        """The method's lowering with its typed parameters bound (for :func:`specsim.hardware.lowering.level_templates`)."""
+        plugin, params = self.method_plugin, self.method_params
+        return lambda level: plugin.lower(params, level)
 
 
 @dataclass(frozen=True)
@@ -151,6 +188,7 @@ class RunConfig:
         if self.name in self.baselines:
             raise SpecsimError(f"{where}.baselines.{self.name}: a baseline cannot share the main accelerator's "
                                "name; rename one of them")
+        self._check_modes(where)
         listed = (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
         if not listed:
             raise SpecsimError(f"{where}.comparison: expected like_for_like or a list of {', '.join(BASES)}")
@@ -160,6 +198,17 @@ class RunConfig:
             if set(pair) <= set(self.bases):
                 raise SpecsimError(f"{where}.comparison: {pair[0]} and {pair[1]} both set the same resource; "
                                    "expected one of them")
+
+    def _check_modes(self, where: str) -> None:
+        """Every level mode and the attention mode is a PE mode of this hardware."""
+        modes = self.hardware.modes
+        for i, mode in enumerate(self.decoding.level_modes):
+            if mode not in modes:
+                raise SpecsimError(f"{where}.decoding.level_modes[{i}]: PE mode {mode!r} is not one of the hardware's "
+                                   f"({', '.join(modes)})")
+        if self.decoding.attention_mode not in modes:
+            raise SpecsimError(f"{where}.decoding.attention_mode: PE mode {self.decoding.attention_mode!r} is not one "
+                               f"of the hardware's ({', '.join(modes)})")
 
     @property
     def trace_role(self) -> str:

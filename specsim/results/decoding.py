@@ -16,17 +16,19 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from specsim.engine import SimResult, simulate
-from specsim.hardware.lowering import OpOptions, level_templates, steps_table
+from specsim.hardware.lowering import level_templates, steps_table
 from specsim.errors import SpecsimError
 from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy_pj, static_mw_total
 from specsim.hardware.mapping import UNIT_VECTOR
 from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
-from specsim.trace.schedule import check_operator_rows
+from specsim.trace.architectures import load_architecture, shipped_architectures
+from specsim.trace.schedule import AcceptanceProfile, check_operator_rows, shape_trace
 from specsim.trace.tracefile import PHASES, Trace, read_trace, summarize
 
 PREFILL = PHASES.index("prefill")
@@ -137,9 +139,6 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
                     workload: str = "") -> Trace:
     """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run);
     ``read`` loads an acceptance trace (default :func:`read_trace`); ``workload`` names the seed stream."""
-    from specsim.trace.architectures import load_architecture
-    from specsim.trace.schedule import AcceptanceProfile, shape_trace
-
     arch = load_architecture(shape.architecture)
     dec = acc.config.decoding
     profile = None
@@ -154,13 +153,10 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
             raise SpecsimError(f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
                                f"{acc.config.trace_role}: missing key (an alpha or a trace path for accelerator "
                                f"{acc.name!r})")
-        if isinstance(source, float):
-            profile = AcceptanceProfile.parametric(source, dec.gamma)
-        else:
-            from pathlib import Path
+        if not isinstance(source, float):
             p = Path(source)
-            p = p if p.is_absolute() else Path(config_path).parent / p
-            profile = AcceptanceProfile.from_trace(read(p), dec.gamma)
+            source = read(p if p.is_absolute() else Path(config_path).parent / p)
+        profile = AcceptanceProfile.of(source, dec.gamma)
     header, arrays = shape_trace(arch, draft_format, dec.gamma, profile, [shape.prompt_len] * shape.prompts,
                                  shape.max_new_tokens, workload_seed(shape, workload), target_format=dec.formats[0],
                                  acceptance=shape.acceptance_mode)
@@ -172,8 +168,6 @@ def _architecture(trace: Trace) -> dict | None:
     arch = trace.header.get("architecture")
     if isinstance(arch, dict):
         return arch
-    from specsim.trace.architectures import load_architecture, shipped_architectures
-
     model = str(trace.header.get("model", ""))
     return dict(vars(load_architecture(model))) if model in shipped_architectures() else None
 
@@ -202,10 +196,8 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
     check_trace(acc, trace, workload)
     dec = acc.config.decoding
     modes = tuple(acc.hardware.modes)
-    options = OpOptions(olive=dec.olive, tender_groups=dec.tender_groups, default_groups=dec.groups,
-                        requant=dec.requant, attention_mode=dec.attention_mode)
-    templates = level_templates(trace, dec.level_modes, modes, options, kv_streams=_kv_heads(trace),
-                                config_path=acc.config.path)
+    templates = level_templates(trace, dec.level_modes, modes, attention_mode=dec.attention_mode,
+                                lower=dec.lowering(), kv_streams=_kv_heads(trace))
     per_level = np.array([len(t) for t in templates], dtype=np.int64)
     check_operator_rows(int(per_level[trace["step_level"].astype(np.int64)].sum()),
                         f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}")

@@ -116,9 +116,27 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
     for a in accs:
         for note in a.hardware.dram.beyond_preset():
             beyond.setdefault(note, []).append(a.name)
-    notes = [f"{', '.join(names)}: {note}" for note, names in beyond.items()]
+    notes = [f"{', '.join(names)}: {note}" for note, names in beyond.items()] + _gamma_notes(cfg, accs, read)
     return build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays,
                         confidence=cfg.confidence, differences=diffs, notes=notes)
+
+
+def _gamma_notes(cfg: RunConfig, accs: list[Accelerator], read) -> list[str]:
+    """A trace replays the gamma it was recorded with: where ``decoding.gamma`` differs, say so (it then
+    applies to shape workloads only) rather than ignore it silently."""
+    notes = []
+    for a in accs:
+        dec = a.config.decoding
+        if dec.kind != "speculative":
+            continue
+        for w in cfg.workloads:
+            if w.shape is None and a.config.trace_role in w.traces:
+                recorded = read(cfg.resolve(w.traces[a.config.trace_role])).header["gamma"][0]
+                if recorded != dec.gamma:
+                    notes.append(f"{a.name}: decoding.gamma {dec.gamma} applies to shape workloads only; workload "
+                                 f"{w.name!r} replays its trace's gamma {recorded} (record one with --gamma "
+                                 f"{dec.gamma})")
+    return notes
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specsim.errors import SpecsimError
+from specsim.trace.operators import architecture_template, template_arrays
 from specsim.trace.tracefile import LAYER_STATS, PHASES, Trace, empty_arrays, summarize
 
 PREFILL, DRAFT, VERIFY, DECODE = (PHASES.index(p) for p in ("prefill", "draft", "verify", "decode"))
@@ -75,6 +76,11 @@ class AcceptanceProfile:
                                "take acceptance from a speculative trace")
         pos = list(s.position_acceptance[:gamma]) + [s.alpha] * max(0, gamma - len(s.position_acceptance))
         return cls(tuple(pos), f"trace {trace.path} ({trace.header['draft']}, gamma {trace.header['gamma']})")
+
+    @classmethod
+    def of(cls, source: float | Trace, gamma: int) -> "AcceptanceProfile":
+        """From an i.i.d. alpha in [0, 1] or a speculative trace (the one rule every caller uses)."""
+        return cls.parametric(float(source), gamma) if isinstance(source, (int, float)) else cls.from_trace(source, gamma)
 
     @property
     def survival(self) -> np.ndarray:
@@ -154,8 +160,6 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
     quasi_rounds`) and records the profile's expected tokens per round, which the replay uses as the
     tokens each round yields.
     """
-    from specsim.trace.operators import architecture_template, template_arrays
-
     if acceptance not in ACCEPTANCE_MODES:
         raise SpecsimError(f"acceptance mode {acceptance!r}: expected one of {', '.join(ACCEPTANCE_MODES)}")
     templates = {0: architecture_template(arch, target_format)}

@@ -299,7 +299,7 @@ def _check_arrays(where: str, arrays: dict[str, np.ndarray]) -> None:
     if stats.size and (not np.isfinite(stats).all() or stats.min() < 0):
         raise SpecsimError(f"{where}: layer statistics must be finite and non-negative")
     if arrays["tender_groups"].size and arrays["tender_groups"].max() > 64:
-        raise SpecsimError(f"{where}: 'tender_groups' must lie in [0, 64] (Tender's channel groups)")
+        raise SpecsimError(f"{where}: 'tender_groups' must lie in [0, 64] (channel groups)")
     if np.any(arrays["step_logits"] < 1) or np.any(arrays["step_logits"] > arrays["step_tokens"]):
         raise SpecsimError(f"{where}: 'step_logits' must lie in [1, step_tokens]")
     if not set(np.unique(arrays["step_level"]).tolist()) <= set(np.unique(arrays["op_level"]).tolist()):

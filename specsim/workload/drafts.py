@@ -14,7 +14,8 @@ Scheme grammar (``specsim trace --draft``):
                                    (default :data:`DEFAULT_HIERARCHICAL`); lossless w.r.t. that target
 ``none``                           no speculation: the FP16 target decodes autoregressively
 ``olive[:4|8]``, ``tender[:4|8]``,  no speculation: the quantized model itself decodes
-``int4``                           (OliVe W4A4 / Tender W4A4 / INT4 weight-only), to measure drift
+``int4[:g128]``                    (OliVe W4A4 / Tender W4A4 / INT4 weight-only per channel or per
+                                   group of 128, i.e. W4A16), to measure drift
 =================================  ===============================================================
 
 Weight views replace every decoder linear weight; embeddings, lm_head, norms, activations and the
@@ -31,7 +32,7 @@ import torch
 from specsim.errors import SpecsimError
 from specsim.workload.formats import bsfp, get_format
 from specsim.workload.models import load_model
-from specsim.workload.quantized import quantized_model
+from specsim.workload.quantized import DRIFT_FORMATS, quantized_model
 from specsim.workload.views import early_exit, weight_view, weight_view_draft
 
 __all__ = ["BuiltScheme", "SchemePlan", "build_draft", "build_level", "build_scheme", "early_exit", "level_format",
@@ -65,10 +66,14 @@ def parse_scheme(scheme: str) -> SchemePlan:
     if scheme == "none":
         return SchemePlan(scheme, "autoregressive")
     if name in DRIFT_SCHEMES:
+        if name == "int4":                # int4: per output channel; int4:g128: one scale per group of 128
+            if arg and f"int4_{arg}" not in DRIFT_FORMATS:
+                raise SpecsimError(f"draft scheme '{scheme}': expected int4 or int4:g128")
+            return SchemePlan(scheme, "drift", f"int4_{arg}" if arg else "int4")
         bits = arg or "4"
-        if bits not in ("4", "8") or (name == "int4" and arg):
-            raise SpecsimError(f"draft scheme '{scheme}': expected olive[:4|8], tender[:4|8] or int4")
-        return SchemePlan(scheme, "drift", f"{name}{bits}" if name != "int4" else "int4")
+        if bits not in ("4", "8"):
+            raise SpecsimError(f"draft scheme '{scheme}': expected olive[:4|8], tender[:4|8], int4 or int4:g128")
+        return SchemePlan(scheme, "drift", f"{name}{bits}")
     if name == "hierarchical":
         target, sep, chain = (arg or DEFAULT_HIERARCHICAL).partition("/")
         if not sep or not chain:

@@ -21,6 +21,7 @@ Metrics per format, aggregated over all layers (weights are the FP16 target):
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
@@ -291,3 +292,78 @@ def evaluate_activations(inputs: dict[str, torch.Tensor], names: list[str]) -> d
         else:
             out[name] = acc.sqnr_db
     return out
+
+
+@dataclass
+class ModelFormats:
+    """``specsim formats`` on one model: per-format statistics over its decoder linears (seconds of wall time)."""
+
+    model: str
+    layers: int                     #: decoder linear layers evaluated
+    weights: int                    #: weights in them
+    formats: dict[str, FormatStats]
+    seconds: float
+    load_seconds: float
+    weights_seconds: float
+    activations_seconds: float
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "layers": self.layers, "weights": self.weights, "seconds": round(self.seconds, 2),
+                "seconds_breakdown": {"model_load": round(self.load_seconds, 2),
+                                      "weights": round(self.weights_seconds, 2),
+                                      "activations": round(self.activations_seconds, 2)},
+                "formats": {n: s.to_json() for n, s in self.formats.items()}}
+
+
+def evaluate_model(model: str, names: list[str] | None = None, layers: int | None = None, agreement: bool = False,
+                   activations: bool = True, progress: bool = True) -> ModelFormats:
+    """Apply every format in ``names`` (default: all) bit-exactly to the first ``layers`` decoder linears of
+    ``model``: weight statistics, activation SQNR on the shipped calibration text and, with ``agreement``,
+    teacher-forced greedy agreement of the model with those weights."""
+    from tqdm import tqdm
+
+    from specsim.workload.models import load_model
+    from specsim.workload.prompts import shipped_text
+
+    names = list(FORMAT_NAMES) if names is None else names
+    unknown = [n for n in names if n not in FORMAT_NAMES]
+    if unknown or not names:
+        raise SpecsimError(f"--formats: unknown format '{unknown[0] if unknown else ''}'; expected one of: "
+                           f"{', '.join(FORMAT_NAMES)}")
+    if layers is not None and layers < 1:
+        raise SpecsimError("--layers: expected a positive integer")
+    start = time.perf_counter()
+    loaded = load_model(model, tokenizer=agreement or activations)
+    linears = decoder_linears(loaded.model)[:layers]
+    weights = [(name, module.weight) for name, module in linears]
+    on_format, agreed = _agreement_hook(loaded, linears) if agreement else (None, {})
+    bar = tqdm(total=len(weights) * len({bsfp_group(n) for n in names}), desc="formats", unit="layer",
+               file=sys.stderr, disable=None if progress else True)
+    stats = evaluate_weights(weights, names, progress=lambda _layer: bar.update(), on_format=on_format)
+    bar.close()
+    for name, value in agreed.items():
+        stats[name].greedy_agreement = value
+    weights_done = time.perf_counter()
+    if activations:
+        keep = {name for name, _ in linears}
+        inputs = capture_linear_inputs(loaded.model, loaded.tokenizer, shipped_text("calibration"))
+        for name, sqnr in evaluate_activations({k: v for k, v in inputs.items() if k in keep}, names).items():
+            stats[name].activation_sqnr_db = sqnr
+    end = time.perf_counter()
+    return ModelFormats(model, len(weights), sum(w.numel() for _, w in weights), stats, end - start,
+                        loaded.load_seconds, weights_done - start - loaded.load_seconds, end - weights_done)
+
+
+def _agreement_hook(loaded, linears):
+    """A callback measuring greedy agreement per format on the shipped calibration text, and its results."""
+    from specsim.workload.prompts import shipped_text
+
+    ids = loaded.tokenizer(shipped_text("calibration"), return_tensors="pt").input_ids[:, :AGREEMENT_TOKENS]
+    with torch.no_grad():
+        reference = loaded.model(ids).logits[0].argmax(dim=-1)
+    agreed: dict[str, float] = {}
+
+    def on_format(name, approximations):
+        agreed[name] = greedy_agreement(loaded.model, linears, ids, approximations, reference)
+
+    return on_format, agreed

@@ -5,7 +5,8 @@
 * ``tender4`` / ``tender8``: Tender -- per-row INT weights and power-of-two channel-group activations
   calibrated offline (the accelerator's runtime chunk mode is :meth:`TenderActivationQuantizer.quantize`
   with ``runtime=True``);
-* ``int4``: INT4 per output channel, weight-only (activations stay 16-bit).
+* ``int4``: INT4 per output channel, weight-only (activations stay 16-bit);
+* ``int4_g128``: INT4 with one FP16 scale per group of 128 input features, weight-only (W4A16).
 
 lm_head, embeddings, norms, attention and the KV cache stay 16-bit in every case, as in the
 accelerators these model (they quantize the linear layers' GEMMs).
@@ -22,7 +23,7 @@ from specsim.workload.models import decoder_linears, linear_inputs
 from specsim.workload.views import weight_view
 
 #: drift formats; each is also the weight format of the model's decoder linears
-DRIFT_FORMATS = ("olive4", "olive8", "tender4", "tender8", "int4")
+DRIFT_FORMATS = ("olive4", "olive8", "tender4", "tender8", "int4", "int4_g128")
 
 
 def activation_quantizer(fmt: str):

@@ -1,0 +1,102 @@
+"""The accelerator-method plug-in interface and its registry (torch-free).
+
+An *accelerator method* is what distinguishes one accelerator's decoding from another's on the same
+kind of array: FP16 autoregressive decoding, SPEQ's self-speculative drafts, OliVe's outlier-victim
+pairs, Tender's channel groups, ... A method is one module in :mod:`specsim.methods` that registers a
+:class:`Method` subclass with :func:`register`, like the number formats of the workload side. It owns
+
+* its typed parameters (:attr:`Method.Params`, a frozen dataclass validated at load from a run
+  config's ``decoding.params``);
+* the decoding it replays: speculative or autoregressive (:attr:`Method.kind`), the trace draft
+  schemes it accepts (:attr:`Method.drafts`) and the weight formats its target may use
+  (:attr:`Method.target_formats`);
+* the layer statistics of a trace it reads (:attr:`Method.layer_stats`);
+* its lowering extras (:meth:`Method.lower`): generic operator-table columns (``extra_cycles`` once
+  per operator, ``extra_cycles_per_output_tile``) and extra vector-unit passes, on top of the plain
+  lowering of :mod:`specsim.hardware.lowering`.
+
+Energy. A method's energy follows from what its lowering adds, priced by the accelerator's energy
+table (Accelergy-style: counting apart from pricing): extra vector passes as vector-unit actions, extra
+cycles as leakage over the longer run. None of the shipped methods needs a new priced action.
+
+Adding a method touches one module here and its YAML (a run config in ``hwconfigs/``); nothing else
+names it (``tests/test_methods.py`` checks that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from specsim.errors import SpecsimError
+from specsim.hardware.lowering import LevelOps
+from specsim.typedconfig import build_section
+
+KINDS = ("speculative", "autoregressive")
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A method without parameters."""
+
+
+class Method:
+    """One accelerator method (subclass and :func:`register` it; see the module docstring)."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]                       #: one line for listings and reports
+    kind: ClassVar[str]                          #: "speculative" or "autoregressive"
+    drafts: ClassVar[tuple[str, ...]] = ()       #: trace draft schemes it replays (speculative methods)
+    target_formats: ClassVar[tuple[str, ...]] = ()   #: prefixes of the target's weight format; () = any
+    layer_stats: ClassVar[tuple[str, ...]] = ()  #: trace layer statistics its lowering reads
+    Params: ClassVar[type] = NoParams
+
+    def params(self, raw: dict[str, Any], where: str) -> Any:
+        """The typed parameters from a run config's ``decoding.params`` mapping (one-line errors)."""
+        return build_section(self.Params, raw, where)
+
+    def lower(self, params: Any, level: LevelOps) -> LevelOps:
+        """Method-specific treatment of one chain level's operators (default: none)."""
+        return level
+
+    def accepts_target(self, fmt: str) -> bool:
+        return not self.target_formats or fmt.startswith(self.target_formats)
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    if cls.kind not in KINDS:
+        raise ValueError(f"method {cls.name}: kind must be one of {KINDS}")
+    if cls.name in _REGISTRY:
+        raise ValueError(f"method {cls.name} registered twice")
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def method_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def get_method(name: str, where: str = "decoding.method") -> Method:
+    """The registered method ``name``; a one-line error lists the others."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SpecsimError(f"{where}: unknown accelerator method {name!r}; expected one of "
+                           f"{', '.join(_REGISTRY)}") from None
+
+
+def method_for(kind: str, draft: str, where: str = "decoding") -> Method:
+    """The method a config without ``method`` means: the speculative method that replays ``draft``, or the
+    plain autoregressive one (the first registered autoregressive method without extras)."""
+    if kind == "speculative":
+        claim = [m for m in _REGISTRY.values() if m.kind == kind and draft in m.drafts]
+        if not claim:
+            raise SpecsimError(f"{where}.draft: no accelerator method replays draft scheme {draft!r}; give "
+                               f"decoding.method (one of {', '.join(_REGISTRY)})")
+        return claim[0]
+    return next(m for m in _REGISTRY.values() if m.kind == kind and type(m).lower is Method.lower
+                and not m.target_formats)

@@ -1,0 +1,19 @@
+"""SPEQ ("From Quarter to All"): self-speculative decoding on one reconfigurable PE array.
+
+Drafts use the top 4 bits of the target's own FP16 weights (BSFP) in the array's quarter-width mode,
+and a verify pass of gamma + 1 tokens runs all 16 bits in FP16 mode; lossless. Its lowering needs no
+extras: the draft's cost is the PE mode's (lanes, fetched weight bits), set in the hardware file.
+"""
+
+from __future__ import annotations
+
+from specsim.methods.base import Method, register
+
+
+@register
+class SPEQ(Method):
+    name = "speq"
+    summary = "self-speculative: BSFP top-nibble drafts in quarter mode, FP16 verification (lossless)"
+    kind = "speculative"
+    drafts = ("speq",)
+    target_formats = ("fp16",)
