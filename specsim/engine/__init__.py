@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specsim.engine.bounds import ordered_floor
-from specsim.engine.core import STALL_CAUSES, replay
+from specsim.engine.core import STALL_CAUSES, MachineParams, OpArrays, replay_tiles
 from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig
 from specsim.hardware.energy import Actions, OpActions
@@ -133,14 +133,15 @@ def simulate(hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False,
     """Map ``ops`` onto ``hw`` and replay them with the Numba event core.
 
     ``fast_forward`` skips steady runs of equal tiles exactly (same results, see
-    :func:`specsim.engine.core.replay`); turn it off only to check that claim.
+    :func:`specsim.engine.core.replay_tiles`); turn it off only to check that claim.
     """
     m = map_ops(hw, ops, scalesim_compatible=scalesim_compatible)
     _check_work(hw, m)
     slots = np.array([hw.buffers.get(b).slots for b in BUFFER_NAMES], dtype=np.int64)
-    start, end, stalls, dread, dwrite, switches, total = replay(
-        m.unit, m.mode, m.tiles, m.stream_buffer, m.load_bytes, m.write_bytes, m.fill_cycles,
-        m.compute_cycles, m.sram_read_cycles, slots, float(hw.dram_bytes_per_cycle),
-        np.int64(hw.dram_latency_cycles), np.int64(hw.dram.burst_bytes), np.int64(hw.array.mode_switch_cycles),
-        ideal_memory, fast_forward)
+    op_arrays = OpArrays(m.unit, m.mode, m.tiles, m.stream_buffer, m.load_bytes, m.write_bytes, m.fill_cycles,
+                         m.compute_cycles, m.sram_read_cycles)
+    machine = MachineParams(slots=slots, bytes_per_cycle=float(hw.dram_bytes_per_cycle),
+                            latency=np.int64(hw.dram_latency_cycles), burst=np.int64(hw.dram.burst_bytes),
+                            switch_cycles=np.int64(hw.array.mode_switch_cycles))
+    start, end, stalls, dread, dwrite, switches, total = replay_tiles(op_arrays, machine, ideal_memory, fast_forward)
     return SimResult(ops, m, start, end, stalls, dread, dwrite, switches, int(total))
