@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from specsim.engine import simulate
 from specsim.engine.core import STALL_CAUSES
-from specsim.engine.reference import simulate_reference
+from reference_model import simulate_reference
 from specsim.errors import SpecsimError
 from specsim.hardware.config import load_hardware
 from specsim.hardware.energy import energy_breakdown, energy_table_for, group_breakdown

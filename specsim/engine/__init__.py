@@ -1,7 +1,7 @@
 """Event replay of operator tables on a hardware config: :func:`simulate` -> :class:`SimResult`.
 
-The Numba core (:mod:`specsim.engine.core`) is the engine; :mod:`specsim.engine.reference` is a
-SimPy model of the same semantics used as a differential oracle in the tests.
+The Numba core (:mod:`specsim.engine.core`) is the engine; ``tests/reference_model.py`` is a SimPy
+model of the same semantics, the differential oracle of the tests.
 """
 
 from __future__ import annotations

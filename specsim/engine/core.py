@@ -1,6 +1,6 @@
 """The discrete-event core, compiled with Numba: tile-level replay of a mapped operator list.
 
-Semantics (the SimPy model in :mod:`specsim.engine.reference` states the same in process form):
+Semantics (``tests/reference_model.py``, the SimPy oracle, states the same in process form):
 
 * Each operator is cut into ``tiles`` segments (one buffer slot of streamed bytes each, at least one
   segment). A segment with a load first needs its DRAM read, then its SRAM fill, then compute.
