@@ -110,10 +110,28 @@ def check_sizes(ops: OpTable) -> None:
                                f"(M={int(m[i])}, N={int(n[i])}, K={int(k[i])}, batch={int(b[i])})")
 
 
-def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False) -> Mapping:
-    """Map every operator of ``ops`` onto ``hw`` (see the module docstring for the rules)."""
-    check_sizes(ops)
-    n_ops = len(ops)
+@dataclass(frozen=True)
+class _Shapes:
+    """Per-operator shapes and operand widths a mapping works from (arrays of one entry per operator)."""
+
+    M: np.ndarray
+    N: np.ndarray
+    K: np.ndarray
+    B: np.ndarray
+    lanes: np.ndarray              #: MACs per PE in the operator's mode
+    R: np.ndarray                  #: logical array rows (rows x lanes when lanes widen K)
+    C: np.ndarray                  #: logical array columns
+    folds: np.ndarray              #: folds of the two spatial dims over R x C
+    t: np.ndarray                  #: length of the temporal dim (cycles per fold at one vector per cycle)
+    wbits: np.ndarray              #: bits per streamed element fetched from DRAM (weights or KV cache)
+    wbits_sram: np.ndarray         #: bits per streamed element stored in SRAM
+    abits: np.ndarray              #: bits per input activation
+    kv: np.ndarray                 #: attention (streams the KV cache)
+    vec: np.ndarray                #: vector-unit operator
+
+
+def _shapes(hw: HardwareConfig, ops: OpTable) -> _Shapes:
+    """Operand widths of each operator's PE mode and its folds on the array (module docstring)."""
     modes = [hw.mode(name) for name in ops.modes]
     mode_idx = ops.mode.astype(np.int64)
     lanes = np.array([m.lanes for m in modes], dtype=np.int64)[mode_idx]
@@ -123,114 +141,140 @@ def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False)
     wbits_sram = np.array([m.weight_bits for m in modes])[mode_idx]
     abits = np.array([m.activation_bits for m in modes])[mode_idx]
     kv = ops.kind == KIND_KV_GEMM
-    vec = ops.kind == KIND_VECTOR
-    wbits = np.where(kv, 16.0, wbits)          # the KV cache stays FP16 in every mode
-    wbits_sram = np.where(kv, 16.0, wbits_sram)
-
     R = hw.array.rows * np.where(lane_k, lanes, 1)
     C = hw.array.cols * np.where(lane_k, 1, lanes)
-    M, N, K, B = ops.m, ops.n, ops.k, ops.batch
+    sr, sc, t = {"ws": (ops.k, ops.n, ops.m), "os": (ops.m, ops.n, ops.k), "is": (ops.k, ops.m, ops.n)}[hw.array.dataflow]
+    return _Shapes(M=ops.m, N=ops.n, K=ops.k, B=ops.batch, lanes=lanes, R=R, C=C, folds=_cdiv(sr, R) * _cdiv(sc, C), t=t,
+                   wbits=np.where(kv, 16.0, wbits), wbits_sram=np.where(kv, 16.0, wbits_sram),  # KV cache stays FP16
+                   abits=abits, kv=kv, vec=ops.kind == KIND_VECTOR)
+
+
+def _array_cycles(hw: HardwareConfig, ops: OpTable, s: _Shapes, scalesim_compatible: bool) -> np.ndarray:
+    """Cycles of every operator on the array (SCALE-Sim or pipelined timing, plus the method's extras)."""
     df = hw.array.dataflow
-    sr, sc, t = {"ws": (K, N, M), "os": (M, N, K), "is": (K, M, N)}[df]
-    folds = _cdiv(sr, R) * _cdiv(sc, C)
-
-    # -- activations buffer: M chunks so that one chunk of inputs fits a slot ------------------------
-    act = hw.buffers.activations
-    in_row_bytes = np.ceil(K * abits / 8).astype(np.int64)
-    rows_fit = np.maximum(1, act.slot_bytes // np.maximum(in_row_bytes, 1))
-    m_chunks = _cdiv(M, rows_fit)
-    in_fits = m_chunks == 1
-    out_fits = M * N * B * OUTPUT_BITS // 8 <= act.size_bytes
-
-    # -- compute cycles -------------------------------------------------------------------------------
-    total_folds = B * folds
     if scalesim_compatible:
-        preload = R if df != "os" else 0                        # os keeps outputs in place: no preload
-        array_cycles = B * (folds * (preload + R + C + t - 2) - 1)
+        preload = s.R if df != "os" else 0                      # os keeps outputs in place: no preload
+        cycles = s.B * (s.folds * (preload + s.R + s.C + s.t - 2) - 1)
         # SCALE-Sim reports the index of the last cycle; on degenerate arrays (1 x 1, os) that index is
         # below the MACs the array must do, so the physical minimum wins there
-        array_cycles = np.maximum(array_cycles, _cdiv(M * N * K * B, hw.pes * lanes))
+        cycles = np.maximum(cycles, _cdiv(s.M * s.N * s.K * s.B, hw.pes * s.lanes))
     else:
-        preload = preload_cycles(hw, lanes, {"ws": wbits_sram, "is": abits, "os": OUTPUT_BITS}[df])
-        array_cycles = total_folds * np.maximum(t, preload) + preload + hw.array.rows + hw.array.cols - 2
+        preload = preload_cycles(hw, s.lanes, {"ws": s.wbits_sram, "is": s.abits, "os": OUTPUT_BITS}[df])
+        cycles = s.B * s.folds * np.maximum(s.t, preload) + preload + hw.array.rows + hw.array.cols - 2
     # a method's extras: once per GEMM, and once per output tile (folds along K, spatial on the rows in ws
     # and is, accumulate into the same output tile)
-    output_tiles = B * (folds // (_cdiv(K, R) if df in ("ws", "is") else 1))
-    array_cycles = array_cycles + ops.extra_cycles + ops.extra_cycles_per_output_tile * output_tiles
-    elements = M * N * B
-    cpe = np.array([hw.vector.cycles_per_element[v] for v in VECTOR_OPS])[ops.vector_op.astype(np.int64)]
-    vector_cycles = np.ceil(elements * cpe / hw.vector.lanes).astype(np.int64)
-    compute = np.where(vec, vector_cycles, array_cycles).astype(np.int64)
+    output_tiles = s.B * (s.folds // (_cdiv(s.K, s.R) if df in ("ws", "is") else 1))
+    return cycles + ops.extra_cycles + ops.extra_cycles_per_output_tile * output_tiles
 
-    # -- streamed operand: DRAM bytes with re-reads ------------------------------------------------
-    stream_buf = np.where(vec, -1, np.where(kv, BUF_KV, BUF_WEIGHTS))
-    slot = np.where(kv, hw.buffers.kv_cache.slot_bytes, hw.buffers.weights.slot_bytes)
-    unique_stream = np.ceil(ops.streams * K * N * wbits / 8).astype(np.int64)
-    if df == "ws":
-        reuse_block = np.zeros(n_ops, dtype=np.int64)           # every weight used by one fold per pass
-        passes = np.ones(n_ops, dtype=np.int64)
-    elif df == "os":                                            # a column block (K x C) serves ceil(M/R) folds
-        reuse_block = np.ceil(K * np.minimum(N, C) * wbits / 8).astype(np.int64)
-        passes = _cdiv(M, R)
-    else:                                                       # a row block (R x N) serves ceil(M/C) folds
-        reuse_block = np.ceil(np.minimum(K, R) * N * wbits / 8).astype(np.int64)
-        passes = _cdiv(M, C)
+
+def _compute_cycles(hw: HardwareConfig, ops: OpTable, s: _Shapes, scalesim_compatible: bool) -> np.ndarray:
+    """Busy cycles of the array (GEMMs) or the vector unit (element-wise operators)."""
+    cpe = np.array([hw.vector.cycles_per_element[v] for v in VECTOR_OPS])[ops.vector_op.astype(np.int64)]
+    vector_cycles = np.ceil(s.M * s.N * s.B * cpe / hw.vector.lanes).astype(np.int64)
+    return np.where(s.vec, vector_cycles, _array_cycles(hw, ops, s, scalesim_compatible)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Traffic:
+    """DRAM traffic per operator (bytes) and how the streamed operand is cut into buffer-slot tiles."""
+
+    stream_bytes: np.ndarray
+    input_bytes: np.ndarray
+    write_bytes: np.ndarray
+    compulsory: np.ndarray
+    tiles: np.ndarray
+    weight_passes: np.ndarray      #: passes over the streamed operand (one per input chunk re-streamed)
+    out_resident: np.ndarray       #: outputs stay in the activations buffer
+
+
+def _dram_traffic(hw: HardwareConfig, ops: OpTable, s: _Shapes) -> _Traffic:
+    """Streamed operand with re-reads, inputs and outputs that cross the DRAM interface (module docstring)."""
+    M, N, K, B, vec = s.M, s.N, s.K, s.B, s.vec
+    act = hw.buffers.activations
+    rows_fit = np.maximum(1, act.slot_bytes // np.maximum(np.ceil(K * s.abits / 8).astype(np.int64), 1))
+    m_chunks = _cdiv(M, rows_fit)                       # M chunks whose inputs fit one activations slot
+    in_fits = m_chunks == 1
+    out_resident = ops.output_resident & (M * N * B * OUTPUT_BITS // 8 <= act.size_bytes)
+    slot = np.where(s.kv, hw.buffers.kv_cache.slot_bytes, hw.buffers.weights.slot_bytes)
+    unique_stream = np.ceil(ops.streams * K * N * s.wbits / 8).astype(np.int64)
+    reuse_block, passes = _reuse(hw, s)
     pass_bytes = unique_stream * np.where(reuse_block <= slot, 1, passes)   # one pass over the streamed operand
-    in_bytes_all = np.ceil(M * K * abits / 8).astype(np.int64) * np.where(kv, B, 1)
+    in_bytes_all = np.ceil(M * K * s.abits / 8).astype(np.int64) * np.where(s.kv, B, 1)
     # inputs too big for a slot: either re-stream the weights per input chunk (a) or the inputs per
     # weight tile (b), whichever moves fewer DRAM bytes
-    restream_inputs = ~in_fits & (pass_bytes + in_bytes_all * np.maximum(1, _cdiv(pass_bytes, slot))
-                                  < pass_bytes * m_chunks + in_bytes_all)
+    per_tile = np.maximum(1, _cdiv(pass_bytes, slot))
+    restream_inputs = ~in_fits & (pass_bytes + in_bytes_all * per_tile < pass_bytes * m_chunks + in_bytes_all)
     weight_passes = np.where(restream_inputs, 1, m_chunks)
     stream_bytes = np.where(vec, 0, pass_bytes * weight_passes)
-    input_bytes = np.where(vec | (ops.input_resident & in_fits), 0,
-                           in_bytes_all * np.where(restream_inputs, np.maximum(1, _cdiv(pass_bytes, slot)), 1))
+    input_bytes = np.where(vec | (ops.input_resident & in_fits), 0, in_bytes_all * np.where(restream_inputs, per_tile, 1))
     out_bytes_all = M * N * B * OUTPUT_BITS // 8
-    write_bytes = np.where(ops.output_resident & out_fits, 0, out_bytes_all)
-    vec_spill = vec & ~out_fits                                 # a vector op too big for the buffer streams
-    input_bytes = np.where(vec_spill, elements * OUTPUT_BITS // 8, input_bytes)
-    load_bytes = stream_bytes + input_bytes
-    compulsory = np.where(vec, np.where(vec_spill, 2 * elements * OUTPUT_BITS // 8, 0),
+    vec_spill = vec & ~(M * N * B * OUTPUT_BITS // 8 <= act.size_bytes)   # a vector op too big for the buffer
+    input_bytes = np.where(vec_spill, M * N * B * OUTPUT_BITS // 8, input_bytes)
+    compulsory = np.where(vec, np.where(vec_spill, 2 * M * N * B * OUTPUT_BITS // 8, 0),
                           unique_stream + np.where(ops.input_resident & in_fits, 0, in_bytes_all)
-                          + np.where(ops.output_resident & out_fits, 0, out_bytes_all))
+                          + np.where(out_resident, 0, out_bytes_all))
+    load_bytes = stream_bytes + input_bytes
     tiles = np.where(stream_bytes > 0, np.maximum(1, _cdiv(stream_bytes, slot)), np.where(load_bytes > 0, 1, 0))
+    return _Traffic(stream_bytes, input_bytes, np.where(out_resident, 0, out_bytes_all), compulsory, tiles,
+                    weight_passes, out_resident)
 
-    # -- SRAM traffic ---------------------------------------------------------------------------------
-    spatial = {"ws": {"k": R, "n": C}, "os": {"m": R, "n": C}, "is": {"k": R, "m": C}}[df]
-    dims = {"m": M, "n": N, "k": K}
+
+def _reuse(hw: HardwareConfig, s: _Shapes) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes of the streamed block one fold reuses, and the passes over it when it does not fit a slot."""
+    df = hw.array.dataflow
+    if df == "ws":                                          # every weight used by one fold per pass
+        return np.zeros(len(s.M), dtype=np.int64), np.ones(len(s.M), dtype=np.int64)
+    if df == "os":                                          # a column block (K x C) serves ceil(M/R) folds
+        return np.ceil(s.K * np.minimum(s.N, s.C) * s.wbits / 8).astype(np.int64), _cdiv(s.M, s.R)
+    return np.ceil(np.minimum(s.K, s.R) * s.N * s.wbits / 8).astype(np.int64), _cdiv(s.M, s.C)   # is: a row block
+
+
+def _sram_traffic(hw: HardwareConfig, s: _Shapes, d: _Traffic) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes read and written per buffer, shape (ops, 4) in BUFFER_NAMES order."""
+    n_ops = len(s.M)
+    spatial = {"ws": {"k": s.R, "n": s.C}, "os": {"m": s.R, "n": s.C}, "is": {"k": s.R, "m": s.C}}[hw.array.dataflow]
+    dims = {"m": s.M, "n": s.N, "k": s.K}
 
     def passes_without(dim: str) -> np.ndarray:    # passes over an operand that lacks GEMM dim ``dim``
         return _cdiv(dims[dim], spatial[dim]) if dim in spatial else np.ones(n_ops, dtype=np.int64)
 
     acc = hw.array.accumulator_bits / 8
-    w_reads = np.ceil(B * K * N * wbits_sram / 8).astype(np.int64) * passes_without("m") * weight_passes
-    a_reads = np.ceil(B * M * K * abits / 8).astype(np.int64) * passes_without("n")
-    psum_passes = passes_without("k")
-    o_writes = np.ceil(B * M * N * acc).astype(np.int64) * psum_passes
-    o_reads = np.ceil(B * M * N * acc).astype(np.int64) * psum_passes     # (passes - 1) re-reads + final read
+    B, M, N, K, vec = s.B, s.M, s.N, s.K, s.vec
+    elements = M * N * B
+    w_reads = np.ceil(B * K * N * s.wbits_sram / 8).astype(np.int64) * passes_without("m") * d.weight_passes
+    a_reads = np.ceil(B * M * K * s.abits / 8).astype(np.int64) * passes_without("n")
+    psums = np.ceil(B * M * N * acc).astype(np.int64) * passes_without("k")   # writes; (passes - 1) re-reads + final
     sram_r = np.zeros((n_ops, len(BUFFER_NAMES)), dtype=np.int64)
     sram_w = np.zeros((n_ops, len(BUFFER_NAMES)), dtype=np.int64)
-    stream_col = np.where(kv, BUF_KV, BUF_WEIGHTS)
-    rows = np.arange(n_ops)
+    rows, stream_col = np.arange(n_ops), np.where(s.kv, BUF_KV, BUF_WEIGHTS)
     sram_r[rows, stream_col] = np.where(vec, 0, w_reads)
-    sram_w[rows, stream_col] = np.where(vec, 0, stream_bytes)
+    sram_w[rows, stream_col] = np.where(vec, 0, d.stream_bytes)
     sram_r[:, BUF_ACTIVATIONS] = np.where(vec, elements * OUTPUT_BITS // 8, a_reads)
-    sram_w[:, BUF_ACTIVATIONS] = input_bytes + np.where(vec | (ops.output_resident & out_fits),
-                                                         out_bytes_all, 0)
-    sram_r[:, BUF_OUTPUTS] = np.where(vec, 0, o_reads)
-    sram_w[:, BUF_OUTPUTS] = np.where(vec, 0, o_writes)
+    sram_w[:, BUF_ACTIVATIONS] = d.input_bytes + np.where(vec | d.out_resident, elements * OUTPUT_BITS // 8, 0)
+    sram_r[:, BUF_OUTPUTS] = np.where(vec, 0, psums)
+    sram_w[:, BUF_OUTPUTS] = np.where(vec, 0, psums)
+    return sram_r, sram_w
+
+
+def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False) -> Mapping:
+    """Map every operator of ``ops`` onto ``hw`` (see the module docstring for the rules)."""
+    check_sizes(ops)
+    s = _shapes(hw, ops)
+    compute = _compute_cycles(hw, ops, s, scalesim_compatible)
+    d = _dram_traffic(hw, ops, s)
+    sram_r, sram_w = _sram_traffic(hw, s, d)
     port = np.array([hw.buffers.get(b).port_bytes_per_cycle for b in BUFFER_NAMES], dtype=np.int64)
     read_bw = port * np.array([hw.buffers.get(b).ports for b in BUFFER_NAMES], dtype=np.int64)
-    sram_read_cycles = _cdiv(sram_r, read_bw).max(axis=1)
-    fill_cycles = (_cdiv(sram_w[rows, stream_col] * (~vec), port[stream_col])
-                   + _cdiv(input_bytes, port[BUF_ACTIVATIONS]))
-
-    macs = ops.macs
-    peak = np.where(vec, hw.vector.lanes, hw.pes * lanes)
-    return Mapping(unit=np.where(vec, 1, 0).astype(np.int8), mode=ops.mode.astype(np.int16), macs=macs,
-                   peak_macs_per_cycle=peak, folds=np.where(vec, 0, total_folds), compute_cycles=compute,
-                   sram_read_cycles=sram_read_cycles.astype(np.int64), stream_buffer=stream_buf.astype(np.int8),
-                   stream_bytes=stream_bytes.astype(np.int64), input_bytes=input_bytes.astype(np.int64),
-                   load_bytes=load_bytes.astype(np.int64), write_bytes=write_bytes.astype(np.int64),
-                   fill_cycles=fill_cycles.astype(np.int64), tiles=tiles.astype(np.int64),
-                   compulsory_bytes=compulsory.astype(np.int64), sram_read_bytes=sram_r, sram_write_bytes=sram_w)
+    stream_col = np.where(s.kv, BUF_KV, BUF_WEIGHTS)
+    fill_cycles = (_cdiv(sram_w[np.arange(len(ops)), stream_col] * (~s.vec), port[stream_col])
+                   + _cdiv(d.input_bytes, port[BUF_ACTIVATIONS]))
+    return Mapping(unit=np.where(s.vec, 1, 0).astype(np.int8), mode=ops.mode.astype(np.int16), macs=ops.macs,
+                   peak_macs_per_cycle=np.where(s.vec, hw.vector.lanes, hw.pes * s.lanes),
+                   folds=np.where(s.vec, 0, s.B * s.folds), compute_cycles=compute,
+                   sram_read_cycles=_cdiv(sram_r, read_bw).max(axis=1).astype(np.int64),
+                   stream_buffer=np.where(s.vec, -1, stream_col).astype(np.int8),
+                   stream_bytes=d.stream_bytes.astype(np.int64), input_bytes=d.input_bytes.astype(np.int64),
+                   load_bytes=(d.stream_bytes + d.input_bytes).astype(np.int64),
+                   write_bytes=d.write_bytes.astype(np.int64), fill_cycles=fill_cycles.astype(np.int64),
+                   tiles=d.tiles.astype(np.int64), compulsory_bytes=d.compulsory.astype(np.int64),
+                   sram_read_bytes=sram_r, sram_write_bytes=sram_w)
