@@ -1,4 +1,5 @@
-"""SpecMQuant-style hierarchical decoding: chains of low-bit drafts into a 4-bit-weight (W4A16) target.
+"""SpecMQuant-style hierarchical decoding: chains of low-bit drafts into a 4-bit-weight target (INT4 weights,
+FP16 activations).
 
 Lossless with respect to its quantized target. No extras beyond each level's PE mode.
 """
@@ -11,6 +12,6 @@ from specsim.methods.base import Method, register
 @register
 class Hierarchical(Method):
     name = "hierarchical"
-    summary = "SpecMQuant-style chain of low-bit drafts into a W4A16 target"
+    summary = "SpecMQuant-style chain of low-bit drafts into a 4-bit-weight (INT4 x FP16) target"
     kind = "speculative"
     drafts = ("hierarchical",)
