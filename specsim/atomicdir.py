@@ -1,4 +1,5 @@
-"""Folders that appear whole or not at all: write into a hidden temp folder, rename it into place."""
+"""Files and folders that appear whole or not at all: write into a hidden temp file or folder beside the
+target, rename it into place."""
 
 from __future__ import annotations
 
@@ -40,3 +41,22 @@ def atomic_folder(target: Path, replaceable: Callable[[Path], bool] = lambda p: 
                     folder.rmdir()
                 except OSError:
                     break
+
+
+@contextmanager
+def atomic_file(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a fresh hidden temp file name beside ``target`` (``suffix``: its ending, which tells writers
+    that infer a format from it); on success it gets the permissions of an ordinary new file (0o666 less
+    the umask; mkstemp makes 0o600) and replaces ``target`` in one rename, on any error it is removed.
+    ``target``'s folder must exist; checking that ``target`` may be replaced is the caller's job."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(fd)                          # a fresh name of specsim's own: never a file of the user's
+    tmp = Path(name)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

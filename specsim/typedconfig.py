@@ -108,11 +108,13 @@ def _hints(cls: type) -> dict[str, Any]:
 _BUILT: dict[tuple, Any] = {}      # (class, files' (path, mtime_ns, size)) -> built config: frozen, shared
 
 
-def file_key(path: str | Path) -> tuple:
-    """(resolved path, modification time, size) of a file: what a cached load depends on."""
+def file_key(path: str | Path, st: os.stat_result | None = None) -> tuple:
+    """(resolved path, modification time in ns, size in bytes) of a file: what a memo of something loaded
+    from it depends on (``st``: the file's ``os.stat``, when the caller has it); (path, None, None) when
+    the file cannot be read."""
     p = Path(path)
     try:
-        st = os.stat(p)
+        st = st if st is not None else os.stat(p)
     except OSError:
         return (str(p), None, None)
     return (str(p.resolve()), st.st_mtime_ns, st.st_size)
@@ -172,7 +174,7 @@ def load_yaml_document(path: str | Path) -> Any:
     path = Path(path)
     try:
         st = os.stat(path)
-        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        key = file_key(path, st)
         if key in _PARSED:
             return copy.deepcopy(_PARSED[key])
         if not stat.S_ISREG(st.st_mode):

@@ -1,7 +1,6 @@
 """Design-space sweeps: the tidy table, executors, resume after a kill, failures, bad input, plots."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

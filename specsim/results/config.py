@@ -26,14 +26,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from specsim.errors import SpecsimError
+from specsim.errors import SpecsimError, cut, shown
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
 from specsim.hardware.energy import EnergyTable, energy_table_for, load_energy_table
 from specsim.methods import get_method, method_for
 from specsim.methods.base import KINDS
 from specsim.trace.schedule import ACCEPTANCE_MODES
 from specsim.trace.tracefile import MAX_DRAFT
-from specsim.typedconfig import build, load_yaml, override, set_key, spec
+from specsim.typedconfig import build, file_key, load_yaml, override, set_key, spec
 
 #: what a baseline may share with the main accelerator (``comparison``); ``like_for_like`` is all of
 #: LIKE_FOR_LIKE, the default
@@ -42,6 +42,9 @@ LIKE_FOR_LIKE = ("same_pe_count", "same_clock", "same_memory", "same_buffers")
 _EXCLUSIVE = (("same_pe_count", "same_area"), ("same_memory", "same_bandwidth"))
 #: DRAM keys a same_memory basis copies (the weight layout is the accelerator's own data layout)
 SHARED_DRAM_KEYS = ("preset", "stacks", "bandwidth_gbps", "capacity_gib", "channels", "burst_bytes", "latency_ns")
+#: the reference accelerator when a config names none; unlike a named one it may be absent (then the report
+#: has no ratios to a reference)
+DEFAULT_REFERENCE = "fp16"
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,8 @@ class RunConfig:
                                            f"(= {', '.join(LIKE_FOR_LIKE)}) or a list of bases")
     confidence: float = spec(0.95, ge=0.5, le=0.9999, doc="level of the confidence intervals of speedups and "
                                                          "energy efficiency")
+    reference: str = spec(DEFAULT_REFERENCE, doc="the accelerator every speedup and energy ratio is normalised "
+                                                 "to (the main accelerator or a baseline name)")
     path: str = spec("<built-in>")
 
     @property
@@ -198,6 +203,10 @@ class RunConfig:
             if set(pair) <= set(self.bases):
                 raise SpecsimError(f"{where}.comparison: {pair[0]} and {pair[1]} both set the same resource; "
                                    "expected one of them")
+        if self.reference not in (self.name, *self.baselines, DEFAULT_REFERENCE):   # the default may be absent
+            raise SpecsimError(f"{where}.reference: {shown(self.reference, 60)} is neither this accelerator "
+                               f"({self.name}) nor a baseline ({cut(', '.join(self.baselines), 200) or 'none'}); "
+                               "name one of them")
 
     def _check_modes(self, where: str) -> None:
         """Every level mode and the attention mode is a PE mode of this hardware."""
@@ -336,9 +345,7 @@ def accelerators(cfg: RunConfig, cache: dict | None = None) -> list[Accelerator]
     out = [Accelerator(cfg.name, cfg, cfg.hardware, main_energy)]
     for name, ref in cfg.baseline_refs().items():
         p = cfg.resolve(ref.config)
-        st = p.stat() if p.exists() else None
-        key = ("baseline", name, str(p.resolve()), st and (st.st_mtime_ns, st.st_size), cfg.bases,
-               repr(cfg.hardware), repr(ref.overrides))
+        key = ("baseline", name, file_key(p), cfg.bases, repr(cfg.hardware), repr(ref.overrides))
         if cache is not None and key in cache:
             base = cache[key]
         else:

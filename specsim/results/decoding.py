@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,34 @@ class PerPrompt:
         return self.cycles - self.prefill_cycles
 
 
+@dataclass(frozen=True)
+class PassStats:
+    """One kind of forward pass of a replay (one chain level in one phase) and its mean cost per pass.
+    Cycles at the accelerator's clock; MACs on the PE array (vector-unit work left out); DRAM bytes read
+    plus written."""
+
+    level: int                #: chain level (0: the target model, 1: its first draft, ...)
+    phase: str                #: one of :data:`~specsim.trace.tracefile.PHASES` ("prefill", "draft", ...)
+    count: int                #: passes of this kind
+    mean_cycles: float        #: cycles per pass (from the end of the pass before to the end of this one)
+    mean_macs: float          #: PE-array MACs per pass
+    mean_dram_bytes: float    #: DRAM bytes (read + write) per pass
+    mean_peak_cycles: float   #: cycles the pass's array MACs take at the peak of their PE modes
+
+
+def pass_stats(levels: np.ndarray, phases: np.ndarray, per_pass: dict[str, np.ndarray]) -> tuple[PassStats, ...]:
+    """One :class:`PassStats` per (level, phase index) present, in that order; ``per_pass`` holds one value
+    per pass for ``cycles``, ``macs``, ``dram_bytes`` and ``peak_cycles``."""
+    kind = levels.astype(np.int64) * len(PHASES) + phases
+    out = []
+    for k, count in zip(*np.unique(kind, return_counts=True)):
+        mask = kind == k
+        mean = {name: float(v[mask].mean()) for name, v in per_pass.items()}
+        out.append(PassStats(int(k) // len(PHASES), PHASES[int(k) % len(PHASES)], int(count), mean["cycles"],
+                             mean["macs"], mean["dram_bytes"], mean["peak_cycles"]))
+    return tuple(out)
+
+
 @dataclass
 class Replay:
     """One accelerator x workload replay. Cycles at the accelerator's clock; energy in pJ."""
@@ -67,11 +95,7 @@ class Replay:
     energy_pj: dict[str, float]
     stalls: dict[str, int]
     mode_switches: int
-    step_cycles: dict[str, float]    #: mean cycles per pass, by "<level index>/<phase>" (e.g. "1/draft")
-    step_counts: dict[str, int]
-    step_macs: dict[str, float] = field(default_factory=dict)        #: mean MACs per pass, same keys
-    step_dram_bytes: dict[str, float] = field(default_factory=dict)  #: mean DRAM bytes (read + write) per pass
-    step_peak_cycles: dict[str, float] = field(default_factory=dict)  #: mean cycles at peak compute per pass
+    passes: tuple[PassStats, ...]      #: one record per kind of pass, by level then phase
     alpha: float | None = None
     mean_tokens_per_round: float | None = None
     gamma: int | None = None
@@ -110,18 +134,21 @@ class Replay:
             "resident_bytes": {**vars(self.residency), "total": self.residency.total} if self.residency else None,
         }
 
+    def pass_stats(self, level: int, phase: str) -> PassStats | None:
+        """The record of ``level``'s passes in ``phase``, or None when the replay has none."""
+        return next((p for p in self.passes if (p.level, p.phase) == (level, phase)), None)
+
     def phase_steps(self) -> dict[str, dict[str, float]]:
         """Mean draft, verify and decode pass (draft passes pooled over chain levels) for the roofline:
         seconds, MACs, DRAM bytes and the pass's peak MACs/s (its mix of PE modes at full utilization)."""
         out = {}
         for phase in ("draft", "verify", "decode"):
-            keys = [k for k in self.step_counts if k.endswith("/" + phase)]
-            n = sum(self.step_counts[k] for k in keys)
+            kinds = [p for p in self.passes if p.phase == phase]
+            n = sum(p.count for p in kinds)
             if not n:
                 continue
-            mean = {name: sum(d[k] * self.step_counts[k] for k in keys) / n for name, d in (
-                ("cycles", self.step_cycles), ("macs", self.step_macs), ("dram_bytes", self.step_dram_bytes),
-                ("peak_cycles", self.step_peak_cycles))}
+            mean = {name: sum(getattr(p, f"mean_{name}") * p.count for p in kinds) / n
+                    for name in ("cycles", "macs", "dram_bytes", "peak_cycles")}
             hz = self.clock_ghz * 1e9
             out[phase] = {"passes": n, "seconds": mean["cycles"] / hz, "macs": mean["macs"],
                           "dram_bytes": mean["dram_bytes"],
@@ -244,13 +271,9 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
     prefill = int(step_cycles[phases == PREFILL].sum())
     m = result.mapping
     array = m.unit != UNIT_VECTOR
-    per_step = {"macs": np.add.reduceat(np.where(array, m.macs, 0), starts),
+    per_pass = {"cycles": step_cycles, "macs": np.add.reduceat(np.where(array, m.macs, 0), starts),
                 "dram_bytes": np.add.reduceat(result.dram_read_bytes + result.dram_write_bytes, starts),
                 "peak_cycles": np.add.reduceat(np.where(array, m.macs / m.peak_macs_per_cycle, 0.0), starts)}
-    keys = np.array([f"{lv}/{PHASES[ph]}" for lv, ph in zip(levels, phases)])
-    kinds, counts = np.unique(keys, return_counts=True)
-    means = {name: {str(k): float(v[keys == k].mean()) for k in kinds}
-             for name, v in (("cycles", step_cycles), *per_step.items())}
     summary = summarize(trace) if trace.header["mode"] == "speculative" else None
     energy_pj = energy_breakdown(result.actions(), acc.energy, hw)
     per_prompt = _per_prompt(trace, step_cycles, phases, np.add.reduceat(
@@ -263,8 +286,7 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         total_cycles=result.total_cycles, prefill_cycles=prefill, bound_cycles=roofline_bound(result, hw),
         energy_pj=energy_pj, stalls=result.stalls_by_cause(),
         mode_switches=int(result.mode_switches.sum()),
-        step_cycles=means["cycles"], step_counts={str(k): int(c) for k, c in zip(kinds, counts)},
-        step_macs=means["macs"], step_dram_bytes=means["dram_bytes"], step_peak_cycles=means["peak_cycles"],
+        passes=pass_stats(levels, phases, per_pass),
         alpha=summary.alpha if summary else None,
         mean_tokens_per_round=summary.mean_tokens_per_round if summary else None,
         gamma=int(trace.header["gamma"][0]) if trace.header.get("gamma") else None,

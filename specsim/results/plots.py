@@ -15,12 +15,14 @@ verify and decode passes under its compute and DRAM roofs.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
+from specsim.atomicdir import atomic_file
 from specsim.errors import SpecsimError, shown
 from specsim.outputs import check_output_file
+from specsim.results.config import DEFAULT_REFERENCE
 from specsim.results.report import ALWAYS_FILLED, ENERGY_GROUPS, ROW_COLUMNS, STEP_PHASES, TEXT_COLUMNS
+from specsim.results.stats import geometric_mean
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8, "axes.grid": True,
@@ -252,14 +254,14 @@ def _number(v):
 
 
 def _geomean(values) -> float:
-    vals = [float(v) for v in values if _finite(v) and v > 0]
-    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
+    """Geometric mean of the finite positive ``values`` (:func:`~specsim.results.stats.geometric_mean`)."""
+    return geometric_mean(float(v) for v in values if _finite(v) and v > 0)
 
 
 # ---- the figures ----------------------------------------------------------------------------------
 
 @figure("speedup")
-def speedup_bars(frame, reference: str = "fp16"):
+def speedup_bars(frame, reference: str = DEFAULT_REFERENCE):
     """Decode speedup over ``reference`` per workload (model) and accelerator, with a geomean group; error
     bars are each speedup's confidence interval where the table has one (the geomean bars have none)."""
     frame = _one_point(frame, "speedup")
@@ -309,7 +311,7 @@ def _workload_label(frame, workload: str) -> str:
 
 
 @figure("energy")
-def energy_breakdown(frame, reference: str = "fp16"):
+def energy_breakdown(frame, reference: str = DEFAULT_REFERENCE):
     """Energy per generated token by component (DRAM, SRAM, PE array, vector unit, static), as stacked
     bars normalised to ``reference``'s total for the same workload."""
     frame = _one_point(frame, "energy")
@@ -545,28 +547,15 @@ def save(fig, out: str | Path) -> Path:
     """Write ``fig`` to ``out`` (.png, .pdf or .svg) atomically; returns the path."""
     out = check_figure_path(out)
     made = [p for p in reversed(out.parents) if not p.exists()]      # folders to create, outermost first
-    import tempfile
-
     import matplotlib as mpl
 
-    tmp = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".tmp{out.suffix}", dir=out.parent)
-        os.close(fd)                          # a fresh name of specsim's own: never a file of the user's
-        tmp = Path(name)
-        with mpl.rc_context(STYLE):
+        with atomic_file(out, suffix=f".tmp{out.suffix}") as tmp, mpl.rc_context(STYLE):   # the suffix: the format
             fig.savefig(tmp, metadata=_METADATA[out.suffix.lower()])
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes 0600; a figure is an ordinary shareable file
-        os.replace(tmp, out)
     except OSError as err:
         for folder in reversed(made):       # leave nothing behind
             if folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()
         raise SpecsimError(f"-o {out}: cannot write the figure ({err.strerror or type(err).__name__})") from None
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
     return out

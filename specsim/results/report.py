@@ -4,16 +4,20 @@ Speedup of the main accelerator over a baseline = the baseline's decode time per
 the main one's (the decode phase is what speculative decoding speeds up; per token because drift
 baselines may stop at other lengths than the lossless ones); ``speedup_end_to_end`` includes the
 prefill (and a speculative accelerator's draft prefill). Energy efficiency = the baseline's energy per
-generated token / the main one's, end to end. Geometric means run over workloads.
+generated token / the main one's, end to end. Geometric means run over workloads. Every accelerator's
+decode speedup and energy per token are also given relative to the reference accelerator (the run config's
+``reference``, fp16 by default; the report records its name under ``reference``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from specsim.results.config import DEFAULT_REFERENCE, Accelerator
 from specsim.results.decoding import Replay
 from specsim.results.stats import Estimate, geomean, ratio_of_ratios
 
@@ -26,20 +30,24 @@ def leviathan_speedup(alpha: float, gamma: int, c: float) -> float:
     return tokens / (gamma * c + 1)
 
 
-def theory(main: Replay, fp16: Replay | None) -> dict | None:
+def theory(main: Replay, ref: Replay | None) -> dict | None:
     """Theoretical speedup from the measured alpha and cost ratio beside the simulated one, and the
-    step costs that explain the gap (all step costs relative to one FP16 decode pass)."""
-    if main.alpha is None or fp16 is None or "0/decode" not in fp16.step_cycles or "1/draft" not in main.step_cycles:
+    step costs that explain the gap (all step costs relative to one decode pass of the reference
+    accelerator ``ref``, an autoregressive one: FP16 by default)."""
+    ref_decode = ref.pass_stats(0, "decode") if ref is not None else None
+    draft = main.pass_stats(1, "draft")
+    if main.alpha is None or ref_decode is None or draft is None:
         return None
-    t_fp16 = fp16.step_cycles["0/decode"] / fp16.clock_ghz
-    c = main.step_cycles["1/draft"] / main.clock_ghz / t_fp16
-    v = main.step_cycles.get("0/verify", 0.0) / main.clock_ghz / t_fp16
-    rounds = main.step_counts.get("0/verify", 0)
-    drafts_per_round = main.step_counts["1/draft"] / rounds if rounds else float(main.gamma or 0)
+    verify = main.pass_stats(0, "verify")
+    t_ref = ref_decode.mean_cycles / ref.clock_ghz
+    c = draft.mean_cycles / main.clock_ghz / t_ref
+    v = (verify.mean_cycles if verify else 0.0) / main.clock_ghz / t_ref
+    rounds = verify.count if verify else 0
+    drafts_per_round = draft.count / rounds if rounds else float(main.gamma or 0)
     expected = main.acceptance_mode == "expected"
     tau = (main.expected_tokens_per_round if expected else main.mean_tokens_per_round) or 1.0
     main_decode = main.metrics["decode_latency_per_token_s"]
-    fp16_decode = fp16.metrics["decode_latency_per_token_s"]
+    ref_decode_s = ref.metrics["decode_latency_per_token_s"]
     gamma = main.gamma or 0
     configured = main.expected_tokens_per_round
     return {
@@ -48,7 +56,7 @@ def theory(main: Replay, fp16: Replay | None) -> dict | None:
         "configured_speedup": configured / (gamma * c + 1) if configured else None,
         "tokens_per_round": tau, "draft_passes_per_round": drafts_per_round, "verify_cost_ratio": v,
         "step_cost_speedup": tau / (drafts_per_round * c + v),
-        "simulated_decode_speedup": fp16_decode / main_decode,
+        "simulated_decode_speedup": ref_decode_s / main_decode,
         "explanation": "leviathan_speedup assumes i.i.d. acceptance at the realised alpha, gamma drafts per round "
                        "and a verify pass costing one FP16 decode pass; configured_speedup is the same with the "
                        "configured acceptance's expected tokens per round (shape workloads); "
@@ -85,11 +93,45 @@ def compare(base: Replay, main: Replay, kind: str, level: float) -> Estimate:
 COMPARISONS = {"speedup": "decode", "speedup_end_to_end": "end_to_end", "energy_efficiency": "energy"}
 
 
-def build_report(config_name: str, config_path: str, main: str, comparison: str, hardware: dict,
-                 replays: dict[str, dict[str, Replay]], confidence: float = 0.95,
-                 differences: dict[str, list[str]] | None = None, notes: list[str] | None = None) -> dict:
+@dataclass(frozen=True)
+class HardwareSummary:
+    """What the report records of one accelerator (``report["hardware"][name]``, these keys in this order):
+    its files, PE array, clock in GHz, DRAM (bandwidth in GB/s, capacity in GiB) and its decoding."""
+
+    hardware: str          #: its hardware file
+    rows: int              #: PE-array rows
+    cols: int              #: PE-array columns
+    dataflow: str          #: "ws", "os" or "is"
+    clock_ghz: float       #: GHz
+    dram_gbps: float       #: DRAM bandwidth, GB/s
+    dram: str              #: "<stacks> x <preset>"
+    capacity_gib: float    #: DRAM capacity, GiB
+    energy_table: str      #: its energy-table file
+    decoding: str          #: "speculative" or "autoregressive"
+    draft: str             #: its draft scheme ("none" for autoregressive decoding)
+
+    @property
+    def pes(self) -> int:
+        """PEs in the array."""
+        return self.rows * self.cols
+
+    @classmethod
+    def of(cls, acc: Accelerator) -> HardwareSummary:
+        """The record of ``acc`` (its hardware after the comparison basis)."""
+        hw = acc.hardware
+        return cls(hardware=hw.path, rows=hw.array.rows, cols=hw.array.cols, dataflow=hw.array.dataflow,
+                   clock_ghz=hw.clock_ghz, dram_gbps=hw.dram.bandwidth_gbps,
+                   dram=f"{hw.dram.stacks} x {hw.dram.preset}", capacity_gib=hw.dram.capacity_gib,
+                   energy_table=acc.energy.path, decoding=acc.config.decoding.kind, draft=acc.config.decoding.draft)
+
+
+def build_report(config_name: str, config_path: str, main: str, comparison: str,
+                 hardware: dict[str, HardwareSummary], replays: dict[str, dict[str, Replay]],
+                 confidence: float = 0.95, differences: dict[str, list[str]] | None = None,
+                 notes: list[str] | None = None, reference: str = DEFAULT_REFERENCE) -> dict:
     """The report object (``report.json``; ``specsim run --json`` prints it). Every speedup and energy
-    efficiency carries its ``confidence`` interval (``*_ci``: [low, high], null with one sequence)."""
+    efficiency carries its ``confidence`` interval (``*_ci``: [low, high], null with one sequence).
+    ``reference``: the accelerator ``vs_reference`` and the theory are relative to (none when absent)."""
     workloads, estimates = [], {key: {} for key in COMPARISONS}
     for wname, by_acc in replays.items():
         m = by_acc[main]
@@ -103,7 +145,7 @@ def build_report(config_name: str, config_path: str, main: str, comparison: str,
                 estimates[key].setdefault(b, []).append(e)
             entry[key] = {b: e.value for b, e in est.items()}
             entry[f"{key}_ci"] = {b: _ci(e) for b, e in est.items()}
-        ref = by_acc.get(REFERENCE)
+        ref = by_acc.get(reference)
         entry["vs_reference"] = {a: _vs_reference(ref, r, confidence) for a, r in by_acc.items()} if ref else {}
         entry["acceptance"] = {a: {"alpha": r.alpha, "configured_alpha": r.configured_alpha,
                                    "tokens_per_round": r.mean_tokens_per_round,
@@ -113,16 +155,14 @@ def build_report(config_name: str, config_path: str, main: str, comparison: str,
         entry["theory"] = theory(m, ref)
         workloads.append(entry)
     report = {"config": config_name, "path": config_path, "main": main, "comparison": comparison,
-              "confidence": confidence, "hardware": hardware, "differences": differences or {},
+              "reference": reference if reference in hardware else None, "confidence": confidence,
+              "hardware": {name: asdict(h) for name, h in hardware.items()}, "differences": differences or {},
               "notes": notes or [], "workloads": workloads}
     for key in COMPARISONS:
         means = {b: geomean(es, confidence) for b, es in estimates[key].items()}
         report[f"geomean_{key}"] = {b: e.value for b, e in means.items()}
         report[f"geomean_{key}_ci"] = {b: _ci(e) for b, e in means.items()}
     return report
-
-
-REFERENCE = "fp16"   #: the accelerator other accelerators' speedups are normalised to, when present
 
 
 def _ci(e: Estimate) -> list[float] | None:
@@ -154,7 +194,8 @@ ROW_COLUMNS = (
 """Columns of the tidy table: one row per workload x accelerator (energies in J per generated token, step
 figures per mean pass; ``main_*_over``: the main accelerator's ratio over this row's, with the bounds of its
 confidence interval in ``*_ci_low``/``*_ci_high``; ``*_vs_fp16``: this row's decode speedup and energy per
-token relative to the accelerator named ``fp16``, when there is one)."""
+token relative to the reference accelerator, when there is one: the run config's ``reference``, fp16 by
+default, whose name the report records; the columns keep their names whatever it is)."""
 TEXT_COLUMNS = ("workload", "source", "accelerator", "decoding", "draft", "dataflow", "dram", "acceptance_mode")
 #: columns every row has (the others are empty where a figure does not apply: baselines' own speedup, ...)
 ALWAYS_FILLED = ("workload", "source", "sequences", "accelerator", "is_main", "decoding", "draft", "rows", "cols",
@@ -168,9 +209,9 @@ def report_rows(report: dict) -> list[dict]:
     rows = []
     main = report["main"]
     for w in report["workloads"]:
-        ref = w["accelerators"].get(REFERENCE)
+        ref = w["accelerators"].get(report.get("reference", DEFAULT_REFERENCE))
         for acc, m in w["accelerators"].items():
-            hw = report["hardware"][acc]
+            hw = HardwareSummary(**report["hardware"][acc])
             drift = w["drift"].get(acc, {})
             acceptance = w["acceptance"].get(acc, {})
             theory = w["theory"] if acc == main and w["theory"] else {}
@@ -179,10 +220,9 @@ def report_rows(report: dict) -> list[dict]:
             resident = m.get("resident_bytes") or {}
             row = {
                 "workload": w["name"], "source": w["source"], "sequences": w["sequences"], "accelerator": acc,
-                "is_main": acc == main, "decoding": hw["decoding"], "draft": hw["draft"], "rows": hw["rows"],
-                "cols": hw["cols"], "pes": hw["rows"] * hw["cols"], "dataflow": hw["dataflow"],
-                "clock_ghz": hw["clock_ghz"], "dram_gbps": hw["dram_gbps"], "dram": hw["dram"],
-                "capacity_gib": hw["capacity_gib"],
+                "is_main": acc == main, "decoding": hw.decoding, "draft": hw.draft, "rows": hw.rows,
+                "cols": hw.cols, "pes": hw.pes, "dataflow": hw.dataflow, "clock_ghz": hw.clock_ghz,
+                "dram_gbps": hw.dram_gbps, "dram": hw.dram, "capacity_gib": hw.capacity_gib,
                 "resident_gib": resident["total"] / 2**30 if resident else None,
                 **{k: m[k] for k in ("tokens", "latency_s", "prefill_latency_s", "decode_latency_per_token_s",
                                      "tokens_per_s", "energy_j_per_token", "roofline_efficiency", "mode_switches")},
@@ -227,9 +267,9 @@ def _drift_text(drift: dict) -> str:
         f"{perplexity:.1f}" if perplexity is not None else "-")
 
 
-def hardware_text(hw: dict) -> str:
+def hardware_text(hw: HardwareSummary) -> str:
     """``64x64 ws, 1 GHz, 1024 GB/s``: what a reader compares accelerators by."""
-    return f"{hw['rows']}x{hw['cols']} {hw['dataflow']}, {hw['clock_ghz']:g} GHz, {hw['dram_gbps']:g} GB/s"
+    return f"{hw.rows}x{hw.cols} {hw.dataflow}, {hw.clock_ghz:g} GHz, {hw.dram_gbps:g} GB/s"
 
 
 def print_report(report: dict, console=None) -> None:
@@ -241,6 +281,7 @@ def print_report(report: dict, console=None) -> None:
 
     console = console or Console(width=None if sys.stdout.isatty() else 190, markup=False)  # names are data
     main = report["main"]
+    reference = report.get("reference", DEFAULT_REFERENCE)
     level = f"{100 * report['confidence']:g}%"
     for w in report["workloads"]:
         title = f"{w['name']} ({'SHAPE-DERIVED' if w['source'] == 'shape' else 'real trace'})"
@@ -253,7 +294,7 @@ def print_report(report: dict, console=None) -> None:
         for acc, m in w["accelerators"].items():
             e = m["energy_breakdown_j"]
             drift = w["drift"].get(acc)
-            t.add_row(acc, hardware_text(report["hardware"][acc]), f"{m['tokens']}",
+            t.add_row(acc, hardware_text(HardwareSummary(**report["hardware"][acc])), f"{m['tokens']}",
                       f"{m['prefill_latency_s'] * 1e3:.3f}",
                       f"{m['decode_latency_per_token_s'] * 1e3:.4f}", f"{m['tokens_per_s']:.1f}",
                       f"{m['energy_j_per_token'] * 1e3:.4f}",
@@ -262,7 +303,7 @@ def print_report(report: dict, console=None) -> None:
                       f"{m['roofline_efficiency']:.3f}",
                       *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc])
                         for key in COMPARISONS),
-                      _drift_text(drift) if drift else "lossless" if acc in (main, REFERENCE) else "-")
+                      _drift_text(drift) if drift else "lossless" if acc in (main, reference) else "-")
         console.print(t)
         if w["sequences"] < 2:
             console.print("  one sequence: no confidence interval (give the workload more prompts)")
@@ -274,7 +315,7 @@ def print_report(report: dict, console=None) -> None:
                           f"c {th['cost_ratio_c']:.3f} -> {th['leviathan_speedup']:.3f}x; with tokens/round "
                           f"{th['tokens_per_round']:.2f}, {th['draft_passes_per_round']:.2f} drafts/round and verify "
                           f"cost {th['verify_cost_ratio']:.3f} -> {th['step_cost_speedup']:.3f}x; simulated decode "
-                          f"{th['simulated_decode_speedup']:.3f}x over fp16")
+                          f"{th['simulated_decode_speedup']:.3f}x over {reference}")
     for name, diffs in report["differences"].items():
         console.print(f"  not like for like: {name} differs from {main} in " + "; ".join(diffs))
     for note in report.get("notes", []):

@@ -13,21 +13,19 @@ from specsim.errors import SpecsimError
 from specsim.outputs import RUN_MARKER, replaceable_run_folder
 from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators, differences
 from specsim.results.decoding import Replay, prepare, replay, shape_trace_for
-from specsim.results.report import build_report, report_csv
+from specsim.results.report import HardwareSummary, build_report, report_csv
 from specsim.trace.tracefile import Trace, read_trace
+from specsim.typedconfig import file_key
 
 
 def _reader(cache: dict):
-    """read_trace, memoized in ``cache`` by file, modification time and size."""
+    """read_trace, memoized in ``cache`` by file, modification time and size (:func:`file_key`)."""
     def read(path) -> Trace:
-        p = Path(path)
-        try:
-            st = p.stat()
-        except OSError:
-            return read_trace(p)          # its one-line error
-        key = ("trace", str(p.resolve()), st.st_mtime_ns, st.st_size)
+        key = ("trace", *file_key(path))
+        if key[-1] is None:
+            return read_trace(path)       # unreadable: its one-line error
         if key not in cache:
-            cache[key] = read_trace(p)
+            cache[key] = read_trace(path)
         return cache[key]
     return read
 
@@ -105,12 +103,7 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
             bar.update()
     if bar:
         bar.close()
-    hardware = {a.name: {"hardware": a.hardware.path, "rows": a.hardware.array.rows, "cols": a.hardware.array.cols,
-                         "dataflow": a.hardware.array.dataflow, "clock_ghz": a.hardware.clock_ghz,
-                         "dram_gbps": a.hardware.dram.bandwidth_gbps,
-                         "dram": f"{a.hardware.dram.stacks} x {a.hardware.dram.preset}",
-                         "capacity_gib": a.hardware.dram.capacity_gib, "energy_table": a.energy.path,
-                         "decoding": a.config.decoding.kind, "draft": a.config.decoding.draft} for a in accs}
+    hardware = {a.name: HardwareSummary.of(a) for a in accs}
     diffs = {a.name: d for a in accs[1:] if (d := differences(accs[0], a))}
     beyond: dict[str, list[str]] = {}                 # one line per note, naming every accelerator it concerns
     for a in accs:
@@ -118,7 +111,7 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
             beyond.setdefault(note, []).append(a.name)
     notes = [f"{', '.join(names)}: {note}" for note, names in beyond.items()] + _gamma_notes(cfg, accs, read)
     return build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays,
-                        confidence=cfg.confidence, differences=diffs, notes=notes)
+                        confidence=cfg.confidence, differences=diffs, notes=notes, reference=cfg.reference)
 
 
 def _gamma_notes(cfg: RunConfig, accs: list[Accelerator], read) -> list[str]:

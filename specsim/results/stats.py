@@ -16,6 +16,7 @@ One sequence gives no interval. A geometric mean over workloads adds the log-sca
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -104,9 +105,16 @@ def _interval(value: float, se: float, df: float, level: float, n: int) -> Estim
     return Estimate(value, value * math.exp(-half), value * math.exp(half), se, df, n)
 
 
+def geometric_mean(values: Iterable[float]) -> float:
+    """``exp(mean(log v))`` of positive ``values`` (the point estimate every geomean of specsim uses); NaN
+    when there are none. Callers drop the values that do not apply (missing, not finite) first."""
+    logs = [math.log(v) for v in values]
+    return math.exp(sum(logs) / len(logs)) if logs else math.nan
+
+
 def geomean(estimates: list[Estimate], level: float) -> Estimate:
     """Geometric mean of independent estimates; its interval when every one of them has one."""
-    value = math.exp(sum(math.log(e.value) for e in estimates) / len(estimates))
+    value = geometric_mean(e.value for e in estimates)
     n = min(e.n for e in estimates)
     if any(e.se_log is None for e in estimates):
         return Estimate(value, n=n)

@@ -31,10 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from specsim.allocator import tune_for_large_arrays
+from specsim.atomicdir import atomic_file
 from specsim.errors import SpecsimError, cut
 from specsim.outputs import check_output_folder
 from specsim.results.config import load_run_config
 from specsim.results.report import ROW_COLUMNS, TEXT_COLUMNS, report_rows
+from specsim.results.stats import geometric_mean
 
 SCHEMA_VERSION = 1
 MANIFEST, POINTS, CSV, PARQUET, FAILURES = "sweep.json", "points.jsonl", "results.csv", "results.parquet", "failures.csv"
@@ -404,10 +406,10 @@ def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool):
         if retry_failed:
             records = {i: r for i, r in records.items() if "error" not in r}
         if not mpath.exists():
-            _write_atomic(mpath, lambda p: p.write_text(json.dumps(manifest, indent=1)))
-        # rewrite points.jsonl without dropped lines before appending
-        _write_atomic(out / POINTS, lambda p: p.write_text("".join(json.dumps(records[i]) + "\n"
-                                                                    for i in sorted(records))))
+            with atomic_file(mpath) as tmp:
+                tmp.write_text(json.dumps(manifest, indent=1))
+        with atomic_file(out / POINTS) as tmp:    # points.jsonl without dropped lines, before appending
+            tmp.write_text("".join(json.dumps(records[i]) + "\n" for i in sorted(records)))
     except OSError as err:
         if lock:
             lock.close()
@@ -416,7 +418,14 @@ def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool):
 
 
 def table(plan_: SweepPlan, records: dict[int, dict]):
-    """The tidy pandas table of all successful points, in point order (``point``, the swept keys, metrics)."""
+    """The tidy pandas table of all successful points, in point order (``point``, the swept keys, metrics).
+
+    Each value is carried once: a swept key's column holds the point's configured value (what ``--where``
+    and the figures select by), a report column each row's own figure. Some of these coincide on a row
+    without being the same value (``rows`` is each accelerator's array after the comparison basis, equal
+    to ``hardware.array.rows`` under ``same_pe_count`` but not under ``same_area``; ``gamma`` is the
+    replayed trace's, empty for autoregressive rows), and a swept key named like a report column is
+    refused by :func:`plan`."""
     import pandas as pd
 
     rows = []
@@ -433,30 +442,20 @@ def table(plan_: SweepPlan, records: dict[int, dict]):
     return frame
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _write_tables(out: Path, frame, failures: list[dict]) -> None:
-    _write_atomic(out / CSV, lambda p: frame.to_csv(p, index=False))
-    _write_atomic(out / PARQUET, lambda p: frame.to_parquet(p, index=False))
+    with atomic_file(out / CSV) as tmp:
+        frame.to_csv(tmp, index=False)
+    with atomic_file(out / PARQUET) as tmp:
+        frame.to_parquet(tmp, index=False)
     fpath = out / FAILURES
     if failures:
         import csv
 
-        def write(p: Path) -> None:
-            with p.open("w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(["point", "params", "error"])
-                for f in failures:
-                    w.writerow([f["point"], _describe(tuple(tuple(kv) for kv in f["params"])), f["error"]])
-        _write_atomic(fpath, write)
+        with atomic_file(fpath) as tmp, tmp.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["point", "params", "error"])
+            for f in failures:
+                w.writerow([f["point"], _describe(tuple(tuple(kv) for kv in f["params"])), f["error"]])
     elif fpath.exists():
         fpath.unlink()
 
@@ -533,6 +532,5 @@ def speedup_geomean(frame, by: str = "accelerator", value: str = "speedup_vs_fp1
     """Geometric mean of ``value`` per ``by`` group (rows with a value only)."""
     out = {}
     for name, group in frame.dropna(subset=[value]).groupby(by, sort=False):
-        vals = [v for v in group[value] if v > 0]
-        out[name] = math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else float("nan")
+        out[name] = geometric_mean(v for v in group[value] if v > 0)
     return out

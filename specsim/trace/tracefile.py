@@ -43,14 +43,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from specsim.atomicdir import atomic_file
 from specsim.errors import SpecsimError, shown
 
 KIND = "specsim-trace"
@@ -146,22 +145,10 @@ def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -
     blob = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise SpecsimError(f"{path}: cannot write the trace ({err.strerror or type(err).__name__})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as tmp, tmp.open("wb") as f:
             np.savez(f, **{HEADER_KEY: blob}, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a trace is an ordinary shareable file
-        os.replace(tmp, path)
     except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise SpecsimError(f"{path}: cannot write the trace ({err.strerror or type(err).__name__})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return header["payload_sha256"]
 
 

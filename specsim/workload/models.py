@@ -194,8 +194,9 @@ def decoder_linears(model) -> list[tuple[str, "object"]]:
     ]
 
 
-def linear_inputs(model, ids: "torch.Tensor") -> dict[str, "torch.Tensor"]:
-    """Inputs ``[tokens, in_features]`` of every decoder linear layer for one forward pass on ``ids [1, T]``."""
+def linear_inputs(model, ids) -> dict:
+    """Inputs ``[tokens, in_features]`` (torch tensors) of every decoder linear layer for one forward pass on
+    token ids ``ids [1, T]``."""
     import torch   # this module lists and installs models without torch; only running one needs it
 
     captured: dict[str, torch.Tensor] = {}
