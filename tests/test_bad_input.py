@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from specsim.cli.main import main
 from specsim.errors import SpecsimError
+from specsim.outputs import RUN_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT / "traces"
@@ -718,5 +719,7 @@ def test_fuzz_command_lines(scratch, capsys, tokens):
     assert all(p.read_bytes() == b for p, b in keep.items())
     allowed = {"out", "out.npz", "fig.png", "results", "inputs", "mine", "notes.txt", "photo.png", "data.npz"}
     assert {p.name for p in scratch.iterdir()} <= allowed, sorted(p.name for p in scratch.iterdir())
-    assert not any(p.name.startswith(".") for p in scratch.rglob("*") if "inputs" not in p.parts)
+    # no temp file left behind; a run folder a successful `run` made keeps its marker (.specsim-run.json)
+    assert not any(p.name.startswith(".") and p.name != RUN_MARKER
+                   for p in scratch.rglob("*") if "inputs" not in p.parts)
     assert math.isfinite(os.path.getsize(scratch / "notes.txt"))

@@ -49,6 +49,7 @@ class Method:
     drafts: ClassVar[tuple[str, ...]] = ()       #: trace draft schemes it replays (speculative methods)
     target_formats: ClassVar[tuple[str, ...]] = ()   #: prefixes of the target's weight format; () = any
     layer_stats: ClassVar[tuple[str, ...]] = ()  #: trace layer statistics its lowering reads
+    lossless: ClassVar[bool] = False             #: its output equals the FP16 model's (greedy: token for token)
     Params: ClassVar[type] = NoParams
 
     def params(self, raw: dict[str, Any], where: str) -> Any:

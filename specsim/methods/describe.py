@@ -16,6 +16,6 @@ def describe() -> list[dict[str, Any]]:
         m = get_method(name)
         params = [{"name": f.name, "default": f.default, "unit": f.metadata.get("unit", ""),
                    "doc": f.metadata.get("doc", "")} for f in dataclasses.fields(m.Params)]
-        out.append({"name": name, "summary": m.summary, "kind": m.kind, "drafts": list(m.drafts),
+        out.append({"name": name, "summary": m.summary, "kind": m.kind, "lossless": m.lossless, "drafts": list(m.drafts),
                     "target_formats": list(m.target_formats), "layer_stats": list(m.layer_stats), "params": params})
     return out

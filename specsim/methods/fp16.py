@@ -13,4 +13,5 @@ from specsim.methods.base import Method, register
 class FP16(Method):
     name = "fp16"
     summary = "autoregressive decoding, every GEMM in its weights' PE mode (the lossless reference)"
+    lossless = True
     kind = "autoregressive"

@@ -13,6 +13,7 @@ from specsim.methods.base import Method, register
 class MLSpecQD(Method):
     name = "mlspecqd"
     summary = "ML-SpecQD: MXFP4 draft copy (or a multi-level chain), FP16 verification (lossless)"
+    lossless = True
     kind = "speculative"
     drafts = ("mxfp4", "multilevel")
     target_formats = ("fp16",)

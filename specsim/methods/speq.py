@@ -14,6 +14,7 @@ from specsim.methods.base import Method, register
 class SPEQ(Method):
     name = "speq"
     summary = "self-speculative: BSFP top-nibble drafts in quarter mode, FP16 verification (lossless)"
+    lossless = True
     kind = "speculative"
     drafts = ("speq",)
     target_formats = ("fp16",)

@@ -109,6 +109,8 @@ class HardwareSummary:
     energy_table: str      #: its energy-table file
     decoding: str          #: "speculative" or "autoregressive"
     draft: str             #: its draft scheme ("none" for autoregressive decoding)
+    method: str = "fp16"   #: its accelerator method (specsim.methods)
+    lossless: bool = True  #: its output equals FP16 greedy decoding (the method's claim)
 
     @property
     def pes(self) -> int:
@@ -122,7 +124,8 @@ class HardwareSummary:
         return cls(hardware=hw.path, rows=hw.array.rows, cols=hw.array.cols, dataflow=hw.array.dataflow,
                    clock_ghz=hw.clock_ghz, dram_gbps=hw.dram.bandwidth_gbps,
                    dram=f"{hw.dram.stacks} x {hw.dram.preset}", capacity_gib=hw.dram.capacity_gib,
-                   energy_table=acc.energy.path, decoding=acc.config.decoding.kind, draft=acc.config.decoding.draft)
+                   energy_table=acc.energy.path, decoding=acc.config.decoding.kind, draft=acc.config.decoding.draft,
+                   method=acc.config.decoding.method, lossless=acc.config.decoding.method_plugin.lossless)
 
 
 def build_report(config_name: str, config_path: str, main: str, comparison: str,
@@ -303,7 +306,7 @@ def print_report(report: dict, console=None) -> None:
                       f"{m['roofline_efficiency']:.3f}",
                       *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc])
                         for key in COMPARISONS),
-                      _drift_text(drift) if drift else "lossless" if acc in (main, reference) else "-")
+                      _drift_text(drift) if drift else "lossless" if report["hardware"][acc]["lossless"] else "-")
         console.print(t)
         if w["sequences"] < 2:
             console.print("  one sequence: no confidence interval (give the workload more prompts)")
