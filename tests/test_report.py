@@ -102,7 +102,7 @@ def test_hardware_record_keeps_the_json_keys(replayed):
     report, _ = replayed
     hw = report["hardware"]["speq"]
     assert list(hw) == ["hardware", "rows", "cols", "dataflow", "clock_ghz", "dram_gbps", "dram", "capacity_gib",
-                        "energy_table", "decoding", "draft"]
+                        "energy_table", "decoding", "draft", "method", "lossless"]
     record = HardwareSummary(**hw)
     assert dataclasses.asdict(record) == hw and record.pes == hw["rows"] * hw["cols"]
     row = next(r for r in report_rows(report) if r["accelerator"] == "speq")

@@ -172,7 +172,7 @@ def test_shipped_main_job_runs_on_shipped_traces(tmp_path):
     names = [w["name"] for w in report["workloads"]]
     assert names == ["smollm2-135m", "llama-2-7b"]
     assert {w["source"] for w in report["workloads"]} == {"trace", "shape"}
-    assert set(report["geomean_speedup"]) == {"fp16", "olive", "tender", "mlspecqd", "hierarchical"}
+    assert set(report["geomean_speedup"]) == {"fp16", "olive", "tender", "mlspecqd", "hierarchical", "w4a16"}
     smol = report["workloads"][0]
     assert smol["drift"]["olive"]["token_agreement"] < 1 and "speq" not in smol["drift"]
     assert all(math.isfinite(v) and v > 0 for v in report["geomean_speedup"].values())
