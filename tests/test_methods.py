@@ -148,3 +148,50 @@ def test_w4a16_baseline_runs_beside_fp16():
 def test_hardware_has_no_method_constants():
     hw = load_hardware("tender")
     assert not any("shift" in f or "decoder" in f for f in vars(hw.vector))
+
+
+# ---- a setting without effect is refused or reported, never silently ignored ---------------------
+
+def _tiny_run(tmp_path, *overrides: str):
+    from specsim.results.run import run
+
+    cfg = load_run_config(ROOT / "hwconfigs" / "speq.yaml", [
+        "baselines={fp16: fp16.yaml, olive: olive.yaml}",
+        "workloads=[{name: smol, traces: {speq: ../traces/smollm2-135m_speq_g4.npz, "
+        "fp16: ../traces/smollm2-135m_fp16.npz, olive: ../traces/smollm2-135m_olive4.npz}}]", *overrides])
+    return run(cfg, progress=False)
+
+
+def test_a_trace_workload_notes_a_gamma_it_does_not_use(tmp_path):
+    assert not any("gamma" in n for n in _tiny_run(tmp_path)["notes"])
+    notes = _tiny_run(tmp_path, "decoding.gamma=8")["notes"]
+    assert any("decoding.gamma 8 applies to shape workloads only" in n and "gamma 4" in n for n in notes), notes
+
+
+def test_a_trace_verified_otherwise_is_refused(tmp_path):
+    with pytest.raises(SpecsimError, match=r"was verified greedy, the accelerator's decoding.verify is sample"):
+        _tiny_run(tmp_path, "decoding.verify=sample")
+
+
+def test_acceptance_for_an_autoregressive_accelerator_is_refused():
+    from specsim.results.run import run
+
+    cfg = load_run_config(ROOT / "hwconfigs" / "speq.yaml", [
+        "baselines={fp16: fp16.yaml}",
+        "workloads=[{name: l7, shape: {architecture: llama-2-7b, prompts: 1, max_new_tokens: 4, "
+        "acceptance: {speq: 0.8, fp16: 0.5}}}]"])
+    with pytest.raises(SpecsimError, match=r"shape\.acceptance\.fp16: no speculative accelerator replays it"):
+        run(cfg, progress=False)
+
+
+def test_methods_command_lists_every_method_with_units(capsys):
+    import json
+
+    from specsim.cli.main import main
+
+    assert main(["methods", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert set(SHIPPED) <= set(listed)
+    assert {p["name"]: p["unit"] for p in listed["tender"]["params"]}["shift_cycles"] == "cycles"
+    assert listed["speq"]["lossless"] and not listed["w4a16"]["lossless"]
+    assert main(["methods"]) == 0 and "decoding.params.dequant_cycles = 2 cycles" in capsys.readouterr().out

@@ -183,6 +183,8 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
         if not isinstance(source, float):
             p = Path(source)
             source = read(p if p.is_absolute() else Path(config_path).parent / p)
+            _check_verify(source, dec.verify, f"{config_path}: workloads: shape workload {shape.architecture!r}: "
+                                              f"shape.acceptance.{acc.config.trace_role}: trace {source.path}")
         profile = AcceptanceProfile.of(source, dec.gamma)
     header, arrays = shape_trace(arch, draft_format, dec.gamma, profile, [shape.prompt_len] * shape.prompts,
                                  shape.max_new_tokens, workload_seed(shape, workload), target_format=dec.formats[0],
@@ -244,6 +246,7 @@ def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
             raise SpecsimError(f"{where} is {mode} decoding, expected speculative ({dec.draft})")
         if trace.header.get("source") == "trace" and trace.header["draft"] != dec.draft:
             raise SpecsimError(f"{where} drafts with {trace.header['draft']!r}, the accelerator with {dec.draft!r}")
+        _check_verify(trace, dec.verify, where)
     elif mode == "speculative":
         raise SpecsimError(f"{where} is speculative, the accelerator decodes autoregressively")
     for level, (want, have) in enumerate(zip(dec.formats, trace.header["level_formats"])):
@@ -255,6 +258,14 @@ def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
                            f"{len(dec.level_modes)}")
     if trace["step_level"].size == 0:
         raise SpecsimError(f"{where} has no operand trace (recorded with --no-operands)")
+
+
+def _check_verify(trace: Trace, verify: str, where: str) -> None:
+    """A real trace's acceptance events follow its verify mode: it must be the accelerator's ``decoding.verify``."""
+    recorded = trace.header.get("verify")
+    if trace.header.get("source", "trace") == "trace" and trace.header.get("mode") == "speculative" \
+            and recorded != verify:
+        raise SpecsimError(f"{where} was verified {recorded}, the accelerator's decoding.verify is {verify}")
 
 
 def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | None = None) -> Replay:

@@ -80,6 +80,7 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
         if unknown:
             raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: traces.{unknown[0]}: unknown accelerator "
                                f"(this config has: {', '.join(sorted(roles))})")
+        _check_acceptance_roles(cfg, w, accs)
         todo = [a for wj, a, key in jobs if wj is w and key not in cache]
         if w.shape is None and todo:    # real traces: all of them, to check they share model and prompts
             traces[w.name] = {a.name: _trace(a, w, cfg, read) for a in accs}
@@ -112,6 +113,19 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
     notes = [f"{', '.join(names)}: {note}" for note, names in beyond.items()] + _gamma_notes(cfg, accs, read)
     return build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays,
                         confidence=cfg.confidence, differences=diffs, notes=notes, reference=cfg.reference)
+
+
+def _check_acceptance_roles(cfg: RunConfig, w: WorkloadConfig, accs: list[Accelerator]) -> None:
+    """A shape workload's acceptance profiles belong to its speculative accelerators; any other entry would
+    have no effect, so it is refused."""
+    if w.shape is None:
+        return
+    speculative = {a.config.trace_role for a in accs if a.config.decoding.kind == "speculative"}
+    for role in w.shape.acceptance:
+        if role not in speculative:
+            raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: shape.acceptance.{role}: no speculative accelerator "
+                               f"replays it (speculative here: {', '.join(sorted(speculative)) or 'none'}); an "
+                               "acceptance profile applies to speculative decoding only")
 
 
 def _gamma_notes(cfg: RunConfig, accs: list[Accelerator], read) -> list[str]:
