@@ -17,7 +17,6 @@ from specsim.engine import simulate
 from specsim.hardware.config import load_hardware
 from specsim.hardware.energy import energy_table_for, load_energy_table
 from specsim.hardware.ops import OpTable
-from specsim.methods.tender import TenderParams
 from specsim.results.config import load_run_config
 from specsim.results.run import run
 from specsim.results.stats import geomean, ratio_of_ratios, t_quantile
@@ -42,7 +41,7 @@ def _gemm(hw, m, n, k, mode, per_tile=0):
 def test_tender_shifts_once_per_group_boundary_per_output_tile(dataflow):
     hw = load_hardware("tender").with_array(64, 64, dataflow)
     m, n, k, g = 5, 11008, 4096, 8
-    shift = TenderParams().shift_cycles
+    shift = load_run_config(ROOT / "hwconfigs" / "tender.yaml").decoding.method_params.shift_cycles
     extra = (_gemm(hw, m, n, k, "int8", (g - 1) * shift).compute_cycles[0]
              - _gemm(hw, m, n, k, "int8").compute_cycles[0])
     # output tiles, by hand: ws and is fold K on the rows (K folds share one tile); os streams K in time

@@ -29,5 +29,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{m['name']} ({m['kind']}{drafts}{targets})\n  {m['summary']}")
         for p in m["params"]:
             unit = f" {p['unit']}" if p["unit"] else ""
-            print(f"  decoding.params.{p['name']} = {p['default']}{unit}: {p['doc']}")
+            value = f"(required,{unit or ' no unit'})" if p["required"] else f"= {p['default']}{unit}"
+            print(f"  decoding.params.{p['name']} {value}: {p['doc']}")
     return 0

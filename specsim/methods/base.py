@@ -6,7 +6,8 @@ pairs, Tender's channel groups, ... A method is one module in :mod:`specsim.meth
 :class:`Method` subclass with :func:`register`, like the number formats of the workload side. It owns
 
 * its typed parameters (:attr:`Method.Params`, a frozen dataclass validated at load from a run
-  config's ``decoding.params``);
+  config's ``decoding.params``; a hardware constant has no default: it is written, with its unit and
+  source, in the run config's YAML);
 * the decoding it replays: speculative or autoregressive (:attr:`Method.kind`), the trace draft
   schemes it accepts (:attr:`Method.drafts`) and the weight formats its target may use
   (:attr:`Method.target_formats`);

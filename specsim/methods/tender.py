@@ -22,7 +22,7 @@ from specsim.typedconfig import spec
 class TenderParams:
     """Tender's accumulator shifts and requantization."""
 
-    shift_cycles: int = spec(1, ge=0, le=10**6, unit="cycles",
+    shift_cycles: int = spec(ge=0, le=10**6, unit="cycles",
                              doc="accumulator shift per channel-group boundary per output tile (Tender "
                                  "[tender2024]: a one-bit shift between groups)")
     default_groups: int = spec(1, ge=1, le=64, doc="channel groups G where the trace measured none (shape workloads)")
