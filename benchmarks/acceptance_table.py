@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args()
 
-    from specsim.workload.capture import CaptureConfig, capture
     from specsim.trace.tracefile import Trace, summarize
+    from specsim.workload.capture import CaptureConfig, capture
 
     rows = []
     print("| scheme | gamma | verify | mean accepted / round | tokens / verify step | alpha | alpha per level | "

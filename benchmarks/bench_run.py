@@ -25,7 +25,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         times = []
-        for i in range(1 + args.warm_runs):
+        for _ in range(1 + args.warm_runs):
             t = time.perf_counter()
             subprocess.run([sys.executable, "-m", "specsim.cli.main", "run", args.config, "--out", out, "--json"],
                            check=True, env=env, stdout=subprocess.DEVNULL)

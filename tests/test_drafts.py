@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from tiny import tiny_llama
 
 from specsim.errors import SpecsimError
 from specsim.workload.drafts import build_scheme, early_exit, level_format, parse_scheme
 from specsim.workload.speculative import autoregressive_generate, speculative_generate
-from tiny import tiny_llama
 
 
 @pytest.fixture(scope="module")

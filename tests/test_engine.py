@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from reference_model import simulate_reference
 
 from specsim.engine import simulate
 from specsim.engine.core import STALL_CAUSES
-from reference_model import simulate_reference
 from specsim.errors import SpecsimError
 from specsim.hardware.config import load_hardware
 from specsim.hardware.energy import energy_breakdown, energy_table_for, group_breakdown

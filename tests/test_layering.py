@@ -26,8 +26,9 @@ ALLOWED = {
     "base": set(),
     "facade": {"results"},
 }
-TORCH_SIDE = {"workload", "cli"}          # cli imports the workload lazily, in its workload commands only
-HEAVY = ("torch", "transformers", "accelerate", "gguf")
+#: the only modules outside the workload package that may import it or torch (lazily, in their workload commands)
+WORKLOAD_COMMANDS = {"specsim.cli.trace_cmd", "specsim.cli.formats_cmd"}
+HEAVY = ("torch", "transformers", "accelerate", "gguf", "safetensors", "huggingface_hub", "tokenizers")
 
 
 def _module_name(path: Path) -> str:
@@ -81,15 +82,30 @@ def _specsim_deps(module: str) -> set[str]:
 def test_package_rules(module):
     """A module imports only the packages its own package may depend on."""
     pkg = _package(module)
+    torch_side = pkg == "workload" or module in WORKLOAD_COMMANDS
     for name, line in _imports(MODULES[module]):
         if name.split(".")[0] in HEAVY:
-            assert pkg in TORCH_SIDE, f"{module}:{line} imports {name}: only the workload side may"
+            assert torch_side, f"{module}:{line} imports {name}: only the workload side may"
+        if _package(name) == "workload":
+            assert torch_side, f"{module}:{line} imports {name}: only the workload side and its commands may"
         if not name.startswith("specsim.") or name == "specsim":
             continue
         other = _package(name)
         if other in (pkg, "base"):
             continue
         assert other in ALLOWED[pkg], f"{module}:{line} imports {name}: {pkg} may not depend on {other}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _package(m) != "workload" and m not in WORKLOAD_COMMANDS))
+def test_no_dynamic_import_of_the_torch_side(module):
+    """No name of the workload package or a heavy library in a string (importlib.import_module, __import__)."""
+    tree = ast.parse(MODULES[module].read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "import_module", "__import__"):
+            for arg in node.args:
+                text = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else ""
+                assert not text.startswith(("specsim.workload", *HEAVY)), f"{module}:{node.lineno} imports {text}"
 
 
 def test_no_import_cycles():
@@ -119,3 +135,17 @@ def test_no_import_cycles():
 
 def test_rules_cover_every_package():
     assert {_package(m) for m in MODULES} <= set(ALLOWED)
+
+
+def test_a_workload_command_without_its_extra_names_it(monkeypatch, capsys, tmp_path):
+    """On the light install (no torch) `specsim trace` with a model says in one line which extra to install."""
+    import importlib.util
+
+    from specsim.cli.main import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    assert main(["trace", "--model", "smollm2-135m", "--draft", "speq", "-o", str(tmp_path / "x.npz")]) == 2
+    assert main(["formats", "--model", "smollm2-135m"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all('pip install -e ".[workload]"' in line for line in lines), lines

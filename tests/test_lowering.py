@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from specsim.engine import simulate
-from specsim.hardware.lowering import step_table
 from specsim.hardware.config import load_hardware
+from specsim.hardware.lowering import step_table
 from specsim.trace.architectures import load_architecture
 from specsim.trace.tracefile import read_trace
 

@@ -28,8 +28,10 @@ LIBRARY += [p for p in (ROOT / "specsim").glob("*.py") if p.name != "__init__.py
 def test_every_shipped_method_is_registered():
     assert set(SHIPPED) <= set(method_names())
     assert get_method("tender").kind == "autoregressive" and get_method("speq").kind == "speculative"
-    assert method_for("speculative", "mxfp4").name == "mlspecqd"
-    assert method_for("autoregressive", "none").name == "fp16"
+    assert method_for("speculative", "mxfp4", "fp16").name == "mlspecqd"
+    assert method_for("autoregressive", "none", "fp16").name == "fp16"
+    with pytest.raises(SpecsimError, match="no accelerator method replays 'olive4' weights autoregressively"):
+        method_for("autoregressive", "none", "olive4")
 
 
 def _code_words(path: Path) -> set[str]:

@@ -100,9 +100,10 @@ def test_speculative_greedy_equals_target_greedy_on_real_model(smollm2, scheme, 
 
 def test_speculative_sampling_is_lossless_on_real_model(smollm2):
     """Chi-square (0.1 %) of the first speculated token after a fixed prefix vs the target's distribution."""
+    from test_speculative import _chi2, _chi2_critical
+
     from specsim.workload.drafts import build_draft
     from specsim.workload.speculative import SamplingConfig, speculative_round
-    from test_speculative import _chi2, _chi2_critical
 
     loaded, _ = smollm2
     draft = build_draft(loaded.model, "speq")
@@ -124,10 +125,10 @@ def test_speculative_sampling_is_lossless_on_real_model(smollm2):
 
 def test_operand_trace_of_real_model_matches_its_shape(smollm2):
     from specsim.trace.architectures import load_architecture
-    from specsim.workload.drafts import build_scheme
     from specsim.trace.operators import architecture_template
-    from specsim.workload.optrace import OpRecorder
     from specsim.trace.schedule import speculative_steps
+    from specsim.workload.drafts import build_scheme
+    from specsim.workload.optrace import OpRecorder
     from specsim.workload.speculative import speculative_generate
 
     loaded, _ = smollm2

@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 import yaml
+from tiny import tiny_llama
 
 from specsim.errors import SpecsimError
 from specsim.trace.architectures import Architecture, load_architecture, shipped_architectures
-from specsim.workload.drafts import build_scheme
 from specsim.trace.operators import architecture_template, template_arrays
-from specsim.workload.optrace import OpRecorder
 from specsim.trace.schedule import AcceptanceProfile, shape_trace, speculative_steps
-from specsim.workload.speculative import autoregressive_generate, speculative_generate
 from specsim.trace.tracefile import read_trace, summarize, write_trace
-from tiny import tiny_llama
+from specsim.workload.drafts import build_scheme
+from specsim.workload.optrace import OpRecorder
+from specsim.workload.speculative import autoregressive_generate, speculative_generate
 
 TINY_ARCH = Architecture("tiny", "llama", hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, vocab=97,
                          tied_embeddings=False)

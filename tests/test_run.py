@@ -191,7 +191,8 @@ def test_comparison_bases(tmp_path):
     cfg = _shape_config(tmp_path, 0.7, extra_baselines=("olive",))
     _write(tmp_path, "olive", {"name": "olive", "hardware": {"include": "olive", "array": {"rows": 32, "cols": 32},
                                                              "clock_ghz": 0.5, "dram": {"bandwidth_gbps": 100}},
-                               "decoding": {"kind": "autoregressive", "level_modes": ["int4"], "formats": ["olive4"]}})
+                               "decoding": {"method": "olive", "level_modes": ["int4"], "formats": ["olive4"],
+                                            "params": {"decoder_cycles": 2}}})
     # default like for like: the baseline takes the main array, clock, memory and buffers; nothing differs
     accs = {a.name: a for a in accelerators(load_run_config(cfg, ["hardware.dram.bandwidth_gbps=128"]))}
     olive, speq = accs["olive"].hardware, accs["speq"].hardware

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from tiny import tiny_llama
 
 from specsim.errors import SpecsimError
 from specsim.workload.drafts import build_draft, build_scheme
@@ -14,7 +15,6 @@ from specsim.workload.speculative import (
     speculative_generate,
     speculative_round,
 )
-from tiny import tiny_llama
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import math
 
+from specsim.trace.tracefile import MAX_DRAFT
+
 INT64_MAX = 2**63 - 1
 
 #: option -> (low, high) for integers; shown in --help and in errors
 RANGES: dict[str, tuple[float, float]] = {
-    "gamma": (1, 32),                 # draft tokens per round
+    "gamma": (1, MAX_DRAFT),          # draft tokens per round
     "prompts": (1, 100_000),          # --limit: prompts of a prompt set, or shape-trace prompts
     "new_tokens": (1, 16_384),        # --max-new-tokens
     "prompt_len": (1, 131_072),       # --prompt-len, tokens
@@ -59,3 +61,19 @@ def number(lo: float, hi: float, low_open: bool = False):
 
     parse.__name__ = f"number in {shown}"
     return parse
+
+
+#: what the workload commands (trace, formats) need beyond the light install
+WORKLOAD_PACKAGES = ("torch", "transformers", "gguf")
+
+
+def require_workload_extra(command: str) -> None:
+    """One line naming the extra to install when a workload command runs on the light install."""
+    import importlib.util
+
+    from specsim.errors import SpecsimError
+
+    missing = [name for name in WORKLOAD_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SpecsimError(f"specsim {command} runs real models and needs {', '.join(missing)}: install the workload "
+                           "extra, pip install -e \".[workload]\" (or pip install \"specsim[workload]\")")

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from specsim.cli.args import integer
+from specsim.cli.args import integer, require_workload_extra
 
 
 def register(sub) -> None:
@@ -44,6 +44,7 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_workload_extra("formats")
     from specsim.workload.format_report import evaluate_model
 
     names = [n.strip() for n in args.formats.split(",") if n.strip()] if args.formats else None

@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from specsim.outputs import check_run_folder, run_signature
     from specsim.results.config import load_run_config
     from specsim.results.report import print_report
-    from specsim.results.run import run as run_config
     from specsim.results.run import results_folder, write_report
+    from specsim.results.run import run as run_config
 
     cfg = load_run_config(args.config, args.overrides)
     signature = run_signature(args.config, args.overrides)

@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--points", default=None, metavar="FILE",
                    help="explicit design points: a YAML list of {key: value} mappings (instead of a grid)")
     p.add_argument("--workers", type=integer("workers"), default=None,
-                   help="local worker processes, 1..256 (default: all cores)")
+                   help="local worker processes, 1..64 (default: all cores)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the points on a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--out", required=True, help="results folder (created; an existing sweep there is resumed)")

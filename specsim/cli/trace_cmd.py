@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from specsim.cli.args import integer, number
+from specsim.cli.args import integer, number, require_workload_extra
 
 
 def register(sub) -> None:
@@ -36,7 +36,7 @@ def register(sub) -> None:
                    "chain levels, 1..32 (default: --gamma)")
     p.add_argument("--prompts", default="default", help="shipped prompt set name or a .jsonl file")
     p.add_argument("--limit", type=integer("prompts"), default=None, metavar="N",
-                   help="only the first N prompts, 1..100000 (with --shape: number of prompts, default 32)")
+                   help="only the first N prompts, 1..100000 (with --shape: number of prompts, 1..256, default 8)")
     p.add_argument("--max-new-tokens", type=integer("new_tokens"), default=128,
                    help="tokens generated per prompt (1..16384)")
     p.add_argument("--verify", choices=("greedy", "sample"), default="greedy", help="verification rule")
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.output, "-o", (".npz",), is_trace_file, "a trace")   # before any model loads
     if args.shape:
         return record_shape(args)
-    from specsim.workload.capture import CaptureConfig   # torch: only to record real-model traces
+    require_workload_extra("trace")
+    from specsim.workload.capture import CaptureConfig  # torch: only to record real-model traces
 
     cfg = CaptureConfig(
         model=args.model, draft=args.draft, gamma=args.gamma, inner_gamma=args.inner_gamma, prompts=args.prompts,
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def record(cfg, output: str) -> int:
-    from specsim.workload.capture import capture
     from specsim.trace.tracefile import read_trace, summarize, write_trace
+    from specsim.workload.capture import capture
 
     header, arrays = capture(cfg)
     digest = write_trace(output, header, arrays)
@@ -101,33 +102,26 @@ def record(cfg, output: str) -> int:
 
 
 def record_shape(args: argparse.Namespace) -> int:
-    """A shape-derived trace: architecture file + acceptance profile (no model runs)."""
+    """A shape-derived trace: architecture file + acceptance profile (no model runs; no torch)."""
     from specsim.errors import SpecsimError
-    from specsim.trace.architectures import load_architecture
-    from specsim.workload.drafts import level_format, parse_scheme
-    from specsim.trace.schedule import AcceptanceProfile, shape_trace
+    from specsim.results.config import ShapeWorkload
+    from specsim.results.decoding import shape_workload_trace
+    from specsim.trace.schedule import shape_draft_format
     from specsim.trace.tracefile import read_trace, write_trace
+    from specsim.typedconfig import build
 
-    arch = load_architecture(args.shape)
-    plan = parse_scheme(args.draft)
-    if plan.mode == "autoregressive":
-        draft_format, profile = None, None
-    elif plan.mode == "speculative" and plan.depth == 1 and plan.target == "fp16":
-        draft_format = level_format(plan.levels[0])
-        if (args.alpha is None) == (args.acceptance_from is None):
-            raise SpecsimError("--shape: give exactly one of --alpha A or --acceptance-from TRACE")
-        profile = AcceptanceProfile.of(args.alpha if args.alpha is not None else read_trace(args.acceptance_from),
-                                       args.gamma)
-    else:
-        raise SpecsimError(f"--shape: draft scheme '{args.draft}' is not supported for shape-only workloads; "
-                           "use one weight-view draft (speq, mxfp4, ...) or none")
-    count = args.limit or 32
-    header, arrays = shape_trace(arch, draft_format, args.gamma, profile, [args.prompt_len] * count,
-                                 args.max_new_tokens, args.seed)
-    digest = write_trace(args.output, header, arrays)
+    draft_format = shape_draft_format(args.draft)
+    if draft_format is not None and (args.alpha is None) == (args.acceptance_from is None):
+        raise SpecsimError("--shape: give exactly one of --alpha A or --acceptance-from TRACE")
+    shape = build(ShapeWorkload, {"architecture": args.shape, "prompts": args.limit or 8, "prompt_len": args.prompt_len,
+                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed}, "--shape")
+    acceptance = args.alpha if args.alpha is not None else (
+        read_trace(args.acceptance_from) if args.acceptance_from else None)
+    trace = shape_workload_trace(shape, draft_format, args.gamma, acceptance, workload=args.shape)
+    digest = write_trace(args.output, trace.header, trace.arrays)
     read_trace(args.output)
-    print(f"wrote {args.output}: {header['shape_note']}; {count} prompts x {args.max_new_tokens} tokens, "
-          f"{arrays['step_level'].size} steps, payload {digest[:16]}")
+    print(f"wrote {args.output}: {trace.header['shape_note']}; {shape.prompts} prompts x {shape.max_new_tokens} "
+          f"tokens, {trace['step_level'].size} steps, payload {digest[:16]}")
     return 0
 
 

@@ -140,7 +140,7 @@ class DRAMConfig:
 
     def validate(self, where: str) -> None:
         try:
-            self.technology
+            self.technology  # noqa: B018 (loading the preset is the check)
         except SpecsimError as err:
             raise SpecsimError(f"{where}.preset: {err}") from None
 

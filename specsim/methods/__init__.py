@@ -13,7 +13,15 @@
 See :mod:`specsim.methods.base` for the interface. ``specsim methods`` lists them with their parameters.
 """
 
-from specsim.methods import fp16, hierarchical, mlspecqd, olive, speq, tender, w4a16  # noqa: F401 (registers)
+import importlib
+import pkgutil
+
 from specsim.methods.base import Method, NoParams, get_method, method_for, method_names, register
+
+#: every module of this package registers its method on import: adding a method is adding a module
+#: (``fp16`` first: the default for plain autoregressive decoding)
+for _module in sorted(pkgutil.iter_modules(__path__), key=lambda m: (m.name != "fp16", m.name)):
+    if _module.name not in ("base", "describe"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Method", "NoParams", "get_method", "method_for", "method_names", "register"]

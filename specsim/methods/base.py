@@ -61,6 +61,11 @@ class Method:
         """Method-specific treatment of one chain level's operators (default: none)."""
         return level
 
+    def needs_layer_stats(self, params: Any) -> tuple[str, ...]:
+        """The layer statistics a real trace must carry for this method with ``params`` (default: all of
+        :attr:`layer_stats`); a trace without them is refused rather than replayed with a fallback."""
+        return self.layer_stats
+
     def accepts_target(self, fmt: str) -> bool:
         return not self.target_formats or fmt.startswith(self.target_formats)
 
@@ -91,14 +96,17 @@ def get_method(name: str, where: str = "decoding.method") -> Method:
                            f"{', '.join(_REGISTRY)}") from None
 
 
-def method_for(kind: str, draft: str, where: str = "decoding") -> Method:
+def method_for(kind: str, draft: str, target_format: str, where: str = "decoding") -> Method:
     """The method a config without ``method`` means: the speculative method that replays ``draft``, or the
-    plain autoregressive one (the first registered autoregressive method without extras)."""
+    plain autoregressive method (no lowering extras) that accepts ``target_format``."""
     if kind == "speculative":
         claim = [m for m in _REGISTRY.values() if m.kind == kind and draft in m.drafts]
-        if not claim:
-            raise SpecsimError(f"{where}.draft: no accelerator method replays draft scheme {draft!r}; give "
-                               f"decoding.method (one of {', '.join(_REGISTRY)})")
-        return claim[0]
-    return next(m for m in _REGISTRY.values() if m.kind == kind and type(m).lower is Method.lower
-                and not m.target_formats)
+    else:
+        claim = [m for m in _REGISTRY.values() if m.kind == kind and type(m).lower is Method.lower
+                 and m.accepts_target(target_format)]
+    if not claim:
+        what = f"draft scheme {draft!r}" if kind == "speculative" else f"{target_format!r} weights autoregressively"
+        raise SpecsimError(f"{where}.method: no accelerator method replays {what} by default; give decoding.method "
+                           f"(one of {', '.join(_REGISTRY)})")
+    return claim[0]
+

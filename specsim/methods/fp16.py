@@ -1,7 +1,7 @@
 """FP16 autoregressive decoding: one token per forward pass, every GEMM in its weights' PE mode.
 
-The plain method: no draft, no extras. It also replays any autoregressive trace whose lowering needs
-nothing beyond the PE modes (e.g. a W8A8 INT8 model in an ``int8`` mode).
+The plain method: no draft, no extras, FP16 weights (lossless). A quantized model decoding alone is
+another method (``olive``, ``tender``, ``w4a16``): its output drifts from FP16.
 """
 
 from __future__ import annotations
@@ -15,3 +15,4 @@ class FP16(Method):
     summary = "autoregressive decoding, every GEMM in its weights' PE mode (the lossless reference)"
     lossless = True
     kind = "autoregressive"
+    target_formats = ("fp16",)

@@ -39,6 +39,9 @@ class Tender(Method):
     layer_stats = ("tender_groups",)
     Params = TenderParams
 
+    def needs_layer_stats(self, params: TenderParams) -> tuple[str, ...]:
+        return self.layer_stats if params.measured_groups else ()
+
     def lower(self, params: TenderParams, level: LevelOps) -> LevelOps:
         measured = level.layer_stat("tender_groups") if params.measured_groups else {}
         groups = np.array([max(1, round(measured.get((int(lay), str(nm)), params.default_groups))) if q else 1

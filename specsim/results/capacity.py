@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specsim.hardware.lowering import LevelTemplate
 from specsim.errors import SpecsimError
 from specsim.hardware.config import HardwareConfig
+from specsim.hardware.lowering import LevelTemplate
 from specsim.hardware.ops import KIND_GEMM
 
 KV_BYTES = 2          #: FP16 K/V entries

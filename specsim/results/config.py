@@ -29,7 +29,7 @@ from typing import Any
 from specsim.errors import SpecsimError, cut, shown
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
 from specsim.hardware.energy import EnergyTable, energy_table_for, load_energy_table
-from specsim.methods import get_method, method_for
+from specsim.methods import NoParams, get_method, method_for
 from specsim.methods.base import KINDS
 from specsim.trace.schedule import ACCEPTANCE_MODES
 from specsim.trace.tracefile import MAX_DRAFT
@@ -47,6 +47,9 @@ SHARED_DRAM_KEYS = ("preset", "stacks", "bandwidth_gbps", "capacity_gib", "chann
 DEFAULT_REFERENCE = "fp16"
 
 
+DEFAULT_GAMMA = 4   #: draft tokens per round of a speculative accelerator whose config gives none
+
+
 @dataclass(frozen=True)
 class DecodingConfig:
     """How the accelerator decodes: its method (a plug-in of :mod:`specsim.methods`) with the method's
@@ -60,11 +63,13 @@ class DecodingConfig:
     method: str = spec("", doc="accelerator method plug-in (specsim methods lists them); empty: the one "
                                "that replays `draft`, or fp16 for autoregressive decoding")
     params: dict[str, Any] = spec({}, doc="the method's parameters (specsim methods lists them with units)")
-    kind: str = spec("", choices=("", *KINDS), doc="speculative or autoregressive; empty: the method's")
+    kind: str | None = spec(None, choices=KINDS, doc="speculative or autoregressive; default: the method's")
     draft: str = spec("none", doc="draft scheme of its traces (speq, mxfp4, multilevel, hierarchical, ...)")
-    gamma: int = spec(4, ge=1, le=MAX_DRAFT, doc="draft tokens per round of shape workloads (a trace replays the "
-                                                 "gamma it was recorded with; a difference is noted in the report)")
-    verify: str = spec("greedy", choices=("greedy", "sample"))
+    gamma: int | None = spec(None, ge=1, le=MAX_DRAFT, doc="draft tokens per round of shape workloads (speculative "
+                                                          "methods; default 4; a trace replays the gamma it was "
+                                                          "recorded with, a difference is noted in the report)")
+    verify: str | None = spec(None, choices=("greedy", "sample"), doc="verify mode of the traces (speculative "
+                                                                      "methods; default greedy)")
     level_modes: list[str] = spec(["fp16"], doc="PE mode for each level's non-FP16 weights, target first")
     attention_mode: str = spec("fp16", doc="PE mode of QK^T and PV (FP16 KV cache)")
     trace: str = spec("", doc="which trace of a workload this accelerator replays (default: its name)")
@@ -73,30 +78,41 @@ class DecodingConfig:
     method_params: Any = field(default=None, init=False, compare=False, repr=False)  #: typed, set by validate
 
     def validate(self, where: str) -> None:
+        if not self.formats:
+            raise SpecsimError(f"{where}.formats: expected at least the target's weight format")
         method = get_method(self.method, f"{where}.method") if self.method else \
-            method_for(self.kind or "autoregressive", self.draft, where)
+            method_for(self.kind or "autoregressive", self.draft, self.formats[0], where)
         if self.kind and self.kind != method.kind:
             raise SpecsimError(f"{where}.kind: method {method.name!r} is {method.kind}, not {self.kind}")
+        if self.params and method.Params is NoParams:
+            raise SpecsimError(f"{where}.params: method {method.name!r} takes no parameters")
         object.__setattr__(self, "method", method.name)          # normalised once, at load
         object.__setattr__(self, "kind", method.kind)
         object.__setattr__(self, "method_params", method.params(self.params, f"{where}.params"))
         if method.kind == "speculative":
-            if self.draft not in method.drafts:
-                raise SpecsimError(f"{where}.draft: method {method.name!r} replays draft schemes "
-                                   f"{', '.join(method.drafts)}, not {self.draft!r}")
-            if len(self.level_modes) < 2:
-                raise SpecsimError(f"{where}.level_modes: a speculative accelerator needs a PE mode for each level "
-                                   "(level_modes: [target, draft, ...])")
-        elif self.draft != "none":
-            raise SpecsimError(f"{where}.draft: method {method.name!r} decodes autoregressively; expected none, "
-                               f"got {self.draft!r}")
-        if not self.formats:
-            raise SpecsimError(f"{where}.formats: expected at least the target's weight format")
+            self._check_speculative(method, where)
+        else:
+            for key, value in (("draft", None if self.draft == "none" else self.draft), ("gamma", self.gamma),
+                               ("verify", self.verify)):
+                if value is not None:
+                    raise SpecsimError(f"{where}.{key}: method {method.name!r} decodes autoregressively, so "
+                                       f"{key} {value!r} would have no effect; remove it")
         if len(self.formats) > len(self.level_modes):
             raise SpecsimError(f"{where}.formats: more levels than level_modes")
         if not method.accepts_target(self.formats[0]):
             raise SpecsimError(f"{where}.formats[0]: method {method.name!r} expects a target format starting with "
                                f"{' or '.join(method.target_formats)}, got {self.formats[0]!r}")
+
+    def _check_speculative(self, method, where: str) -> None:
+        """Draft scheme, levels and the defaults of gamma and verify (normalised once, at load)."""
+        if self.draft not in method.drafts:
+            raise SpecsimError(f"{where}.draft: method {method.name!r} replays draft schemes "
+                               f"{', '.join(method.drafts)}, not {self.draft!r}")
+        if len(self.level_modes) < 2 or len(self.formats) < 2:
+            raise SpecsimError(f"{where}: a speculative accelerator needs a PE mode and a weight format for the "
+                               "target and at least one draft level (level_modes and formats: [target, draft, ...])")
+        object.__setattr__(self, "gamma", DEFAULT_GAMMA if self.gamma is None else self.gamma)
+        object.__setattr__(self, "verify", "greedy" if self.verify is None else self.verify)
 
     @property
     def method_plugin(self):

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from specsim.engine import SimResult, simulate
-from specsim.hardware.lowering import level_templates, steps_table
 from specsim.errors import SpecsimError
 from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy_pj, static_mw_total
+from specsim.hardware.lowering import level_templates, steps_table
 from specsim.hardware.mapping import UNIT_VECTOR
 from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
@@ -166,28 +166,35 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
                     workload: str = "") -> Trace:
     """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run);
     ``read`` loads an acceptance trace (default :func:`read_trace`); ``workload`` names the seed stream."""
-    arch = load_architecture(shape.architecture)
     dec = acc.config.decoding
-    profile = None
-    draft_format = None
-    if dec.kind == "speculative":
-        if len(dec.formats) < 2:
-            raise SpecsimError(f"{acc.config.path}: decoding.formats: a speculative accelerator needs a "
-                               "target and a draft format for shape workloads")
-        draft_format = dec.formats[1]
-        source = shape.acceptance.get(acc.config.trace_role)
-        if source is None:
-            raise SpecsimError(f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
-                               f"{acc.config.trace_role}: missing key (an alpha or a trace path for accelerator "
-                               f"{acc.name!r})")
-        if not isinstance(source, float):
-            p = Path(source)
-            source = read(p if p.is_absolute() else Path(config_path).parent / p)
-            _check_verify(source, dec.verify, f"{config_path}: workloads: shape workload {shape.architecture!r}: "
-                                              f"shape.acceptance.{acc.config.trace_role}: trace {source.path}")
-        profile = AcceptanceProfile.of(source, dec.gamma)
-    header, arrays = shape_trace(arch, draft_format, dec.gamma, profile, [shape.prompt_len] * shape.prompts,
-                                 shape.max_new_tokens, workload_seed(shape, workload), target_format=dec.formats[0],
+    if dec.kind != "speculative":
+        return shape_workload_trace(shape, None, 1, None, dec.formats[0], workload)
+    source = shape.acceptance.get(acc.config.trace_role)
+    if source is None:
+        raise SpecsimError(f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
+                           f"{acc.config.trace_role}: missing key (an alpha or a trace path for accelerator "
+                           f"{acc.name!r})")
+    if not isinstance(source, float):
+        p = Path(source)
+        source = read(p if p.is_absolute() else Path(config_path).parent / p)
+        where = (f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
+                 f"{acc.config.trace_role}: trace {source.path}")
+        _check_verify(source, dec.verify, where)
+        if source.header.get("draft") != dec.draft:
+            raise SpecsimError(f"{where} drafts with {source.header.get('draft')!r}, the accelerator with "
+                               f"{dec.draft!r}: its acceptance would not be this draft's")
+    return shape_workload_trace(shape, dec.formats[1], dec.gamma, source, dec.formats[0], workload)
+
+
+def shape_workload_trace(shape: ShapeWorkload, draft_format: str | None, gamma: int, acceptance: float | Trace | None,
+                         target_format: str = "fp16", workload: str = "") -> Trace:
+    """The one builder of SHAPE-DERIVED traces (``specsim run`` workloads and ``specsim trace --shape``):
+    ``shape``'s architecture, prompts and lengths, ``draft_format`` drafts (None: plain decoding) with
+    ``gamma`` and acceptance from an alpha or a speculative trace, the seed stream of ``workload``."""
+    arch = load_architecture(shape.architecture)
+    profile = None if draft_format is None else AcceptanceProfile.of(acceptance, gamma)
+    header, arrays = shape_trace(arch, draft_format, gamma, profile, [shape.prompt_len] * shape.prompts,
+                                 shape.max_new_tokens, workload_seed(shape, workload), target_format=target_format,
                                  acceptance=shape.acceptance_mode)
     return Trace(f"shape:{arch.name}", header, arrays)
 
@@ -258,6 +265,11 @@ def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
                            f"{len(dec.level_modes)}")
     if trace["step_level"].size == 0:
         raise SpecsimError(f"{where} has no operand trace (recorded with --no-operands)")
+    method = dec.method_plugin
+    missing = [s for s in method.needs_layer_stats(dec.method_params) if trace[s].size == 0]
+    if missing and trace.header.get("source", "trace") == "trace":
+        raise SpecsimError(f"{where} has no layer statistics ({', '.join(missing)}; recorded with --no-layer-stats), "
+                           f"which method {method.name!r} reads; record it with them or set its parameters not to")
 
 
 def _check_verify(trace: Trace, verify: str, where: str) -> None:

@@ -133,16 +133,21 @@ def _gamma_notes(cfg: RunConfig, accs: list[Accelerator], read) -> list[str]:
     applies to shape workloads only) rather than ignore it silently."""
     notes = []
     for a in accs:
-        dec = a.config.decoding
+        dec, role = a.config.decoding, a.config.trace_role
         if dec.kind != "speculative":
             continue
         for w in cfg.workloads:
-            if w.shape is None and a.config.trace_role in w.traces:
-                recorded = read(cfg.resolve(w.traces[a.config.trace_role])).header["gamma"][0]
+            if w.shape is None and role in w.traces:
+                recorded = read(cfg.resolve(w.traces[role])).header["gamma"][0]
                 if recorded != dec.gamma:
                     notes.append(f"{a.name}: decoding.gamma {dec.gamma} applies to shape workloads only; workload "
                                  f"{w.name!r} replays its trace's gamma {recorded} (record one with --gamma "
                                  f"{dec.gamma})")
+            elif w.shape is not None and isinstance(w.shape.acceptance.get(role), str):
+                recorded = read(cfg.resolve(w.shape.acceptance[role])).header["gamma"][0]
+                if recorded < dec.gamma:
+                    notes.append(f"{a.name}: workload {w.name!r} drafts gamma {dec.gamma} with acceptance from a "
+                                 f"gamma-{recorded} trace: positions {recorded + 1}-{dec.gamma} take its mean alpha")
     return notes
 
 

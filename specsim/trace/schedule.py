@@ -12,6 +12,7 @@ note saying so in their header.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,13 +63,13 @@ class AcceptanceProfile:
     source: str  #: "alpha=0.8" or "trace <path> (<draft>, gamma <g>)"
 
     @classmethod
-    def parametric(cls, alpha: float, gamma: int) -> "AcceptanceProfile":
+    def parametric(cls, alpha: float, gamma: int) -> AcceptanceProfile:
         if not 0 <= alpha <= 1:
             raise SpecsimError(f"--alpha: expected a value in [0, 1], got {alpha}")
         return cls((alpha,) * gamma, f"alpha={alpha:g} (i.i.d., parametric)")
 
     @classmethod
-    def from_trace(cls, trace: Trace, gamma: int) -> "AcceptanceProfile":
+    def from_trace(cls, trace: Trace, gamma: int) -> AcceptanceProfile:
         """Per-position acceptance of a real trace; positions beyond its gamma use its alpha."""
         s = summarize(trace)
         if trace.header.get("mode") != "speculative" or s.rounds == 0:
@@ -78,7 +79,7 @@ class AcceptanceProfile:
         return cls(tuple(pos), f"trace {trace.path} ({trace.header['draft']}, gamma {trace.header['gamma']})")
 
     @classmethod
-    def of(cls, source: float | Trace, gamma: int) -> "AcceptanceProfile":
+    def of(cls, source: float | Trace, gamma: int) -> AcceptanceProfile:
         """From an i.i.d. alpha in [0, 1] or a speculative trace (the one rule every caller uses)."""
         return cls.parametric(float(source), gamma) if isinstance(source, (int, float)) else cls.from_trace(source, gamma)
 
@@ -146,6 +147,21 @@ def check_operator_rows(rows: int, where: str) -> None:
     if rows > MAX_OPERATOR_ROWS:
         raise SpecsimError(f"{where}: about {rows:,} operators to replay, more than the {MAX_OPERATOR_ROWS:,} one "
                            "run may simulate; give fewer prompts or new tokens")
+
+
+def shape_draft_format(scheme: str) -> str | None:
+    """The draft level's weight format of a one-level draft scheme for a shape trace (no model is built):
+    ``none`` -> None (plain decoding), ``speq[:<layout>]`` -> ``bsfp_draft[_<layout>]``, a weight format
+    (``mxfp4``, ``int4_g128``, ...) -> itself. Chains, early exits and independent models need a real model."""
+    name, _, arg = scheme.partition(":")
+    if scheme == "none":
+        return None
+    if name == "speq":
+        return f"bsfp_draft_{arg}" if arg else "bsfp_draft"
+    if not (scheme == "mxfp4" or re.fullmatch(r"int[2-68](_g[1-9][0-9]*)?", scheme)):
+        raise SpecsimError(f"--shape: draft scheme '{scheme}' is not supported for shape-only workloads; use one "
+                           "weight-view draft (speq[:layout], mxfp4, int<bits>[_g<group>]) or none")
+    return scheme
 
 
 def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceProfile | None,

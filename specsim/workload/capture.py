@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from specsim.errors import SpecsimError
+from specsim.trace.tracefile import LAYER_STATS, MAX_DRAFT, empty_arrays
 from specsim.workload.speculative import SamplingConfig
-from specsim.trace.tracefile import LAYER_STATS, empty_arrays
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ class CaptureConfig:
     layer_stats: bool = True  #: measure per-layer operand statistics (about 15 s on SmolLM2)
 
     def validate(self) -> None:
-        if not 1 <= self.gamma <= 32:
-            raise SpecsimError(f"--gamma: expected 1..32, got {self.gamma}")
-        if self.inner_gamma is not None and not 1 <= self.inner_gamma <= 32:
-            raise SpecsimError(f"--inner-gamma: expected 1..32, got {self.inner_gamma}")
+        if not 1 <= self.gamma <= MAX_DRAFT:
+            raise SpecsimError(f"--gamma: expected 1..{MAX_DRAFT}, got {self.gamma}")
+        if self.inner_gamma is not None and not 1 <= self.inner_gamma <= MAX_DRAFT:
+            raise SpecsimError(f"--inner-gamma: expected 1..{MAX_DRAFT}, got {self.inner_gamma}")
         if self.max_new_tokens < 1:
             raise SpecsimError(f"--max-new-tokens: expected a positive integer, got {self.max_new_tokens}")
         if self.limit is not None and self.limit < 1:

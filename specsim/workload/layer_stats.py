@@ -27,11 +27,10 @@ def layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, progress:
     """Trace arrays ``ls_layer``, ``ls_name`` (index into :func:`linear_short_names`) and one per statistic."""
     from tqdm import tqdm
 
-    from specsim.workload.models import linear_inputs
     from specsim.workload.formats import bsfp
     from specsim.workload.formats.bsfp import BSFP
     from specsim.workload.formats.olive import OliVe, encode_with, search
-    from specsim.workload.models import decoder_linears
+    from specsim.workload.models import decoder_linears, linear_inputs
     from specsim.workload.quantized import activation_quantizer
 
     inputs = linear_inputs(model, calibration_ids)

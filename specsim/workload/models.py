@@ -139,8 +139,8 @@ class LoadedModel:
     """A causal LM, its tokenizer and where it came from."""
 
     name: str
-    model: "object"
-    tokenizer: "object"
+    model: object
+    tokenizer: object
     source: str
     load_seconds: float
 
@@ -183,7 +183,7 @@ def round_linear_weights_to_fp16(model) -> None:
                 module.weight.copy_(module.weight.half().float())
 
 
-def decoder_linears(model) -> list[tuple[str, "object"]]:
+def decoder_linears(model) -> list[tuple[str, object]]:
     """``(name, nn.Linear)`` of every decoder-layer linear (q/k/v/o, gate/up/down); lm_head excluded."""
     import torch
 
@@ -197,7 +197,7 @@ def decoder_linears(model) -> list[tuple[str, "object"]]:
 def linear_inputs(model, ids) -> dict:
     """Inputs ``[tokens, in_features]`` (torch tensors) of every decoder linear layer for one forward pass on
     token ids ``ids [1, T]``."""
-    import torch   # this module lists and installs models without torch; only running one needs it
+    import torch  # this module lists and installs models without torch; only running one needs it
 
     captured: dict[str, torch.Tensor] = {}
     hooks = []

@@ -169,7 +169,7 @@ class _Level:
     as ordinary draft tokens with these distributions as ``q``.
     """
 
-    def __init__(self, model, index: int, below: "_Level | None", gamma: int, observer, rounds: list[Round]):
+    def __init__(self, model, index: int, below: _Level | None, gamma: int, observer, rounds: list[Round]):
         self.stream = _Stream(model, index, observer)
         self.index = index
         self.below = below

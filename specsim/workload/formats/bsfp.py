@@ -243,7 +243,7 @@ class CodeMoments:
     m2: np.ndarray
 
     @classmethod
-    def of(cls, hist: np.ndarray) -> "CodeMoments":
+    def of(cls, hist: np.ndarray) -> CodeMoments:
         v = _code_values()
         cum = [np.concatenate([[0.0], np.cumsum(hist * v**k)]) for k in range(3)]
         return cls(*cum)

@@ -15,9 +15,8 @@ largest element reach up to 8 * X, which clips to 6 * X).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import math
+from dataclasses import dataclass, field
 
 import numba as nb
 import numpy as np

@@ -30,7 +30,7 @@ Follows the public reference implementation (clevercool/ANT-Quantization, ``oliv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numba as nb
 import numpy as np
@@ -82,7 +82,7 @@ def _abfloat(bits: int) -> tuple[float, ...]:
     return tuple(v for v in vals if v != OUTLIER_THRESHOLD)
 
 
-@lru_cache(maxsize=None)
+@cache
 def grid(name: str) -> OliveGrid:
     """The OliVe data types: ``int4``, ``flint4`` and ``int8``."""
     if name == "int4":
@@ -394,7 +394,7 @@ class OliveActivationQuantizer:
         self.bits = bits
         self.choice: OliveChoice | None = None
 
-    def calibrate(self, x: torch.Tensor) -> "OliveActivationQuantizer":
+    def calibrate(self, x: torch.Tensor) -> OliveActivationQuantizer:
         """Pick data type and alpha on calibration activations ``[tokens, features]``."""
         self.choice = search(x.reshape(-1, x.shape[-1]), self.bits, per_row=False)
         return self

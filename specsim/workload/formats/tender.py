@@ -90,7 +90,7 @@ class TenderActivationQuantizer:
         self.groups = groups
         self.calibration: TenderCalibration | None = None
 
-    def calibrate(self, x: torch.Tensor) -> "TenderActivationQuantizer":
+    def calibrate(self, x: torch.Tensor) -> TenderActivationQuantizer:
         """Offline calibration on real activations ``[..., channels]``."""
         bias, cmax, _ = _chunk_stats(x.reshape(-1, x.shape[-1]))
         self.calibration = decompose(bias.mean(dim=0), cmax.amax(dim=0), self.bits, self.groups)
@@ -102,7 +102,7 @@ class TenderActivationQuantizer:
         q = qmax_of(self.bits)
         codes = torch.empty(flat.shape, dtype=torch.int32)
         used = []
-        for i, start in enumerate(range(0, flat.shape[0], CHUNK_ROWS)):
+        for start in range(0, flat.shape[0], CHUNK_ROWS):
             chunk = flat[start : start + CHUNK_ROWS].double()
             if runtime:
                 bias, cmax, _ = _chunk_stats(chunk)
