@@ -1,4 +1,4 @@
-"""Acceptance of every draft scheme x gamma, greedy and sampled, on a real model (the README table).
+"""Acceptance of every draft scheme x gamma, greedy and sampled, on a real model (the table in docs/measurements.md).
 
 Runs real speculative decoding (the same code as ``specsim trace``, operand hooks off) and prints a
 markdown table of mean accepted draft tokens per round, mean tokens per target verify step and the

@@ -4,7 +4,7 @@
 
 Every notebook reads two environment variables: ``SPECSIM_NOTEBOOK_SMALL=1`` shrinks its sweeps (the
 tests execute the notebooks headless that way) and ``SPECSIM_FIGURES`` names the folder its figures go
-to (default: ``notebooks/figures``, the README's figures).
+to (default: ``notebooks/figures``, the figures of docs/sweeps.md).
 """
 
 from pathlib import Path
@@ -74,7 +74,7 @@ NOTEBOOKS = {
     ],
     "paper_figures.ipynb": [
         new_markdown_cell(
-            "# Paper-style figures (the README's)\n\n"
+            "# Paper-style figures (those of docs/sweeps.md)\n\n"
             "1. decode speedup over FP16 per model with a geomean group, and 2. the energy breakdown, in the "
             "SPEQ paper's setting (`hwconfigs/paper/speq.yaml`: Llama-class shapes, alpha 0.976, gamma 4, "
             "against FP16, OliVe W8A8 and Tender W8A8; SHAPE-DERIVED);\n"

@@ -2,8 +2,8 @@
 
 Every numeric option of every command takes its type from here, so a value outside its range (or
 not a number) is refused by the parser itself: one line naming the option and the range, exit code 2,
-before anything runs. The ranges bound the work a single command can be asked for; the README lists
-them.
+before anything runs. The ranges bound the work a single command can be asked for; docs/bad-input.md
+lists them.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ LAYOUTS: dict[str, BSFPLayout] = {
     )
 }
 #: Highest teacher-forced greedy agreement with the FP16 model among these layouts on SmolLM2-135M
-#: (``specsim formats --agreement``; see README): pinning the top level at the largest magnitude
+#: (``specsim formats --agreement``; see docs/measurements.md): pinning the top level at the largest magnitude
 #: beats the least-squares fit for acceptance although its SQNR is lower.
 DEFAULT_LAYOUT = "lut8_row_max"
 
