@@ -40,7 +40,6 @@ NOTES = {
     ("RunConfig", "decoding"): "how the accelerator decodes (section below)",
     ("RunConfig", "workloads"): "what is replayed: real traces and/or shape-only models (section below)",
     ("RunConfig", "path"): "set by the loader: the file the config was read from",
-    ("DecodingConfig", "verify"): "how the traces were verified (greedy or rejection sampling)",
     ("WorkloadConfig", "name"): "workload name (rows of the report)",
     ("WorkloadConfig", "shape"): "a shape-only model (SHAPE-DERIVED); give either `traces` or `shape`",
     ("ShapeWorkload", "architecture"): "a shipped architecture file name (`specsim/data/architectures/`, e.g. "

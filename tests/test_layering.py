@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "specsim"
-BASE = {"errors", "typedconfig", "outputs", "atomicdir", "allocator", "data", "_version"}
+BASE = {"errors", "typedconfig", "outputs", "paths", "atomicdir", "allocator", "data", "_version"}
 #: package -> the specsim packages it may import (besides itself and the base modules)
 ALLOWED = {
     "trace": set(),

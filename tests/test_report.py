@@ -102,7 +102,7 @@ def test_hardware_record_keeps_the_json_keys(replayed):
     report, _ = replayed
     hw = report["hardware"]["speq"]
     assert list(hw) == ["hardware", "rows", "cols", "dataflow", "clock_ghz", "dram_gbps", "dram", "capacity_gib",
-                        "energy_table", "decoding", "draft", "method", "lossless"]
+                        "energy_table", "decoding", "draft", "method", "lossless", "precision"]
     record = HardwareSummary(**hw)
     assert dataclasses.asdict(record) == hw and record.pes == hw["rows"] * hw["cols"]
     row = next(r for r in report_rows(report) if r["accelerator"] == "speq")
@@ -233,3 +233,96 @@ def test_trace_reader_memoizes_by_file_key(tmp_path, monkeypatch):
     read(tmp_path / "missing.npz")
     assert len(calls) == 4
     assert json.dumps(file_key(path))              # plain values: usable in any cache key
+
+
+# ---- the terminal report: fits 100 columns, says what the numbers mean ------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_precision_is_derived_from_decoding_and_pe_modes():
+    from types import SimpleNamespace
+
+    from specsim.results.config import accelerators
+    from specsim.results.report import precision
+
+    accs = accelerators(load_run_config(ROOT / "hwconfigs" / "speq.yaml"))
+    got = {a.name: HardwareSummary.of(a).precision for a in accs}
+    assert got == {"speq": "W16A16 + BSFP4 draft", "fp16": "W16A16", "olive": "W4A4", "tender": "W4A4",
+                   "mlspecqd": "W16A16 + MXFP4 draft", "hierarchical": "W4A16 + INT3 draft", "w4a16": "W4A16"}
+    modes = accs[0].hardware.modes                          # no name is special: another mode, other bits
+    assert precision(SimpleNamespace(kind="autoregressive", level_modes=["int8"], formats=["int8"]), modes) == "W8A8"
+    assert precision(SimpleNamespace(kind="speculative", level_modes=["fp16", "int4", "w3a16"],
+                                     formats=["fp16", "foo4"]), modes) == "W16A16 + FOO4/W3A16 draft"
+
+
+def test_break_even_alpha_inverts_the_tokens_per_round():
+    from specsim.results.report import break_even_alpha, iid_tokens_per_round
+
+    for alpha in (0.1, 0.5, 0.73, 0.95):
+        assert break_even_alpha(iid_tokens_per_round(alpha, 4), 4) == pytest.approx(alpha, abs=1e-9)
+    assert break_even_alpha(0.9, 4) == 0.0 and break_even_alpha(5.01, 4) is None
+
+
+def test_reading_follows_the_reports_numbers(replayed):
+    import copy
+
+    from specsim.results.report import break_even_alpha, reading
+
+    report, _ = replayed
+    w = report["workloads"][0]
+    th = w["theory"]
+    lines = reading(report, w)
+    cost = th["draft_passes_per_round"] * th["cost_ratio_c"] + th["verify_cost_ratio"]
+    assert f"= {cost:.2f} fp16 decode passes and yields {th['tokens_per_round']:.2f} tokens" in lines[0]
+    assert f"alpha {break_even_alpha(cost, th['gamma']):.2f} at gamma {th['gamma']}" in lines[1]
+    assert f"{w['speedup']['fp16']:.3f}x" in lines[0]
+    quiet = copy.deepcopy(report)                         # no theory, no faster baseline: nothing to say
+    quiet["workloads"][0]["theory"] = None
+    quiet["workloads"][0]["speedup"] = {"fp16": 2.0}
+    quiet["workloads"][0]["speedup_ci"] = {"fp16": [1.5, 2.5]}
+    assert reading(quiet, quiet["workloads"][0]) == []
+
+
+def test_console_width_follows_columns(monkeypatch):
+    from specsim.results.report import WIDE_COLUMNS, report_console
+
+    monkeypatch.setenv("COLUMNS", "100")
+    assert report_console().width == 100 and report_console(wide=True).width == WIDE_COLUMNS
+    monkeypatch.delenv("COLUMNS")
+    assert report_console().width == 100                  # a file or pipe: 100 columns
+
+
+def _printed(report: dict, width: int, wide: bool = False) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from specsim.results.report import print_report
+
+    out = StringIO()
+    print_report(report, Console(file=out, width=width, markup=False, highlight=False), wide=wide)
+    return out.getvalue()
+
+
+def test_shipped_main_job_prints_within_100_and_80_columns(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "specsim.cli.main", "run", str(ROOT / "hwconfigs" / "speq.yaml"),
+                           "--out", str(tmp_path / "r"), "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    for width in (100, 80):
+        text = _printed(report, width)
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "..." not in text and "\u2026" not in text and text.isascii()
+        words = " ".join(text.split())                    # wrapped lines joined
+        assert "speedup = baseline time / speq time per decoded token" in words and "> 1 means speq is faster" in words
+        assert "SHAPE-DERIVED" in words and "/../" not in words
+        for label in ("olive (W4A4)", "tender (W4A4)", "w4a16 (W4A16)", "mlspecqd (W16A16 + MXFP4 draft)"):
+            assert label in words
+        assert "Breaking even needs" in words and "too low to beat fp16" in words
+    wide = _printed(report, 190, wide=True)
+    assert "speq speedup" in wide and "array, clock," in wide        # the single table with every column
+    assert "..." not in wide and "\u2026" not in wide

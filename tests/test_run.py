@@ -228,3 +228,80 @@ def test_comparison_bases(tmp_path):
                          ("[same_pe_count, same_silicon]", "expected one of same_pe_count")):
         with pytest.raises(SpecsimError, match=message):
             load_run_config(cfg, [f"comparison={bad}"])
+
+
+# ---- provenance: version, --set overrides, SHA-256 of every input ----------------------------------
+
+def _provenance_config(tmp_path):
+    """SPEQ on a local hardware file vs FP16, on a shape workload whose acceptance is a copied trace."""
+    import shutil
+
+    shutil.copy(ROOT / "specsim/data/hardware/speq.yaml", tmp_path / "myhw.yaml")
+    shutil.copy(ROOT / "traces/smollm2-135m_speq_g4.npz", tmp_path / "accept.npz")
+    _write(tmp_path, "fp16", {"name": "fp16", "hardware": "speq",
+                              "decoding": {"kind": "autoregressive", "level_modes": ["fp16"]}})
+    return _write(tmp_path, "speq", {
+        "name": "speq", "hardware": {"include": "myhw.yaml"},
+        "decoding": {"kind": "speculative", "draft": "speq", "gamma": GAMMA, "level_modes": ["fp16", "quarter"],
+                     "formats": ["fp16", "bsfp_draft"]},
+        "baselines": {"fp16": "fp16.yaml"},
+        "workloads": [{"name": "s", "shape": {"architecture": "smollm2-135m", "prompts": 2, "prompt_len": 16,
+                                              "max_new_tokens": 16, "acceptance": {"speq": "accept.npz"}}}]})
+
+
+def test_report_records_version_overrides_and_input_hashes(tmp_path, capsys):
+    import hashlib
+
+    import pandas as pd
+
+    from specsim._version import __version__
+    from specsim.results import plots
+
+    cfg = _provenance_config(tmp_path)
+    args = ["run", str(cfg), "--json", "--set", "workloads.0.shape.prompts=3"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    first = json.loads(capsys.readouterr().out)["provenance"]
+    assert first["specsim_version"] == __version__ and first["overrides"] == ["workloads.0.shape.prompts=3"]
+    by_file = {Path(p).resolve(): sha for p, sha in first["inputs"].items()}
+    for f in ("myhw.yaml", "accept.npz", "speq.yaml", "fp16.yaml"):
+        assert by_file[(tmp_path / f).resolve()] == hashlib.sha256((tmp_path / f).read_bytes()).hexdigest()
+    names = {p.name for p in by_file}
+    assert {"smollm2-135m.yaml", "hbm2.yaml", "default-28nm.yaml", "shared-28nm.yaml"} <= names  # arch, DRAM, energy
+    # one byte more in the hardware file: its hash and the digest change, nothing else
+    with open(tmp_path / "myhw.yaml", "a") as f:
+        f.write("#")
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    second = json.loads(capsys.readouterr().out)["provenance"]
+    changed = [p for p in first["inputs"] if first["inputs"][p] != second["inputs"][p]]
+    assert [Path(p).name for p in changed] == ["myhw.yaml"] and set(first["inputs"]) == set(second["inputs"])
+    assert first["inputs_sha256"] != second["inputs_sha256"]
+    # report.csv carries the same provenance in columns a CSV reader (and specsim plot) reads as text
+    frame = pd.read_csv(tmp_path / "b" / "report.csv")
+    assert set(frame["specsim_version"].astype(str)) == {__version__}
+    assert set(frame["inputs_sha256"]) == {second["inputs_sha256"]}
+    assert json.loads(frame["overrides"][0]) == ["workloads.0.shape.prompts=3"]
+    assert set(frame["precision"]) == {"W16A16 + BSFP4 draft", "W16A16"}
+    assert plots.param_columns(plots.load_table(tmp_path / "b")) == []
+
+
+def test_sweep_and_run_record_the_same_input_files(tmp_path):
+    from specsim.results.sweep import plan
+
+    cfg = _provenance_config(tmp_path)
+    report = run(load_run_config(cfg), progress=False)
+    manifest = plan(cfg, {"decoding.gamma": [4]}).manifest()
+    assert {str(Path(p).resolve()) for p in report["provenance"]["inputs"]} == set(manifest["inputs"])
+    assert sorted(report["provenance"]["inputs"].values()) == sorted(manifest["inputs"].values())
+
+
+def test_paths_print_relative_to_the_current_folder(tmp_path, monkeypatch):
+    from specsim.paths import display_path
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert display_path(tmp_path / "sub" / ".." / "sub" / "t.npz") == "t.npz"
+    assert display_path("../x.npz") == str(tmp_path / "x.npz")             # outside: absolute
+    assert display_path("<built-in>") == "<built-in>"
+    report = run(load_run_config(_provenance_config(tmp_path / "sub")), progress=False)
+    assert "accept.npz" in report["workloads"][0]["note"] and "/../" not in report["workloads"][0]["note"]
+    assert "accept.npz" in report["provenance"]["inputs"]

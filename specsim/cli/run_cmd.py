@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set hardware.array.rows=128 --set decoding.gamma=8")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--wide", action="store_true",
+                   help="one table per workload with every column (about 190 columns wide) instead of a time and "
+                        "energy table and a speedup table that fit 100 columns")
     p.set_defaults(func=run)
 
 
@@ -42,10 +45,11 @@ def run(args: argparse.Namespace) -> int:
                            "--out" if args.out else "results folder", signature, args.replace)
     tune_for_large_arrays()
     with results_folder(out, signature) as tmp:       # written whole, or not at all
-        report = run_config(cfg, progress=not args.no_progress and not args.json and sys.stderr.isatty())
+        report = run_config(cfg, progress=not args.no_progress and not args.json and sys.stderr.isatty(),
+                            overrides=args.overrides)
         write_report(report, tmp)
         text = json.dumps(report, indent=1) if args.json else None
         if not args.json:
-            print_report(report)
+            print_report(report, wide=args.wide)
     print(text if args.json else f"wrote {out / 'report.json'} and {out / 'report.csv'}")
     return 0

@@ -31,6 +31,7 @@ from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shippe
 from specsim.hardware.energy import EnergyTable, energy_table_for, load_energy_table
 from specsim.methods import NoParams, get_method, method_for
 from specsim.methods.base import KINDS
+from specsim.paths import beside
 from specsim.trace.schedule import ACCEPTANCE_MODES
 from specsim.trace.tracefile import MAX_DRAFT
 from specsim.typedconfig import build, file_key, load_yaml, override, set_key, spec
@@ -240,8 +241,8 @@ class RunConfig:
         return self.decoding.trace or self.name
 
     def resolve(self, relative: str) -> Path:
-        p = Path(relative)
-        return p if p.is_absolute() else Path(self.path).parent / p
+        """A path written in this file (relative to its folder), as :func:`specsim.paths.display_path` shows it."""
+        return beside(self.path, relative)
 
 
 @dataclass(frozen=True)

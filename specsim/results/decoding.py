@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from specsim.errors import SpecsimError
 from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy_pj, static_mw_total
 from specsim.hardware.lowering import level_templates, steps_table
 from specsim.hardware.mapping import UNIT_VECTOR
+from specsim.paths import beside
 from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
 from specsim.trace.architectures import load_architecture, shipped_architectures
@@ -175,8 +175,7 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
                            f"{acc.config.trace_role}: missing key (an alpha or a trace path for accelerator "
                            f"{acc.name!r})")
     if not isinstance(source, float):
-        p = Path(source)
-        source = read(p if p.is_absolute() else Path(config_path).parent / p)
+        source = read(beside(config_path, source))
         where = (f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
                  f"{acc.config.trace_role}: trace {source.path}")
         _check_verify(source, dec.verify, where)

@@ -21,7 +21,14 @@ from specsim.atomicdir import atomic_file
 from specsim.errors import SpecsimError, shown
 from specsim.outputs import check_output_file
 from specsim.results.config import DEFAULT_REFERENCE
-from specsim.results.report import ALWAYS_FILLED, ENERGY_GROUPS, ROW_COLUMNS, STEP_PHASES, TEXT_COLUMNS
+from specsim.results.report import (
+    ALWAYS_FILLED,
+    ENERGY_GROUPS,
+    REPORT_EXTRA_COLUMNS,
+    ROW_COLUMNS,
+    STEP_PHASES,
+    TEXT_COLUMNS,
+)
 from specsim.results.stats import geometric_mean
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -124,7 +131,7 @@ def _typed(frame, path: Path):
 
 def param_columns(frame) -> list[str]:
     """The swept keys of a sweep table (empty for a run's report)."""
-    return [c for c in frame.columns if c not in ROW_COLUMNS and c != "point"]
+    return [c for c in frame.columns if c not in ROW_COLUMNS and c not in REPORT_EXTRA_COLUMNS and c != "point"]
 
 
 def varying(frame, exclude: tuple[str, ...] = ()) -> list[str]:

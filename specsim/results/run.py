@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +13,7 @@ from specsim.errors import SpecsimError
 from specsim.outputs import RUN_MARKER, replaceable_run_folder
 from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accelerators, differences
 from specsim.results.decoding import Replay, prepare, replay, shape_trace_for
+from specsim.results.provenance import run_provenance
 from specsim.results.report import HardwareSummary, build_report, report_csv
 from specsim.trace.tracefile import Trace, read_trace
 from specsim.typedconfig import file_key
@@ -61,11 +62,15 @@ def _replay_key(cfg: RunConfig, w: WorkloadConfig, acc: Accelerator) -> str:
                  acc.config.path))
 
 
-def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dict:
+def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None, overrides: Sequence[str] = (),
+        provenance: bool = True) -> dict:
     """Simulate every workload on every accelerator; returns the report object.
 
     ``cache``: a dict kept by the caller across runs (a sweep's design points) that memoizes baseline
     configs and replays, so points that share an accelerator and workload replay it once.
+    ``overrides``: the ``--set`` values ``cfg`` was loaded with, recorded as given; ``provenance``: record
+    them with the specsim version and every input file's SHA-256 (``report["provenance"]``; a sweep,
+    whose manifest records its inputs once, leaves it out).
     """
     accs = accelerators(cfg, cache)
     if not cfg.workloads:
@@ -111,8 +116,11 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None) -> dic
         for note in a.hardware.dram.beyond_preset():
             beyond.setdefault(note, []).append(a.name)
     notes = [f"{', '.join(names)}: {note}" for note, names in beyond.items()] + _gamma_notes(cfg, accs, read)
-    return build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays,
-                        confidence=cfg.confidence, differences=diffs, notes=notes, reference=cfg.reference)
+    report = build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays,
+                          confidence=cfg.confidence, differences=diffs, notes=notes, reference=cfg.reference)
+    if provenance:
+        report["provenance"] = run_provenance(cfg, overrides, accs)
+    return report
 
 
 def _check_acceptance_roles(cfg: RunConfig, w: WorkloadConfig, accs: list[Accelerator]) -> None:

@@ -19,7 +19,6 @@ and ``failures.csv`` if any point failed) is rebuilt from ``points.jsonl`` in po
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -35,6 +34,7 @@ from specsim.atomicdir import atomic_file
 from specsim.errors import SpecsimError, cut
 from specsim.outputs import check_output_folder
 from specsim.results.config import load_run_config
+from specsim.results.provenance import input_files, sha256_file
 from specsim.results.report import ROW_COLUMNS, TEXT_COLUMNS, report_rows
 from specsim.results.stats import geometric_mean
 
@@ -50,7 +50,7 @@ Point = tuple[tuple[str, Any], ...]          #: one design point: (dotted key, v
 @dataclass(frozen=True)
 class SweepPlan:
     """A validated sweep: the run config, fixed ``--set`` overrides, the design points, and every file
-    the points read (run configs, hardware files, energy tables, traces)."""
+    the points read (:func:`specsim.results.provenance.input_files`, the list ``specsim run`` records too)."""
 
     config: str
     overrides: tuple[str, ...]
@@ -65,35 +65,7 @@ class SweepPlan:
         return {"schema": SCHEMA_VERSION, "specsim": __version__, "config": self.config,
                 "overrides": list(self.overrides), "keys": list(self.keys),
                 "points": [[[k, v] for k, v in p] for p in self.points],
-                "inputs": {f: _sha256(f) for f in sorted({self.config, *self.inputs})}}
-
-
-def _sha256(path: str) -> str:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return "missing"
-
-
-def _input_files(cfg, cache: dict | None = None) -> set[str]:
-    """Every file a run config reads: itself, its baselines' run configs, their hardware files, energy
-    tables (and the file they include), DRAM presets, and the traces of its workloads (real ones and
-    acceptance profiles). ``cache``: as for :func:`~specsim.results.config.accelerators`."""
-    from specsim.hardware.config import resolve_shipped
-    from specsim.results.config import accelerators
-    from specsim.typedconfig import load_yaml
-
-    files: set[str] = set()
-    for acc in accelerators(cfg, cache):
-        files |= {acc.config.path, acc.hardware.path, acc.energy.path, acc.hardware.dram.technology.path}
-        include = load_yaml(acc.energy.path).get("include")
-        if isinstance(include, str):
-            files.add(str(resolve_shipped("energy", include, Path(acc.energy.path).parent)))
-    for w in cfg.workloads:
-        files |= {str(cfg.resolve(t)) for t in w.traces.values()}
-        if w.shape is not None:
-            files |= {str(cfg.resolve(a)) for a in w.shape.acceptance.values() if isinstance(a, str)}
-    return {str(Path(f).resolve()) for f in files if f and not f.startswith("<")}
+                "inputs": {f: sha256_file(f) for f in sorted({self.config, *self.inputs})}}
 
 
 @dataclass
@@ -177,12 +149,12 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
         raise SpecsimError(f"sweep space: {distinct:,} distinct key values, more than the {MAX_DISTINCT_VALUES:,} one "
                            "sweep checks (about 20 ms each); split it into several sweeps")
     baselines: dict = {}                # baseline run configs, loaded once for all values
-    inputs = _input_files(load_run_config(path, list(overrides)), baselines)
+    inputs = input_files(load_run_config(path, list(overrides)), baselines)
     for key, vals in values.items():
         for v in vals:
             cfg = load_run_config(path, list(overrides), [(key, v)], label=KEY_LABEL)
             try:
-                inputs |= _input_files(cfg, baselines)
+                inputs |= input_files(cfg, baselines)
             except SpecsimError:
                 pass            # a baseline that cannot be built for this value alone: its points record it
     return SweepPlan(str(path.resolve()), tuple(overrides), tuple(keys), normalized, tuple(sorted(inputs)))
@@ -232,7 +204,7 @@ def run_points(config: str, overrides: tuple[str, ...], points: list[tuple[int, 
             from specsim.results.run import run
 
             cfg = load_run_config(config, list(overrides), list(point), label=KEY_LABEL)
-            record["rows"] = report_rows(run(cfg, progress=False, cache=_CACHE))
+            record["rows"] = report_rows(run(cfg, progress=False, cache=_CACHE, provenance=False))
         except Exception as err:   # noqa: BLE001 - a failed point is recorded, the sweep goes on
             message = str(err).splitlines()[0] if str(err) else ""
             record["error"] = f"{type(err).__name__}: {message}"

@@ -53,13 +53,19 @@ def shipped_architectures() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_architecture(name_or_path: str) -> Architecture:
-    """A shipped architecture by name, or a YAML file; errors name the file and the key."""
+def architecture_path(name_or_path: str) -> Path:
+    """The file of a shipped architecture by name, or the YAML file given (whether or not it exists)."""
     path = Path(name_or_path)
     if name_or_path in shipped_architectures() or path.suffix not in (".yaml", ".yml"):
-        path = Path(str(resources.files("specsim") / "data" / "architectures" / f"{name_or_path}.yaml"))
-        if not path.is_file():
-            raise SpecsimError(f"unknown architecture '{name_or_path}'; shipped: {', '.join(shipped_architectures())}")
+        return Path(str(resources.files("specsim") / "data" / "architectures" / f"{name_or_path}.yaml"))
+    return path
+
+
+def load_architecture(name_or_path: str) -> Architecture:
+    """A shipped architecture by name, or a YAML file; errors name the file and the key."""
+    path = architecture_path(name_or_path)
+    if path != Path(name_or_path) and not path.is_file():
+        raise SpecsimError(f"unknown architecture '{name_or_path}'; shipped: {', '.join(shipped_architectures())}")
     if not path.is_file():
         raise SpecsimError(f"{path}: architecture file not found")
     return cached(Architecture, (path,), lambda: _parse_architecture(path))
