@@ -4,7 +4,8 @@
 
 Every notebook reads two environment variables: ``SPECSIM_NOTEBOOK_SMALL=1`` shrinks its sweeps (the
 tests execute the notebooks headless that way) and ``SPECSIM_FIGURES`` names the folder its figures go
-to (default: ``notebooks/figures``, the figures of docs/sweeps.md).
+to (default: ``results/notebooks``, outside version control; the committed figures of docs/sweeps.md
+are made with ``SPECSIM_FIGURES=notebooks/figures``).
 """
 
 from pathlib import Path
@@ -25,9 +26,10 @@ from specsim.results import plots
 
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "hwconfigs").is_dir())
 SMALL = os.environ.get("SPECSIM_NOTEBOOK_SMALL") == "1"       # the tests run the notebooks small
-FIGURES = Path(os.environ.get("SPECSIM_FIGURES", ROOT / "notebooks" / "figures"))
+FIGURES = Path(os.environ.get("SPECSIM_FIGURES", ROOT / "results" / "notebooks"))
 FIGURES.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.precision", 3)
+PROGRESS = not SMALL   # a progress bar on long sweeps (the headless test runs stay quiet)
 print(f"specsim {specsim.__version__}, small settings: {SMALL}, figures -> {FIGURES}")'''
 
 NOTEBOOKS = {
@@ -45,7 +47,7 @@ NOTEBOOKS = {
             'CONFIG = ROOT / "hwconfigs" / "sweep_llama2_7b.yaml"\n'
             'sizes = [16, 64] if SMALL else [8, 16, 32, 64, 128, 256]\n'
             'space = {"hardware.array.rows": sizes, "hardware.array.cols": sizes}\n'
-            'table = specsim.sweep(CONFIG, space, workers=2, progress=False)\n'
+            'table = specsim.sweep(CONFIG, space, workers=2, progress=PROGRESS)\n'
             'summary = table.attrs["summary"]\n'
             'print(summary.line())\n'
             'for failure in summary.failures:      # points that cannot be built are recorded, the sweep goes on\n'
@@ -113,7 +115,7 @@ NOTEBOOKS = {
             'CONFIG = ROOT / "hwconfigs" / "sweep_llama2_7b.yaml"\n'
             'sizes = [16, 64] if SMALL else [8, 16, 32, 64, 128]\n'
             'pe = specsim.sweep(CONFIG, [{"hardware.array.rows": n, "hardware.array.cols": n} for n in sizes],\n'
-            '                   workers=2, progress=False)\n'
+            '                   workers=2, progress=PROGRESS)\n'
             'fig = plots.speedup_vs_pes(pe)\n'
             'plots.save(fig, FIGURES / "pe_sweep_llama2_7b.png")\n'
             'fig'),
@@ -123,7 +125,7 @@ NOTEBOOKS = {
             '# the sweep config runs acceptance at its expectation: every cell deterministic, no sampling noise\n'
             'steady = {} if SMALL else {"workloads.0.shape.max_new_tokens": [256]}\n'
             'grid = specsim.sweep(CONFIG, {"decoding.gamma": gammas, "workloads.0.shape.acceptance.speq": alphas,\n'
-            '                              **steady}, workers=2, progress=False)\n'
+            '                              **steady}, workers=2, progress=PROGRESS)\n'
             'fig = plots.gamma_alpha_heatmap(grid)\n'
             'plots.save(fig, FIGURES / "gamma_alpha_heatmap.png")\n'
             'fig'),

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+pytestmark = pytest.mark.notebooks
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -62,6 +62,7 @@ def test_explicit_points_and_the_run_report_agree(tmp_path):
     pd.testing.assert_frame_equal(frame[list(ROW_COLUMNS)], pd.DataFrame(rows, columns=ROW_COLUMNS))
 
 
+@pytest.mark.cluster
 def test_executors_give_identical_tables(tmp_path):
     """In-process, two local processes and a Dask LocalCluster: the same table, value for value."""
     from distributed import Client, LocalCluster
@@ -78,6 +79,7 @@ def test_executors_give_identical_tables(tmp_path):
     pd.testing.assert_frame_equal(one, by_address)
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_to_the_identical_table(tmp_path):
     cfg = _config(tmp_path, tokens=12)
     args = [sys.executable, "-m", "specsim.cli.main", "sweep", str(cfg), "--set", "hardware.array.rows=8,16,32,64",

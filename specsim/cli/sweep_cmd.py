@@ -90,7 +90,7 @@ def _points(path: str) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from specsim.results.sweep import CSV, FAILURES, PARQUET, sweep
+    from specsim.results.sweep import CSV, FAILURES, PARQUET, parquet_available, sweep
 
     if args.points and args.axes:
         raise SpecsimError("--points and --set: give a grid (--set) or a point list (--points), not both")
@@ -102,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
                   progress=not args.no_progress and sys.stderr.isatty(), retry_failed=args.retry_failed)
     summary = frame.attrs["summary"]
     print(summary.line())
-    print(f"wrote {out / CSV} and {out / PARQUET} ({len(frame)} rows)")
+    if parquet_available():
+        print(f"wrote {out / CSV} and {out / PARQUET} ({len(frame)} rows)")
+    else:
+        print(f"wrote {out / CSV} ({len(frame)} rows; no {PARQUET}: pip install -e \".[parquet]\" adds pyarrow)")
     if summary.failures:
         first = summary.failures[0]
         print(f"failures in {out / FAILURES}; first: point {first['point']}: {first['error']}")

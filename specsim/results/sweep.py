@@ -414,11 +414,19 @@ def table(plan_: SweepPlan, records: dict[int, dict]):
     return frame
 
 
+def parquet_available() -> bool:
+    """Whether pyarrow is installed (the ``parquet`` extra): without it a sweep writes results.csv only."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
 def _write_tables(out: Path, frame, failures: list[dict]) -> None:
     with atomic_file(out / CSV) as tmp:
         frame.to_csv(tmp, index=False)
-    with atomic_file(out / PARQUET) as tmp:
-        frame.to_parquet(tmp, index=False)
+    if parquet_available():
+        with atomic_file(out / PARQUET) as tmp:
+            frame.to_parquet(tmp, index=False)
     fpath = out / FAILURES
     if failures:
         import csv
