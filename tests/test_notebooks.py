@@ -5,10 +5,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-pytestmark = pytest.mark.notebooks
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.notebooks
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = {
     "pe_array_sweep.ipynb": ["pe_array_sweep.png"],
