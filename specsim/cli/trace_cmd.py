@@ -44,7 +44,12 @@ def register(sub) -> None:
     p.add_argument("--top-p", type=number(0, 1, low_open=True), default=1.0, help="(0, 1]")
     p.add_argument("--seed", type=integer("seed"), default=0)
     p.add_argument("--no-operands", action="store_true", help="skip the operand trace (no forward hooks)")
-    p.add_argument("--no-layer-stats", action="store_true", help="skip per-layer operand statistics (~15 s)")
+    p.add_argument("--no-layer-stats", action="store_true",
+                   help="skip per-layer operand statistics (SmolLM2-135M: LAYERSTATS_TIME the first time, then read "
+                        "from the cache)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compute layer statistics and draft weight views afresh instead of reading or writing "
+                        "them in the cache ($SPECSIM_CACHE or ~/.cache/specsim; the trace is the same either way)")
     shape = p.add_argument_group(
         "shape-only workloads", "models too large to run: operators from a shipped architecture file, passes "
         "scheduled from an acceptance profile; the trace is marked SHAPE-DERIVED")
@@ -79,14 +84,14 @@ def run(args: argparse.Namespace) -> int:
         top_p=args.top_p, seed=args.seed, operands=not args.no_operands, layer_stats=not args.no_layer_stats,
     )
     cfg.validate()
-    return record(cfg, args.output)
+    return record(cfg, args.output, cache=not args.no_cache)
 
 
-def record(cfg, output: str) -> int:
+def record(cfg, output: str, cache: bool = True) -> int:
     from specsim.trace.tracefile import read_trace, summarize, write_trace
     from specsim.workload.capture import capture
 
-    header, arrays = capture(cfg)
+    header, arrays = capture(cfg, cache=cache)
     digest = write_trace(output, header, arrays)
     trace = read_trace(output)
     s = summarize(trace)

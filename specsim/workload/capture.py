@@ -4,7 +4,9 @@ This is what ``specsim trace`` runs. Speculative schemes record acceptance event
 level; ``none`` and drift schemes (``olive``, ``tender``, ``int4``) decode autoregressively, and
 drift runs also measure how far the quantized model's output moves from FP16: free-running token
 agreement with FP16 decoding, teacher-forced agreement, and perplexity on the shipped text. With
-``operands=True`` forward hooks record every operator of every pass (:mod:`specsim.workload.optrace`).
+``operands=True`` the operand recorder (:mod:`specsim.workload.optrace`) records each level's operator
+template and one step row per forward pass. Layer statistics and the drafts' weight views are taken
+from specsim's cache when it holds them (:mod:`specsim.workload.cache`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class CaptureConfig:
     top_p: float = 1.0
     seed: int = 0
     operands: bool = True  #: record the operand trace (forward hooks)
-    layer_stats: bool = True  #: measure per-layer operand statistics (about 15 s on SmolLM2)
+    layer_stats: bool = True  #: per-layer operand statistics (SmolLM2: ~20 s once, then from the cache)
 
     def validate(self) -> None:
         if not 1 <= self.gamma <= MAX_DRAFT:
@@ -50,18 +52,35 @@ class CaptureConfig:
         SamplingConfig(self.verify, self.temperature, self.top_p)
 
 
-def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
-    """Run the capture; returns the trace header (without payload hash) and arrays."""
+def capture(cfg: CaptureConfig, progress: bool = True, cache: bool = True,
+            timings: dict[str, float] | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """Run the capture; returns the trace header (without payload hash) and arrays.
+
+    ``cache``: take weight views and layer statistics from specsim's cache (:mod:`specsim.workload.cache`),
+    storing them there when missing; the trace is the same either way. ``timings``, if given, receives
+    the wall seconds of each phase (``load``, ``fingerprint``, ``draft``, ``decode``, ``layer_stats``,
+    ``drift``) and ``layer_stats_cached`` (1.0 when the statistics came from the cache).
+    """
+    import time
+
     import transformers
     from tqdm import tqdm
 
     import specsim
-    from specsim.workload.drafts import build_scheme, parse_scheme
+    from specsim.workload.drafts import build_scheme, level_format, parse_scheme
     from specsim.workload.format_report import CALIBRATION_TOKENS
     from specsim.workload.models import load_model
     from specsim.workload.optrace import OpRecorder
     from specsim.workload.prompts import encode_prompt, load_prompts, prompts_hash, shipped_text
     from specsim.workload.speculative import autoregressive_generate, speculative_generate
+
+    clock = [time.perf_counter()]
+
+    def lap(phase: str) -> None:
+        now = time.perf_counter()
+        if timings is not None:
+            timings[phase] = timings.get(phase, 0.0) + now - clock[0]
+        clock[0] = now
 
     cfg.validate()
     plan = parse_scheme(cfg.draft)  # fail on a bad scheme before loading anything
@@ -69,11 +88,21 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
     prompts = load_prompts(cfg.prompts)[: cfg.limit]
     loaded = load_model(cfg.model)
     tok = loaded.tokenizer
+    lap("load")
 
     def calibration_ids() -> torch.Tensor:
         return tok(shipped_text("calibration"), return_tensors="pt").input_ids[:, :CALIBRATION_TOKENS]
 
-    built = build_scheme(loaded.model, cfg.draft, calibration=calibration_ids)
+    views = plan.mode == "speculative" and (plan.target != "fp16" or any(level_format(lv) != "fp16"
+                                                                          for lv in plan.levels))
+    fingerprint = None
+    if cache and (cfg.layer_stats or views):
+        from specsim.workload.cache import model_fingerprint
+
+        fingerprint = model_fingerprint(loaded.model)
+    lap("fingerprint")
+    built = build_scheme(loaded.model, cfg.draft, calibration=calibration_ids, fingerprint=fingerprint)
+    lap("draft")
     gammas = [cfg.gamma] + [cfg.inner_gamma or cfg.gamma] * (plan.depth - 1) if plan.depth else []
     recorder = OpRecorder([built.target, *built.drafts], built.level_formats) if cfg.operands else None
     rounds: dict[str, list] = {"round_prompt": [], "round_level": [], "round_drafted": [], "round_accepted": []}
@@ -103,6 +132,7 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
     finally:
         if recorder is not None:
             recorder.remove()
+    lap("decode")
     arrays = {**rounds, "prompt_len": plen, "generated_len": glen, "tokens": tokens}
     header_tables: dict = {"op_names": [], "formats": []}
     if recorder is not None:
@@ -111,12 +141,18 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
     else:
         arrays.update(empty_arrays("steps", "ops"))
     if cfg.layer_stats:
-        from specsim.workload.layer_stats import layer_stats, linear_short_names
+        from specsim.workload.layer_stats import cached_layer_stats, linear_short_names
 
-        arrays.update(layer_stats(loaded.model, calibration_ids(), progress))
+        stats, hit = cached_layer_stats(loaded.model, calibration_ids(), fingerprint, progress)
+        if hit and progress:
+            print("layer statistics: from the cache", file=sys.stderr)
+        if timings is not None:
+            timings["layer_stats_cached"] = float(hit)
+        arrays.update(stats)
         header_tables["layer_names"] = linear_short_names(loaded.model)
     else:
         arrays.update(empty_arrays("layers"))
+    lap("layer_stats")
     header = {
         "source": "trace",
         "model": cfg.model, "draft": cfg.draft, "mode": plan.mode, "gamma": gammas, "verify": cfg.verify,
@@ -132,6 +168,7 @@ def capture(cfg: CaptureConfig, progress: bool = True) -> tuple[dict, dict[str, 
     }
     if plan.mode == "drift":
         header["drift"] = drift_metrics(loaded.model, built.target, tok, prompt_ids, tokens, glen, cfg, sampling)
+    lap("drift")
     return header, {k: np.asarray(v) for k, v in arrays.items()}
 
 

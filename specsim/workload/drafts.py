@@ -145,30 +145,33 @@ class BuiltScheme:
         return ["target" if self.plan.target == "fp16" else f"target:{self.plan.target}"] + list(self.plan.levels)
 
 
-def build_scheme(model: torch.nn.Module, scheme: str, calibration: Callable[[], torch.Tensor] | None = None) -> BuiltScheme:
+def build_scheme(model: torch.nn.Module, scheme: str, calibration: Callable[[], torch.Tensor] | None = None,
+                 fingerprint: str | None = None) -> BuiltScheme:
     """Build a scheme's models from the FP16 ``model``.
 
     ``calibration`` returns token ids ``[1, T]`` of calibration text; drift schemes (OliVe, Tender)
-    calibrate their static activation quantizers on it.
+    calibrate their static activation quantizers on it. With ``fingerprint`` (of ``model``, see
+    :func:`~specsim.workload.cache.model_fingerprint`) weight views come from specsim's cache.
     """
     plan = parse_scheme(scheme)
     if plan.mode == "drift":
         if calibration is None:
             raise SpecsimError(f"draft scheme '{scheme}' needs calibration text for its activation quantizers")
         return BuiltScheme(plan, quantized_model(model, plan.target, calibration()))
-    target = model if plan.target == "fp16" else weight_view(model, plan.target)
-    return BuiltScheme(plan, target, [build_level(model, level) for level in plan.levels])
+    target = model if plan.target == "fp16" else weight_view(model, plan.target, fingerprint)
+    return BuiltScheme(plan, target, [build_level(model, level, fingerprint) for level in plan.levels])
 
 
-def build_level(model: torch.nn.Module, level: str) -> torch.nn.Module:
-    """One draft level's model, built from the FP16 target ``model`` (see the module docstring)."""
+def build_level(model: torch.nn.Module, level: str, fingerprint: str | None = None) -> torch.nn.Module:
+    """One draft level's model, built from the FP16 target ``model`` (see the module docstring);
+    ``fingerprint``: as for :func:`build_scheme`."""
     name, _, arg = level.partition(":")
     if name == "model":
         return load_model(arg, tokenizer=False).model
     if name == "early":
         n, _, inner = arg.partition(":")
-        return early_exit(build_level(model, inner) if inner else model, int(n))
-    return weight_view(model, level_format(level))
+        return early_exit(build_level(model, inner, fingerprint) if inner else model, int(n))
+    return weight_view(model, level_format(level), fingerprint)
 
 
 def build_draft(model: torch.nn.Module, scheme: str) -> torch.nn.Module:

@@ -60,6 +60,36 @@ def layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, progress:
     return out
 
 
+def cached_layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, fingerprint: str | None,
+                       progress: bool = True) -> tuple[dict[str, np.ndarray], bool]:
+    """:func:`layer_stats` through specsim's cache (:mod:`specsim.workload.cache`) when ``fingerprint``
+    (of ``model``) is given; returns the arrays and whether they came from the cache."""
+    import hashlib
+
+    from specsim.workload.cache import cached, environment
+    from specsim.workload.formats import bsfp
+
+    if fingerprint is None:
+        return layer_stats(model, calibration_ids, progress), False
+    ids = np.ascontiguousarray(calibration_ids.detach().cpu().numpy().astype(np.int64))
+    key = {"kind": "layer_stats", "model": fingerprint, "calibration": hashlib.sha256(ids.tobytes()).hexdigest(),
+           "calibration_shape": list(ids.shape), "stats": list(STAT_NAMES), "bsfp_layout": bsfp.DEFAULT_LAYOUT,
+           "threads": torch.get_num_threads(), **environment()}
+    names = ("ls_layer", "ls_name", *STAT_NAMES)
+
+    def save(arrays: dict[str, np.ndarray], folder) -> None:
+        np.savez(folder / "stats.npz", **arrays)
+
+    def load(folder) -> dict[str, np.ndarray]:
+        with np.load(folder / "stats.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        if sorted(arrays) != sorted(names):
+            raise ValueError("cached layer statistics hold other arrays")
+        return arrays
+
+    return cached("layer_stats", key, lambda: layer_stats(model, calibration_ids, progress), save, load)
+
+
 def linear_short_names(model: torch.nn.Module) -> list[str]:
     """Distinct short names of the decoder linears (q_proj, k_proj, ...), in model order."""
     from specsim.workload.models import decoder_linears

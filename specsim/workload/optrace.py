@@ -1,4 +1,4 @@
-"""Operand traces: forward hooks record every operator of every forward pass (prefill, draft, verify, decode).
+"""Operand traces: each model's operator template, and one step row per forward pass (prefill, draft, verify, decode).
 
 Hooks sit on the modules that do the work: every decoder linear and lm_head (GEMMs), the norms,
 the MLP activation function and the attention block (its pre-hook reads the KV length; the
@@ -8,8 +8,13 @@ A model runs the same operator sequence on every pass; only the token count M, t
 lm_head and the KV length change. So the first pass of each chain level fixes that level's
 *operator template* (one row per operator: kind, layer, GEMM dims with symbolic M and KV length,
 operand formats), and each later pass is one *step* row (level, phase, M, cached length, lm_head
-rows). Every step's hook observations are checked against its level's template, so a template that
-stopped describing the model would raise, not silently mis-count.
+rows), taken from what the decoder reports (:class:`~specsim.workload.speculative.StepObserver`).
+Hooks are attached only for the passes that are observed: the first pass of every kind (level,
+phase, one or several tokens, one or several lm_head rows) and then one pass in
+:data:`CHECK_EVERY`. Each observed pass is checked against its level's template (operator
+sequence, M, lm_head rows and KV length as the hooks see them), so a template that stopped
+describing the model would raise, not silently mis-count; the other passes run without hooks, so
+the operand trace adds almost nothing to a pass.
 
 Work of operator ``o`` in step ``s`` = ``M x N x K x count`` (MACs for GEMMs, elements for vector
 ops), with ``M`` = the step's tokens (``op_m == -1``) or lm_head rows (``op_m == -2``) and ``N``/``K``
@@ -29,6 +34,7 @@ from specsim.trace.operators import M_LOGITS, M_TOKENS, OpSpec, attention_ops, t
 from specsim.trace.tracefile import PHASES
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
+CHECK_EVERY = 64  #: after the first pass of each kind, one pass in this many is observed through hooks and checked
 
 
 @dataclass
@@ -55,7 +61,8 @@ class OpRecorder:
 
     ``models[i]`` is chain level ``i`` (0 = the model producing the output) and ``formats[i]`` the
     weight format of its decoder linears. Modules shared between levels (an early-exit draft reuses
-    the target's layers) are hooked once; observations go to the level of the running step.
+    the target's layers) are hooked once; observations go to the level of the running step. Hooks
+    are attached only while an observed pass runs (see the module docstring).
     """
 
     def __init__(self, models: list[torch.nn.Module], formats: list[str]):
@@ -63,9 +70,14 @@ class OpRecorder:
         self.templates: dict[int, list[OpSpec]] = {}
         self.steps: list[Step] = []
         self.prompt = 0
+        self.observed = 0  #: passes observed through hooks and checked against their template
         self._level_info: dict[int, tuple[int, int]] = {}  # level -> (heads, head_dim)
         self._info: dict[int, _ModuleInfo] = {}
+        self._targets: list[tuple[torch.nn.Module, str]] = []  # (module, what to hook it with)
         self._handles = []
+        self._kinds: set[tuple] = set()    # kinds of pass already observed
+        self._since_check = 0
+        self._removed = False
         self._obs: list[tuple] | None = None
         self._step: Step | None = None
         self._pending_attention: tuple | None = None
@@ -74,10 +86,10 @@ class OpRecorder:
             heads = cfg.num_attention_heads
             self._level_info[level] = (heads, getattr(cfg, "head_dim", None) or cfg.hidden_size // heads)
             for name, module in model.named_modules():
-                self._hook(name, module)
+                self._register(name, module)
 
     # -- hooks -------------------------------------------------------------------------------
-    def _hook(self, name: str, module: torch.nn.Module) -> None:
+    def _register(self, name: str, module: torch.nn.Module) -> None:
         if id(module) in self._info:
             return
         match = _LAYER.search(f".{name}.")
@@ -87,23 +99,39 @@ class OpRecorder:
         if isinstance(module, torch.nn.Linear) and (layer >= 0 or short == "lm_head"):
             kind = "lm_head" if short == "lm_head" else "linear"
             info = _ModuleInfo(layer, short, kind, module.out_features, module.in_features)
-            if short == "o_proj":
-                self._handles.append(module.register_forward_pre_hook(self._on_attention_done))
-            self._handles.append(module.register_forward_hook(self._on_linear))
+            self._targets.append((module, "o_proj" if short == "o_proj" else "linear"))
         elif cls.endswith(("RMSNorm", "LayerNorm")) and short in ("input_layernorm", "post_attention_layernorm",
                                                                     "norm", "pre_feedforward_layernorm",
                                                                     "post_feedforward_layernorm"):
             info = _ModuleInfo(layer, short, "norm")
-            self._handles.append(module.register_forward_hook(self._on_vector))
+            self._targets.append((module, "vector"))
         elif short == "act_fn" and layer >= 0:
             info = _ModuleInfo(layer, short, "activation")
-            self._handles.append(module.register_forward_hook(self._on_vector))
+            self._targets.append((module, "vector"))
         elif short == "self_attn" and layer >= 0:
             info = _ModuleInfo(layer, short, "attention")
-            self._handles.append(module.register_forward_pre_hook(self._on_attention, with_kwargs=True))
+            self._targets.append((module, "attention"))
         else:
             return
         self._info[id(module)] = info
+
+    def _attach(self) -> None:
+        if self._handles:
+            return
+        for module, how in self._targets:
+            if how == "attention":
+                self._handles.append(module.register_forward_pre_hook(self._on_attention, with_kwargs=True))
+            elif how == "vector":
+                self._handles.append(module.register_forward_hook(self._on_vector))
+            else:
+                if how == "o_proj":
+                    self._handles.append(module.register_forward_pre_hook(self._on_attention_done))
+                self._handles.append(module.register_forward_hook(self._on_linear))
+
+    def _detach(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
 
     def _on_linear(self, module, args, _out) -> None:
         if self._obs is not None:
@@ -130,23 +158,36 @@ class OpRecorder:
             self._pending_attention = None
 
     def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+        """Detach every hook for good (later passes reported to this recorder are not observed)."""
+        self._removed = True
+        self._detach()
 
     # -- steps -------------------------------------------------------------------------------
     def begin_step(self, level: int, phase: str, tokens: int, past: int, logits: int) -> None:
         self._step = Step(self.prompt, level, phase, tokens, past, logits)
-        self._obs = []
+        kind = (level, phase, tokens > 1, logits > 1)
+        self._since_check += 1
+        if not self._removed and (kind not in self._kinds or level not in self.templates
+                                  or self._since_check >= CHECK_EVERY):
+            self._kinds.add(kind)
+            self._since_check = 0
+            self._attach()
+            self._obs = []
+        else:
+            self._detach()
+            self._obs = None
 
     def end_step(self) -> None:
         step, obs = self._step, self._obs
         self._obs = self._step = None
-        ops = self._ops(step, obs)
-        template = self.templates.setdefault(step.level, ops)
-        if ops != template:
-            raise SpecsimError(f"operand trace: level {step.level} ran a different operator sequence "
-                               f"in a {step.phase} step (template of {len(template)} ops, got {len(ops)})")
+        self._pending_attention = None
+        if obs is not None:
+            ops = self._ops(step, obs)
+            template = self.templates.setdefault(step.level, ops)
+            if ops != template:
+                raise SpecsimError(f"operand trace: level {step.level} ran a different operator sequence "
+                                   f"in a {step.phase} step (template of {len(template)} ops, got {len(ops)})")
+            self.observed += 1
         self.steps.append(step)
 
     def _ops(self, step: Step, obs: list[tuple]) -> list[OpSpec]:

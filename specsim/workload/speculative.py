@@ -149,7 +149,7 @@ class _Stream:
             self.observer.begin_step(self.level, "prefill" if self.length == 0 else phase, len(tokens), self.length,
                                      keep)
         try:
-            with torch.no_grad():
+            with torch.inference_mode():   # no autograd bookkeeping at all (cheaper than no_grad per pass)
                 out = self.model(ids, **{self._cache_kwarg: self.cache}, use_cache=True, logits_to_keep=keep)
         finally:
             if self.observer is not None:
@@ -157,7 +157,8 @@ class _Stream:
         return out.logits[0, -keep:].float()
 
     def truncate(self, length: int) -> None:
-        _truncate(self.cache, length)
+        with torch.inference_mode():       # the cached tensors are inference tensors
+            _truncate(self.cache, length)
 
 
 class _Level:

@@ -14,23 +14,72 @@ from specsim.workload.formats.bsfp import BSFP
 from specsim.workload.models import decoder_linears
 
 
-def weight_view(model: torch.nn.Module, fmt: str) -> torch.nn.Module:
-    """A copy of ``model`` whose decoder linear weights are format ``fmt``'s (draft) view of the FP16 weights."""
+def weight_view(model: torch.nn.Module, fmt: str, fingerprint: str | None = None) -> torch.nn.Module:
+    """A copy of ``model`` whose decoder linear weights are format ``fmt``'s (draft) view of the FP16 weights.
+
+    With ``fingerprint`` (:func:`~specsim.workload.cache.model_fingerprint` of ``model``) the view's
+    weights come from specsim's cache when it holds them, and are stored there when it does not.
+    """
     if fmt.startswith("bsfp_draft_"):
         view = BSFP(fmt.removeprefix("bsfp_draft_")).quantize_draft
     else:
         view = get_format(fmt).quantize
-    return weight_view_draft(model, view)
+    if fingerprint is None:
+        return weight_view_draft(model, view)
+    from specsim.workload.cache import cached, environment
+
+    key = {"kind": "weight_view", "model": fingerprint, "format": fmt, **environment()}
+    weights, _ = cached("views", key, lambda: view_weights(model, view), _save_weights,
+                        lambda folder: _load_weights(folder, model))
+    return _copy_with_weights(model, weights)
 
 
 def weight_view_draft(model: torch.nn.Module, view: Callable[[torch.Tensor], torch.Tensor]) -> torch.nn.Module:
     """A copy of ``model`` whose decoder linear weights are ``view(fp16 weight)``; all else shared bit-for-bit."""
-    draft = copy.deepcopy(model)
+    return _copy_with_weights(model, view_weights(model, view))
+
+
+def view_weights(model: torch.nn.Module, view: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``view(fp16 weight)`` of every decoder linear of ``model``, in the weight's dtype, by module name."""
     with torch.no_grad():
-        for _, lin in decoder_linears(draft):
-            lin.weight.copy_(view(lin.weight.detach().half()).to(lin.weight.dtype))
+        return {name: view(lin.weight.detach().half()).to(lin.weight.dtype).contiguous()
+                for name, lin in decoder_linears(model)}
+
+
+def _copy_with_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A deep copy of ``model`` whose decoder linear weights are ``weights`` (those are not copied again)."""
+    memo: dict = {}
+    for name, lin in decoder_linears(model):
+        w = weights[name]
+        if w.shape != lin.weight.shape or w.dtype != lin.weight.dtype:
+            raise SpecsimError(f"weight view of {name}: {tuple(w.shape)} {w.dtype}, expected "
+                               f"{tuple(lin.weight.shape)} {lin.weight.dtype}")
+        memo[id(lin.weight)] = torch.nn.Parameter(w, requires_grad=lin.weight.requires_grad)
+    draft = copy.deepcopy(model, memo)
     draft.eval()
     return draft
+
+
+def _save_weights(weights: dict[str, torch.Tensor], folder) -> None:
+    """Weights as safetensors, in FP16 when that holds them bit-exactly (format views are FP16 values), else as is."""
+    from safetensors.torch import save_file
+
+    stored = {}
+    for name, w in weights.items():
+        half = w.half()
+        exact = w.dtype == torch.float32 and torch.equal(half.float().view(torch.int32), w.view(torch.int32))
+        stored[name] = half if exact else w
+    save_file(stored, str(folder / "weights.safetensors"))
+
+
+def _load_weights(folder, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    stored = load_file(str(folder / "weights.safetensors"))
+    names = [name for name, _ in decoder_linears(model)]
+    if sorted(stored) != sorted(names):
+        raise ValueError("cached view holds other layers")
+    return {name: stored[name].to(lin.weight.dtype) for name, lin in decoder_linears(model)}
 
 
 def early_exit(model: torch.nn.Module, layers: int) -> torch.nn.Module:
