@@ -35,33 +35,64 @@ def main() -> None:
     from specsim.workload.capture import CaptureConfig, capture
 
     rows = []
-    print("| scheme | gamma | verify | mean accepted / round | tokens / verify step | alpha | alpha per level | "
-          "tokens | wall s |")
+    print(
+        "| scheme | gamma | verify | mean accepted / round | tokens / verify step | alpha | alpha per level | "
+        "tokens | wall s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for scheme in args.schemes.split(","):
         for gamma in map(int, args.gammas.split(",")):
             for verify, temperature, top_p in MODES:
-                cfg = CaptureConfig(model=args.model, draft=scheme, gamma=gamma, limit=args.limit,
-                                    max_new_tokens=args.max_new_tokens, verify=verify, temperature=temperature,
-                                    top_p=top_p, operands=False, layer_stats=False)
+                cfg = CaptureConfig(
+                    model=args.model,
+                    draft=scheme,
+                    gamma=gamma,
+                    limit=args.limit,
+                    max_new_tokens=args.max_new_tokens,
+                    verify=verify,
+                    temperature=temperature,
+                    top_p=top_p,
+                    operands=False,
+                    layer_stats=False,
+                )
                 t0 = time.perf_counter()
                 header, arrays = capture(cfg, progress=False)
                 wall = time.perf_counter() - t0
                 s = summarize(Trace("-", header, arrays))
-                row = {"scheme": scheme, "gamma": gamma, "verify": verify, "temperature": temperature,
-                       "mean_accepted": s.mean_accepted_per_round, "tokens_per_round": s.mean_tokens_per_round,
-                       "alpha": s.alpha, "level_alpha": s.level_alpha, "tokens": s.tokens_generated,
-                       "rounds": s.rounds, "wall_s": wall, "levels": header["levels"]}
+                row = {
+                    "scheme": scheme,
+                    "gamma": gamma,
+                    "verify": verify,
+                    "temperature": temperature,
+                    "mean_accepted": s.mean_accepted_per_round,
+                    "tokens_per_round": s.mean_tokens_per_round,
+                    "alpha": s.alpha,
+                    "level_alpha": s.level_alpha,
+                    "tokens": s.tokens_generated,
+                    "rounds": s.rounds,
+                    "wall_s": wall,
+                    "levels": header["levels"],
+                }
                 rows.append(row)
-                print(f"| {scheme} | {gamma} | {verify} | {s.mean_accepted_per_round:.2f} | "
-                      f"{s.mean_tokens_per_round:.2f} | {s.alpha:.3f} | "
-                      f"{' / '.join(f'{a:.2f}' for a in s.level_alpha)} | {s.tokens_generated} | {wall:.0f} |",
-                      flush=True)
+                print(
+                    f"| {scheme} | {gamma} | {verify} | {s.mean_accepted_per_round:.2f} | "
+                    f"{s.mean_tokens_per_round:.2f} | {s.alpha:.3f} | "
+                    f"{' / '.join(f'{a:.2f}' for a in s.level_alpha)} | {s.tokens_generated} | {wall:.0f} |",
+                    flush=True,
+                )
                 if args.json:
                     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-                    Path(args.json).write_text(json.dumps({"model": args.model, "limit": args.limit,
-                                                           "max_new_tokens": args.max_new_tokens, "rows": rows},
-                                                          indent=1))
+                    Path(args.json).write_text(
+                        json.dumps(
+                            {
+                                "model": args.model,
+                                "limit": args.limit,
+                                "max_new_tokens": args.max_new_tokens,
+                                "rows": rows,
+                            },
+                            indent=1,
+                        )
+                    )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,18 @@ def main() -> None:
     print(f"{'variant':28s} {'tables':>6s} {'SQNR dB':>8s} {'agreement':>9s} {'seconds':>8s}")
     variants = [
         BSFPLayout(f"{base}_{scope}_{fit}", _GRIDS[base], scope, fit)
-        for base in ("e3", "e2m1", "lut8") for scope in ("tensor", "row") for fit in ("mse", "max")
+        for base in ("e3", "e2m1", "lut8")
+        for scope in ("tensor", "row")
+        for fit in ("mse", "max")
     ]
     variants += [BSFPLayout("lut8_row_max_x8", None, "row", "max", 8)]
     runs = [(v, 1) for v in variants] + [(variants[-2], t) for t in (2, 4, 8)]
     for layout, tables in runs:
         t0 = time.perf_counter()
         codec = BSFP(layout)
-        approx = [by_row_class(codec, w, tables) if tables > 1 else codec.decode_draft(codec.encode(w)) for w in weights]
+        approx = [
+            by_row_class(codec, w, tables) if tables > 1 else codec.decode_draft(codec.encode(w)) for w in weights
+        ]
         acc = fr.ErrorAccumulator()
         for w, a in zip(weights, approx):
             acc.add(w, a)

@@ -61,23 +61,34 @@ def main() -> None:
         runs = []
         for label in ("cold process (empty JIT cache)", "second process (JIT cache warm)"):
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", CHILD, args.arch, str(args.kv_len), str(args.repeats)],
-                                  capture_output=True, text=True, env=env, check=True)
+            proc = subprocess.run(
+                [sys.executable, "-c", CHILD, args.arch, str(args.kv_len), str(args.repeats)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
             wall = time.perf_counter() - t
             runs.append((label, wall, json.loads(proc.stdout)))
     from specsim.hardware.config import load_hardware
 
     hw = load_hardware("speq")
-    print(f"SHAPE-DERIVED workload: {args.arch}, KV length {args.kv_len}, hardware 'speq' ({hw.array.rows}x{hw.array.cols} "
-          f"{hw.array.dataflow.upper()}, {hw.dram.stacks} x {hw.dram.preset}, {hw.dram.bandwidth_gbps:g} GB/s)")
+    print(
+        f"SHAPE-DERIVED workload: {args.arch}, KV length {args.kv_len}, hardware 'speq' ({hw.array.rows}x{hw.array.cols} "
+        f"{hw.array.dataflow.upper()}, {hw.dram.stacks} x {hw.dram.preset}, {hw.dram.bandwidth_gbps:g} GB/s)"
+    )
     for label, wall, out in runs:
-        print(f"{label}: imports {out['import_s']:.2f} s, first simulate() {out['first_call_s']:.2f} s, "
-              f"process wall {wall:.1f} s")
+        print(
+            f"{label}: imports {out['import_s']:.2f} s, first simulate() {out['first_call_s']:.2f} s, "
+            f"process wall {wall:.1f} s"
+        )
     print("| step | ops | tiles | simulated latency | engine time per step (median / min) |")
     print("|---|---|---|---|---|")
     for name, s in runs[1][2]["steps"].items():
-        print(f"| {name} | {s['ops']} | {s['tiles']:,} | {s['latency_ms']:.3f} ms ({s['cycles']:,} cycles) | "
-              f"{s['median_ms']:.2f} / {s['min_ms']:.2f} ms |")
+        print(
+            f"| {name} | {s['ops']} | {s['tiles']:,} | {s['latency_ms']:.3f} ms ({s['cycles']:,} cycles) | "
+            f"{s['median_ms']:.2f} / {s['min_ms']:.2f} ms |"
+        )
 
 
 if __name__ == "__main__":

@@ -94,8 +94,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-model", action="store_true", help="skip the parts that need SmolLM2-135M")
     args = ap.parse_args()
-    print(f"# specsim format benchmark on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    print(
+        f"# specsim format benchmark on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    )
     throughput(args.size, args.repeat)
     if not args.skip_model:
         olive_search_quality()

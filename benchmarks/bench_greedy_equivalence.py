@@ -32,11 +32,18 @@ def main() -> int:
     ap.add_argument("--gammas", default="1,2,3,4,5,6,7,8")
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--limit", type=int, default=None, help="first N prompts only (default: all)")
-    ap.add_argument("--results", default="results/greedy_equivalence.jsonl",
-                    help="finished cells (JSON lines); cells already there are skipped")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch/OpenMP/Numba threads of this process, with passive OpenMP waiting (set before "
-                         "torch loads); 1 when several processes share the cores")
+    ap.add_argument(
+        "--results",
+        default="results/greedy_equivalence.jsonl",
+        help="finished cells (JSON lines); cells already there are skipped",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch/OpenMP/Numba threads of this process, with passive OpenMP waiting (set before "
+        "torch loads); 1 when several processes share the cores",
+    )
     args = ap.parse_args()
     if args.threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -70,23 +77,38 @@ def main() -> int:
                 if built.plan.target not in references:
                     references[built.plan.target] = [
                         autoregressive_generate(built.target, ids, args.max_new_tokens, eos_token_id=tok.eos_token_id)
-                        for ids in prompts]
+                        for ids in prompts
+                    ]
                 reference = references[built.plan.target]
                 t0 = time.perf_counter()
-                bad = [i for i, ids in enumerate(prompts)
-                       if speculative_generate(built.target, built.drafts, ids, gamma, args.max_new_tokens,
-                                               eos_token_id=tok.eos_token_id).tokens != reference[i]]
-                row = {"model": args.model, "scheme": scheme, "gamma": gamma, "max_new_tokens": args.max_new_tokens,
-                       "prompts": len(prompts), "identical": len(prompts) - len(bad), "mismatched_prompts": bad,
-                       "seconds": round(time.perf_counter() - t0, 1)}
+                bad = [
+                    i
+                    for i, ids in enumerate(prompts)
+                    if speculative_generate(
+                        built.target, built.drafts, ids, gamma, args.max_new_tokens, eos_token_id=tok.eos_token_id
+                    ).tokens
+                    != reference[i]
+                ]
+                row = {
+                    "model": args.model,
+                    "scheme": scheme,
+                    "gamma": gamma,
+                    "max_new_tokens": args.max_new_tokens,
+                    "prompts": len(prompts),
+                    "identical": len(prompts) - len(bad),
+                    "mismatched_prompts": bad,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
                 results.parent.mkdir(parents=True, exist_ok=True)
                 with results.open("a") as f:
                     f.write(json.dumps(row) + "\n")
             failures += len(row["mismatched_prompts"])
-            print(f"{scheme:>13} gamma={gamma}: {row['identical']}/{row['prompts']} prompts identical "
-                  f"({row['max_new_tokens']} tokens each, {row['seconds']:.0f} s)"
-                  + (f" MISMATCH on prompts {row['mismatched_prompts']}" if row["mismatched_prompts"] else ""),
-                  flush=True)
+            print(
+                f"{scheme:>13} gamma={gamma}: {row['identical']}/{row['prompts']} prompts identical "
+                f"({row['max_new_tokens']} tokens each, {row['seconds']:.0f} s)"
+                + (f" MISMATCH on prompts {row['mismatched_prompts']}" if row["mismatched_prompts"] else ""),
+                flush=True,
+            )
     print("all identical" if not failures else f"{failures} mismatches")
     return 1 if failures else 0
 

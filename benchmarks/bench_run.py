@@ -27,11 +27,18 @@ def main() -> None:
         times = []
         for _ in range(1 + args.warm_runs):
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "specsim.cli.main", "run", args.config, "--out", out, "--json"],
-                           check=True, env=env, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "specsim.cli.main", "run", args.config, "--out", out, "--json"],
+                check=True,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
             times.append(time.perf_counter() - t)
-    print(f"specsim run {args.config}: cold (empty JIT cache) {times[0]:.1f} s; warm "
-          + ", ".join(f"{t:.1f}" for t in times[1:]) + f" s (best {min(times[1:]):.1f} s)")
+    print(
+        f"specsim run {args.config}: cold (empty JIT cache) {times[0]:.1f} s; warm "
+        + ", ".join(f"{t:.1f}" for t in times[1:])
+        + f" s (best {min(times[1:]):.1f} s)"
+    )
 
 
 if __name__ == "__main__":

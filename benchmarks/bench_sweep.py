@@ -37,7 +37,7 @@ def child(executor: str, points: int, out: str) -> None:
     import specsim
 
     grid = space(points)
-    specsim.sweep(CONFIG, {k: v[:1] for k, v in grid.items()}, workers=1, progress=False)   # load the JIT cache
+    specsim.sweep(CONFIG, {k: v[:1] for k, v in grid.items()}, workers=1, progress=False)  # load the JIT cache
     from specsim.results import sweep as sweep_module
 
     sweep_module._CACHE.clear()
@@ -52,15 +52,26 @@ def child(executor: str, points: int, out: str) -> None:
         client.run(lambda: __import__("specsim.results.sweep"))
         startup = time.perf_counter() - t
     t = time.perf_counter()
-    frame = specsim.sweep(CONFIG, grid, workers=None if executor == "dask" else int(executor),
-                          scheduler=client, out=out, progress=False)
+    frame = specsim.sweep(
+        CONFIG, grid, workers=None if executor == "dask" else int(executor), scheduler=client, out=out, progress=False
+    )
     seconds = time.perf_counter() - t
     if client:
         client.close()
         cluster.close()
     summary = frame.attrs["summary"]
-    print(json.dumps({"executor": executor, "points": summary.points, "failed": len(summary.failures),
-                      "rows": len(frame), "seconds": seconds, "startup_s": startup}))
+    print(
+        json.dumps(
+            {
+                "executor": executor,
+                "points": summary.points,
+                "failed": len(summary.failures),
+                "rows": len(frame),
+                "seconds": seconds,
+                "startup_s": startup,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -79,14 +90,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for executor in args.executors.split(","):
             out = Path(tmp) / executor
-            proc = subprocess.run([sys.executable, __file__, "--child", executor, "--points", str(args.points),
-                                   "--out", str(out)], capture_output=True, text=True, check=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", executor, "--points", str(args.points), "--out", str(out)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             results.append(r)
             label = {"1": "1 local worker", "2": "2 local workers", "dask": "Dask LocalCluster (2 x 1 thread)"}
-            print(f"{label.get(executor, executor):34s} {r['points']} points ({r['failed']} failed, {r['rows']} rows) "
-                  f"in {r['seconds']:.1f} s = {r['points'] / r['seconds']:.1f} points/s"
-                  + (f"  (cluster start-up {r['startup_s']:.1f} s, not included)" if executor == "dask" else ""))
+            print(
+                f"{label.get(executor, executor):34s} {r['points']} points ({r['failed']} failed, {r['rows']} rows) "
+                f"in {r['seconds']:.1f} s = {r['points'] / r['seconds']:.1f} points/s"
+                + (f"  (cluster start-up {r['startup_s']:.1f} s, not included)" if executor == "dask" else "")
+            )
         tables = [pd.read_parquet(Path(tmp) / e / "results.parquet") for e in args.executors.split(",")]
         same = all(t.equals(tables[0]) for t in tables[1:])
         print(f"tables identical across executors: {same}")

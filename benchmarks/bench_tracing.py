@@ -59,8 +59,15 @@ def main() -> None:
     from specsim.workload.speculative import SamplingConfig, autoregressive_generate, speculative_generate
 
     transformers.utils.logging.set_verbosity_error()
-    cfg = CaptureConfig(model=args.model, draft=args.draft, gamma=args.gamma, limit=args.limit,
-                        max_new_tokens=args.max_new_tokens, verify="greedy", seed=0)
+    cfg = CaptureConfig(
+        model=args.model,
+        draft=args.draft,
+        gamma=args.gamma,
+        limit=args.limit,
+        max_new_tokens=args.max_new_tokens,
+        verify="greedy",
+        seed=0,
+    )
     tmp = Path(tempfile.mkdtemp(prefix="bench_tracing."))
     runs: dict[str, list[float]] = {}
 
@@ -81,9 +88,15 @@ def main() -> None:
         with torch.inference_mode():
             for ids in prompts:
                 x = torch.tensor([ids])
-                y = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=args.max_new_tokens,
-                                   do_sample=False, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
-                out += y[0, len(ids):].tolist()
+                y = model.generate(
+                    x,
+                    attention_mask=torch.ones_like(x),
+                    max_new_tokens=args.max_new_tokens,
+                    do_sample=False,
+                    eos_token_id=tok.eos_token_id,
+                    pad_token_id=tok.eos_token_id,
+                )
+                out += y[0, len(ids) :].tolist()
         note("fp16 load", t_load)
         note("fp16 model.generate", time.perf_counter() - t0)
         t0 = time.perf_counter()
@@ -111,30 +124,62 @@ def main() -> None:
         prompts = [encode_prompt(tok, p.text) for p in load_prompts("default")[: args.limit]]
         t0 = time.perf_counter()
         for i, ids in enumerate(prompts):
-            speculative_generate(built.target, built.drafts, ids, args.gamma, args.max_new_tokens, SamplingConfig(),
-                                 seed=i, eos_token_id=tok.eos_token_id)
+            speculative_generate(
+                built.target,
+                built.drafts,
+                ids,
+                args.gamma,
+                args.max_new_tokens,
+                SamplingConfig(),
+                seed=i,
+                eos_token_id=tok.eos_token_id,
+            )
         note("speculative decoding without recorder", time.perf_counter() - t0)
 
     def cli(draft_args: list[str], name: str) -> None:
-        cmd = [sys.executable, "-m", "specsim.cli.main", "trace", "--model", args.model, "--limit", str(args.limit),
-               "--max-new-tokens", str(args.max_new_tokens), "--verify", "greedy", "--seed", "0", *draft_args,
-               "-o", str(tmp / f"{name}.npz")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "specsim.cli.main",
+            "trace",
+            "--model",
+            args.model,
+            "--limit",
+            str(args.limit),
+            "--max-new-tokens",
+            str(args.max_new_tokens),
+            "--verify",
+            "greedy",
+            "--seed",
+            "0",
+            *draft_args,
+            "-o",
+            str(tmp / f"{name}.npz"),
+        ]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         note(f"cli {name}", time.perf_counter() - t0)
 
-    print(f"load before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads; "
-          f"{args.draft} gamma {args.gamma}, {args.limit} prompts x {args.max_new_tokens} tokens, greedy", flush=True)
+    print(
+        f"load before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads; "
+        f"{args.draft} gamma {args.gamma}, {args.limit} prompts x {args.max_new_tokens} tokens, greedy",
+        flush=True,
+    )
     if args.cold:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         capture(cfg, progress=False, cache=False, timings=timings)
-        print(f"cold (no cache): capture {time.perf_counter() - t0:.1f} s: "
-              + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), flush=True)
+        print(
+            f"cold (no cache): capture {time.perf_counter() - t0:.1f} s: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
+            flush=True,
+        )
     steps = [("fp16", fp16_generate), ("trace", trace), ("plain", plain_speculative)]
     if args.cli:
-        steps += [("cli-speq", lambda: cli(["--draft", args.draft, "--gamma", str(args.gamma)], "speq")),
-                  ("cli-fp16", lambda: cli(["--draft", "none", "--no-operands", "--no-layer-stats"], "fp16"))]
+        steps += [
+            ("cli-speq", lambda: cli(["--draft", args.draft, "--gamma", str(args.gamma)], "speq")),
+            ("cli-fp16", lambda: cli(["--draft", "none", "--no-operands", "--no-layer-stats"], "fp16")),
+        ]
     for r in range(args.repeats):
         order = steps if r % 2 == 0 else steps[::-1]
         tokens = {}
@@ -152,8 +197,10 @@ def main() -> None:
     print(f"  layer statistics from the cache: {int(sum(runs.get('trace layer_stats_cached', [])))} of {args.repeats}")
     recorder = med["trace decode"] - med["speculative decoding without recorder"]
     print(f"\noperand recorder cost: {recorder:+.2f} s of {med['trace decode']:.2f} s decoding")
-    print(f"ratio, decoding only:  trace decode / model.generate = {med['trace decode'] / med['fp16 model.generate']:.2f}x"
-          f"  (/ autoregressive_generate: {med['trace decode'] / med['fp16 autoregressive_generate']:.2f}x)")
+    print(
+        f"ratio, decoding only:  trace decode / model.generate = {med['trace decode'] / med['fp16 model.generate']:.2f}x"
+        f"  (/ autoregressive_generate: {med['trace decode'] / med['fp16 autoregressive_generate']:.2f}x)"
+    )
     if args.cli:
         print(f"ratio, end to end:     cli speq / cli fp16 = {med['cli speq'] / med['cli fp16']:.2f}x  (target <= 2x)")
 

@@ -53,8 +53,10 @@ def main() -> None:
         plain.append(run(False)[0])
         wall, steps = run(True)
         traced.append(wall)
-    print(f"machine: {torch.get_num_threads()} torch threads; {len(prompts)} prompts x {args.max_new_tokens} tokens, "
-          f"{args.draft} gamma {args.gamma}, {steps} forward passes traced")
+    print(
+        f"machine: {torch.get_num_threads()} torch threads; {len(prompts)} prompts x {args.max_new_tokens} tokens, "
+        f"{args.draft} gamma {args.gamma}, {steps} forward passes traced"
+    )
     print(f"plain speculative decoding: {min(plain):.2f} s (runs {', '.join(f'{t:.2f}' for t in plain)})")
     print(f"with operand tracing:       {min(traced):.2f} s (runs {', '.join(f'{t:.2f}' for t in traced)})")
     print(f"overhead: {min(traced) / min(plain):.3f}x (target <= 1.5x)")

@@ -19,8 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-CASES = [{"rows": 32, "cols": 32, "dataflow": df, "m": m, "n": 1024, "k": 1024}
-         for df in ("ws", "os", "is") for m in (1, 5, 64)]
+CASES = [
+    {"rows": 32, "cols": 32, "dataflow": df, "m": m, "n": 1024, "k": 1024}
+    for df in ("ws", "os", "is")
+    for m in (1, 5, 64)
+]
 
 
 def main() -> int:
@@ -39,8 +42,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cases_in, out = Path(tmp) / "cases.json", Path(tmp) / "out.json"
         cases_in.write_text(json.dumps(CASES))
-        subprocess.run([args.scalesim_python, str(Path(__file__).with_name("scalesim_reference.py")),
-                        "--cases", str(cases_in), "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                args.scalesim_python,
+                str(Path(__file__).with_name("scalesim_reference.py")),
+                "--cases",
+                str(cases_in),
+                "--out",
+                str(out),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         reference = json.loads(out.read_text())["cases"]
 
     hw = load_hardware("speq")
@@ -60,15 +73,19 @@ def main() -> int:
         mismatches += not same
         total_ref += case["wall_s"]
         total_ours += ours
-        rows.append(f"| {case['dataflow']} | {case['m']}x{case['n']}x{case['k']} | {case['total_cycles']:,} | "
-                    f"{r.compute_cycles:,} {'==' if same else '!='} | {case['wall_s']:.2f} s | {ours * 1e6:.0f} us | "
-                    f"{case['wall_s'] / ours:,.0f}x |")
+        rows.append(
+            f"| {case['dataflow']} | {case['m']}x{case['n']}x{case['k']} | {case['total_cycles']:,} | "
+            f"{r.compute_cycles:,} {'==' if same else '!='} | {case['wall_s']:.2f} s | {ours * 1e6:.0f} us | "
+            f"{case['wall_s'] / ours:,.0f}x |"
+        )
     print("SCALE-Sim 3.0.0 vs specsim, 32x32 array, GEMM mode, ideal memory")
     print("| dataflow | M x N x K | SCALE-Sim cycles | specsim cycles | SCALE-Sim time | specsim time | speed-up |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    print(f"total: SCALE-Sim {total_ref:.1f} s, specsim {total_ours * 1e3:.2f} ms, {total_ref / total_ours:,.0f}x faster; "
-          f"{'all cycles identical' if not mismatches else f'{mismatches} MISMATCHES'}")
+    print(
+        f"total: SCALE-Sim {total_ref:.1f} s, specsim {total_ours * 1e3:.2f} ms, {total_ref / total_ours:,.0f}x faster; "
+        f"{'all cycles identical' if not mismatches else f'{mismatches} MISMATCHES'}"
+    )
     return 1 if mismatches else 0
 
 

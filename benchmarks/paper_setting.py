@@ -28,7 +28,7 @@ from specsim.results.run import run  # noqa: E402
 from specsim.trace.architectures import load_architecture  # noqa: E402
 
 CONFIG = ROOT / "hwconfigs" / "paper" / "speq.yaml"
-PAPER = {"fp16": 2.07, "olive": 1.53, "tender": 1.45}     # [speq2025] abstract, averages over 15 model/task pairs
+PAPER = {"fp16": 2.07, "olive": 1.53, "tender": 1.45}  # [speq2025] abstract, averages over 15 model/task pairs
 BASELINE_BITS = {"fp16": 16, "olive": 8, "tender": 8}
 
 
@@ -51,21 +51,26 @@ def paper_table() -> None:
     cfg = load_run_config(CONFIG)
     report = run(cfg, progress=False)
     level = f"{100 * report['confidence']:g}%"
-    print(f"specsim run {CONFIG.relative_to(ROOT)}: SPEQ decode speedup ({level} CI over "
-          f"{report['workloads'][0]['sequences']} sequences per model)\n")
+    print(
+        f"specsim run {CONFIG.relative_to(ROOT)}: SPEQ decode speedup ({level} CI over "
+        f"{report['workloads'][0]['sequences']} sequences per model)\n"
+    )
     print(f"| model | {' | '.join(f'over {b}' for b in PAPER)} | hand calculation (expected tau) |")
     print("|---|" + "---|" * (len(PAPER) + 1))
     for w, shape in zip(report["workloads"], (wc.shape for wc in cfg.workloads)):
-        hand = hand_speedups(shape.architecture, shape.acceptance["speq"], cfg.decoding.gamma, shape.prompt_len,
-                             shape.max_new_tokens)
+        hand = hand_speedups(
+            shape.architecture, shape.acceptance["speq"], cfg.decoding.gamma, shape.prompt_len, shape.max_new_tokens
+        )
         cells = [_cell(w["speedup"][b], w["speedup_ci"][b]) for b in PAPER]
         print(f"| {w['name']} | {' | '.join(cells)} | {', '.join(f'{b} {hand[b]:.2f}x' for b in PAPER)} |")
     geo = [_cell(report["geomean_speedup"][b], report["geomean_speedup_ci"][b]) for b in PAPER]
     print(f"| **geomean** | {' | '.join(geo)} | |")
     print(f"| paper [speq2025] | {' | '.join(f'{v:.2f}x' for v in PAPER.values())} | |")
     e = report["geomean_energy_efficiency"]
-    print("\nenergy efficiency (geomean): " + ", ".join(
-        f"over {b} {_cell(e[b], report['geomean_energy_efficiency_ci'][b])}" for b in PAPER))
+    print(
+        "\nenergy efficiency (geomean): "
+        + ", ".join(f"over {b} {_cell(e[b], report['geomean_energy_efficiency_ci'][b])}" for b in PAPER)
+    )
 
 
 def _cell(value: float, ci) -> str:
@@ -73,21 +78,29 @@ def _cell(value: float, ci) -> str:
 
 
 EXPLORE = {
-    "baselines' array (rows = cols)": [[f"baselines.{b}.overrides.hardware.array.{d}={n}" for b in ("olive", "tender")
-                                        for d in ("rows", "cols")] for n in (16, 24, 28, 32, 48, 64)],
-    "baselines' dataflow": [[f"baselines.{b}.overrides.hardware.array.dataflow={df}" for b in ("olive", "tender")]
-                            for df in ("ws", "os", "is")],
+    "baselines' array (rows = cols)": [
+        [f"baselines.{b}.overrides.hardware.array.{d}={n}" for b in ("olive", "tender") for d in ("rows", "cols")]
+        for n in (16, 24, 28, 32, 48, 64)
+    ],
+    "baselines' dataflow": [
+        [f"baselines.{b}.overrides.hardware.array.dataflow={df}" for b in ("olive", "tender")]
+        for df in ("ws", "os", "is")
+    ],
     "prompt length": [[f"workloads.0.shape.prompt_len={n}"] for n in (128, 1024, 4096)],
     "gamma": [[f"decoding.gamma={g}"] for g in (2, 3, 4, 6, 8)],
     "DRAM bandwidth (GB/s)": [[f"hardware.dram.bandwidth_gbps={bw}"] for bw in (256, 512, 1024)],
 }
-ONE_MODEL = ["workloads=[{name: llama-2-7b, shape: {architecture: llama-2-7b, prompts: 1, prompt_len: 128, "
-             "max_new_tokens: 64, acceptance_mode: expected, acceptance: {speq: 0.976}}}]"]
+ONE_MODEL = [
+    "workloads=[{name: llama-2-7b, shape: {architecture: llama-2-7b, prompts: 1, prompt_len: 128, "
+    "max_new_tokens: 64, acceptance_mode: expected, acceptance: {speq: 0.976}}}]"
+]
 
 
 def explore() -> None:
-    print("\nLlama-2-7B, expected acceptance 0.976: SPEQ speedup as one setting varies (* = within 5 % of the "
-          "paper's ratio)\n")
+    print(
+        "\nLlama-2-7B, expected acceptance 0.976: SPEQ speedup as one setting varies (* = within 5 % of the "
+        "paper's ratio)\n"
+    )
     print("| varied | value | over fp16 | over olive | over tender |")
     print("|---|---|---|---|---|")
     for what, settings in EXPLORE.items():
@@ -95,8 +108,10 @@ def explore() -> None:
             report = run(load_run_config(CONFIG, ONE_MODEL + sets), progress=False)
             speedups = report["workloads"][0]["speedup"]
             value = sets[0].rsplit("=", 1)[1]
-            cells = [f"{speedups[b]:.2f}x" + (" *" if math.isclose(speedups[b], PAPER[b], rel_tol=0.05) else "")
-                     for b in PAPER]
+            cells = [
+                f"{speedups[b]:.2f}x" + (" *" if math.isclose(speedups[b], PAPER[b], rel_tol=0.05) else "")
+                for b in PAPER
+            ]
             print(f"| {what} | {value} | {' | '.join(cells)} |")
 
 

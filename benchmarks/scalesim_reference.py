@@ -67,6 +67,7 @@ The per-fold term is the number of demand-matrix lines per fold.
 Folds run back to back with no overlap.  "Total Cycles" is the 0-based cycle
 index of the last OFMAP demand line, hence the trailing -1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -144,8 +145,7 @@ INT_KEYS = {"total_cycles_incl_prefetch", "total_cycles", "stall_cycles"}
 # ----------------------------------------------------------------------------
 _BIG = [(1, 1024, 1024), (5, 1024, 1024), (64, 1024, 1024)]
 _ARRAY_SHAPES = {
-    (32, 32): [(1, 100, 70), (3, 37, 53), (7, 129, 65), (33, 33, 33),
-               (1, 1, 1), (64, 64, 64), (100, 20, 300)] + _BIG,
+    (32, 32): [(1, 100, 70), (3, 37, 53), (7, 129, 65), (33, 33, 33), (1, 1, 1), (64, 64, 64), (100, 20, 300)] + _BIG,
     (8, 8): [(1, 1, 1), (2, 3, 5), (17, 40, 33), (64, 64, 64)],
     (16, 16): [(1, 100, 70), (33, 33, 33), (100, 20, 300), (7, 129, 65)],
     (8, 16): [(3, 37, 53), (17, 40, 33), (9, 200, 17), (2, 3, 5)],
@@ -213,8 +213,7 @@ def _parse_compute_report(path: str) -> dict:
     return out
 
 
-def run_one(case: dict, workdir: str, bw_mode: str, sram_kb: tuple[int, int, int],
-            bandwidth: int) -> dict:
+def run_one(case: dict, workdir: str, bw_mode: str, sram_kb: tuple[int, int, int], bandwidth: int) -> dict:
     from scalesim.scale_sim import scalesim  # imported here: only the venv has it
 
     cfg_path = os.path.join(workdir, "scalesim.cfg")
@@ -223,10 +222,19 @@ def run_one(case: dict, workdir: str, bw_mode: str, sram_kb: tuple[int, int, int
     out_dir = os.path.join(workdir, "out")
     run_name = "run"
     with open(cfg_path, "w") as f:
-        f.write(CONFIG_TEMPLATE.format(
-            run_name=run_name, rows=case["rows"], cols=case["cols"],
-            dataflow=case["dataflow"], bw_mode=bw_mode.upper(), bandwidth=bandwidth,
-            ifmap_kb=sram_kb[0], filter_kb=sram_kb[1], ofmap_kb=sram_kb[2]))
+        f.write(
+            CONFIG_TEMPLATE.format(
+                run_name=run_name,
+                rows=case["rows"],
+                cols=case["cols"],
+                dataflow=case["dataflow"],
+                bw_mode=bw_mode.upper(),
+                bandwidth=bandwidth,
+                ifmap_kb=sram_kb[0],
+                filter_kb=sram_kb[1],
+                ofmap_kb=sram_kb[2],
+            )
+        )
     with open(topo_path, "w") as f:
         # trailing comma required: SCALE-Sim drops the last CSV field
         f.write("Layer, M, N, K,\n")
@@ -237,8 +245,14 @@ def run_one(case: dict, workdir: str, bw_mode: str, sram_kb: tuple[int, int, int
 
     with _silenced():
         t0 = time.perf_counter()
-        sim = scalesim(save_disk_space=True, verbose=False, config=cfg_path,
-                       topology=topo_path, layout=layout_path, input_type_gemm=True)
+        sim = scalesim(
+            save_disk_space=True,
+            verbose=False,
+            config=cfg_path,
+            topology=topo_path,
+            layout=layout_path,
+            input_type_gemm=True,
+        )
         sim.run_scale(top_path=out_dir)
         wall = time.perf_counter() - t0
     res = _parse_compute_report(os.path.join(out_dir, run_name, "COMPUTE_REPORT.csv"))
@@ -260,10 +274,21 @@ def _worker_main(args) -> int:
 def run_case_in_child(case: dict, args) -> dict:
     workdir = tempfile.mkdtemp(prefix="scalesim_ref_")
     try:
-        cmd = [sys.executable, os.path.abspath(__file__), "--_worker",
-               "--workdir", workdir, "--case-json", json.dumps(case),
-               "--bw-mode", args.bw_mode, "--bandwidth", str(args.bandwidth),
-               "--sram-kb", *[str(x) for x in args.sram_kb]]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--_worker",
+            "--workdir",
+            workdir,
+            "--case-json",
+            json.dumps(case),
+            "--bw-mode",
+            args.bw_mode,
+            "--bandwidth",
+            str(args.bandwidth),
+            "--sram-kb",
+            *[str(x) for x in args.sram_kb],
+        ]
         log_path = os.path.join(workdir, "worker.log")
         with open(log_path, "w") as log_f:  # a file, not a pipe: no deadlock on big output
             proc = subprocess.Popen(cmd, stdout=log_f, stderr=subprocess.STDOUT)
@@ -295,8 +320,9 @@ def _load_cases(path: str | None) -> list[dict]:
         df = str(c["dataflow"]).lower()
         if df not in DATAFLOWS:
             raise ValueError(f"bad dataflow in {c}")
-        cases.append(dict(rows=int(c["rows"]), cols=int(c["cols"]), dataflow=df,
-                          m=int(c["m"]), n=int(c["n"]), k=int(c["k"])))
+        cases.append(
+            dict(rows=int(c["rows"]), cols=int(c["cols"]), dataflow=df, m=int(c["m"]), n=int(c["n"]), k=int(c["k"]))
+        )
     return cases
 
 
@@ -304,12 +330,19 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", help="JSON list of {rows, cols, dataflow, m, n, k} (default: built-in list)")
     p.add_argument("--out", help="output JSON path (default: stdout)")
-    p.add_argument("--bw-mode", choices=["calc", "user"], default="calc",
-                   help="SCALE-Sim InterfaceBandwidth (default calc = stall-free estimate mode)")
-    p.add_argument("--bandwidth", type=int, default=10,
-                   help="Bandwidth / SRAM bank bandwidth (words/cycle); only matters in user mode")
-    p.add_argument("--sram-kb", type=int, nargs=3, default=[6144, 6144, 2048],
-                   metavar=("IFMAP", "FILTER", "OFMAP"))
+    p.add_argument(
+        "--bw-mode",
+        choices=["calc", "user"],
+        default="calc",
+        help="SCALE-Sim InterfaceBandwidth (default calc = stall-free estimate mode)",
+    )
+    p.add_argument(
+        "--bandwidth",
+        type=int,
+        default=10,
+        help="Bandwidth / SRAM bank bandwidth (words/cycle); only matters in user mode",
+    )
+    p.add_argument("--sram-kb", type=int, nargs=3, default=[6144, 6144, 2048], metavar=("IFMAP", "FILTER", "OFMAP"))
     p.add_argument("--no-check", action="store_true", help="do not compare with the closed forms")
     # internal
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
@@ -321,14 +354,15 @@ def main(argv=None) -> int:
         return _worker_main(args)
 
     import numpy  # noqa: F401  (just for the version record)
+
     try:
         from importlib.metadata import version
+
         ss_version = version("scalesim")
     except Exception:  # pragma: no cover
         ss_version = "unknown"
     if ss_version != SCALESIM_VERSION:
-        print(f"WARNING: scalesim {ss_version} installed, reference data expects {SCALESIM_VERSION}",
-              file=sys.stderr)
+        print(f"WARNING: scalesim {ss_version} installed, reference data expects {SCALESIM_VERSION}", file=sys.stderr)
 
     cases = _load_cases(args.cases)
     log = sys.stdout if args.out else sys.stderr  # keep stdout clean for JSON
@@ -346,10 +380,14 @@ def main(argv=None) -> int:
             if cf != entry["total_cycles"]:
                 mismatches += 1
                 tag = f"  MISMATCH closed_form={cf}"
-        print(f"[{i:3d}/{len(cases)}] {case['dataflow']} {case['rows']}x{case['cols']} "
-              f"m={case['m']} n={case['n']} k={case['k']}: total={entry['total_cycles']} "
-              f"stall={entry.get('stall_cycles')} wall={entry['wall_s']:.2f}s "
-              f"rss={entry['peak_rss_mb']:.0f}MB{tag}", file=log, flush=True)
+        print(
+            f"[{i:3d}/{len(cases)}] {case['dataflow']} {case['rows']}x{case['cols']} "
+            f"m={case['m']} n={case['n']} k={case['k']}: total={entry['total_cycles']} "
+            f"stall={entry.get('stall_cycles')} wall={entry['wall_s']:.2f}s "
+            f"rss={entry['peak_rss_mb']:.0f}MB{tag}",
+            file=log,
+            flush=True,
+        )
 
     doc = {
         "scalesim_version": ss_version,
@@ -359,11 +397,10 @@ def main(argv=None) -> int:
         "settings": {
             "interface_bandwidth": args.bw_mode.upper(),
             "bandwidth": args.bandwidth,
-            "sram_kb": {"ifmap": args.sram_kb[0], "filter": args.sram_kb[1],
-                        "ofmap": args.sram_kb[2]},
+            "sram_kb": {"ifmap": args.sram_kb[0], "filter": args.sram_kb[1], "ofmap": args.sram_kb[2]},
             "gemm_convention": "out[MxN] = A[MxK] @ B[KxN]; SCALE-Sim topology row "
-                               "'Layer, M, N, K,' (same M,N,K); rows=ArrayHeight, "
-                               "cols=ArrayWidth",
+            "'Layer, M, N, K,' (same M,N,K); rows=ArrayHeight, "
+            "cols=ArrayWidth",
         },
         "closed_forms": {
             "ws": "ceil(K/R)*ceil(N/C)*(2R+C+M-2) - 1",
@@ -377,13 +414,11 @@ def main(argv=None) -> int:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(text)
-        print(f"wrote {len(results)} cases to {args.out} "
-              f"({time.perf_counter() - t_start:.0f}s total)", flush=True)
+        print(f"wrote {len(results)} cases to {args.out} ({time.perf_counter() - t_start:.0f}s total)", flush=True)
     else:
         sys.stdout.write(text)
     if not args.no_check:
-        print(f"closed-form check: {len(results) - mismatches}/{len(results)} match",
-              file=log, flush=True)
+        print(f"closed-form check: {len(results) - mismatches}/{len(results)} match", file=log, flush=True)
     return 0
 
 

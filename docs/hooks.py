@@ -51,8 +51,10 @@ def readme_commands() -> str:
 def unescape_table_code(markdown: str) -> str:
     """``\\|`` inside the code spans of table rows as ``|`` (Python-Markdown keeps code-span pipes in
     their cell, and would print the backslash)."""
-    return "\n".join(_CODE.sub(lambda m: m.group(0).replace("\\|", "|"), line) if line.startswith("|") else line
-                     for line in markdown.split("\n"))
+    return "\n".join(
+        _CODE.sub(lambda m: m.group(0).replace("\\|", "|"), line) if line.startswith("|") else line
+        for line in markdown.split("\n")
+    )
 
 
 def on_files(files, config):

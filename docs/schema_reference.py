@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTES = {
     ("RunConfig", "name"): "name of this accelerator (and of the results folder, `results/<name>/`)",
     ("RunConfig", "hardware"): "a shipped hardware name (`speq`), a hardware YAML path, or a mapping with "
-                               "`include` (a name or path) plus overrides of any key of the hardware section, "
-                               "e.g. `{include: speq, array: {rows: 128}}`",
+    "`include` (a name or path) plus overrides of any key of the hardware section, "
+    "e.g. `{include: speq, array: {rows: 128}}`",
     ("RunConfig", "description"): "free text, shown in the report",
     ("RunConfig", "decoding"): "how the accelerator decodes (section below)",
     ("RunConfig", "workloads"): "what is replayed: real traces and/or shape-only models (section below)",
@@ -43,7 +43,7 @@ NOTES = {
     ("WorkloadConfig", "name"): "workload name (rows of the report)",
     ("WorkloadConfig", "shape"): "a shape-only model (SHAPE-DERIVED); give either `traces` or `shape`",
     ("ShapeWorkload", "architecture"): "a shipped architecture file name (`specsim/data/architectures/`, e.g. "
-                                       "`llama-2-7b`)",
+    "`llama-2-7b`)",
     ("ShapeWorkload", "prompt_len"): "prompt tokens of every sequence",
     ("ShapeWorkload", "max_new_tokens"): "tokens generated per sequence",
     ("HardwareConfig", "name"): "name of the hardware design",
@@ -82,15 +82,24 @@ NOTES = {
 }
 
 #: the intro of a section whose class docstring does not read on its own
-INTROS = {"RunConfig": "One run config (`hwconfigs/*.yaml`): an accelerator, its decoding, the workloads it "
-                       "replays and the baselines it is compared with.",
-          "BuffersConfig": "The four on-chip SRAM buffers.",
-          "DRAMPreset": "One memory technology: per-stack figures, access energy and background power.",
-          "Constant": "Every constant of an energy table or DRAM preset is a `{value, unit, source}` mapping."}
+INTROS = {
+    "RunConfig": "One run config (`hwconfigs/*.yaml`): an accelerator, its decoding, the workloads it "
+    "replays and the baselines it is compared with.",
+    "BuffersConfig": "The four on-chip SRAM buffers.",
+    "DRAMPreset": "One memory technology: per-stack figures, access energy and background power.",
+    "Constant": "Every constant of an energy table or DRAM preset is a `{value, unit, source}` mapping.",
+}
 
 #: placeholder of a dict key or list index in a dotted key, per field name
-PLACEHOLDERS = {"modes": "<mode>", "baselines": "<baseline>", "workloads": "<i>", "traces": "<accelerator>",
-                "acceptance": "<accelerator>", "mac": "<mode>", "sram_points": "<i>"}
+PLACEHOLDERS = {
+    "modes": "<mode>",
+    "baselines": "<baseline>",
+    "workloads": "<i>",
+    "traces": "<accelerator>",
+    "acceptance": "<accelerator>",
+    "mac": "<mode>",
+    "sram_points": "<i>",
+}
 
 #: classes documented once as a type (not expanded per field): ``{value, unit, source}`` records
 LEAF_CLASSES = (Constant,)
@@ -166,8 +175,9 @@ def type_name(tp: Any) -> str:
         return f"list of {type_name(typing.get_args(tp)[0])}"
     if origin is dict:
         return f"mapping of name to {type_name(typing.get_args(tp)[1])}"
-    return {int: "integer", float: "number", str: "string", bool: "boolean", type(None): "null",
-            Any: "any"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {int: "integer", float: "number", str: "string", bool: "boolean", type(None): "null", Any: "any"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def number(v: float) -> str:
@@ -253,9 +263,21 @@ def table(cls: type, key_prefix: str = "") -> list[str]:
     hints = _hints(cls)
     rows = ["| key | type | default | unit | range / choices | doc |", "|---|---|---|---|---|---|"]
     for f in config_fields(cls):
-        rows.append("| " + " | ".join(cell(c) for c in (
-            f"`{key_prefix}{f.name}`", type_name(hints[f.name]), default(f), f.metadata.get("unit", ""),
-            bounds(f.metadata), doc(cls, f))) + " |")
+        rows.append(
+            "| "
+            + " | ".join(
+                cell(c)
+                for c in (
+                    f"`{key_prefix}{f.name}`",
+                    type_name(hints[f.name]),
+                    default(f),
+                    f.metadata.get("unit", ""),
+                    bounds(f.metadata),
+                    doc(cls, f),
+                )
+            )
+            + " |"
+        )
     return rows
 
 
@@ -278,8 +300,10 @@ def render_methods() -> str:
         drafts = ", ".join(f"`{d}`" for d in m["drafts"]) or "none"
         targets = ", ".join(f"`{t}*`" for t in m["target_formats"]) or "any"
         summary = m["summary"][:1].upper() + m["summary"][1:]
-        facts = (f"Kind: {m['kind']}; draft schemes: {drafts}; target formats: {targets}; "
-                 f"lossless: {'yes' if m['lossless'] else 'no'}.")
+        facts = (
+            f"Kind: {m['kind']}; draft schemes: {drafts}; target formats: {targets}; "
+            f"lossless: {'yes' if m['lossless'] else 'no'}."
+        )
         out += [f"### {m['name']} {{#method-{m['name']}}}", "", f"{summary}.", "", facts, ""]
         if not params:
             out += ["No parameters (`decoding.params` stays empty).", ""]
@@ -297,29 +321,52 @@ def render(page: str) -> str:
     """The generated part of a reference page: ``run`` or ``hardware``."""
     if page == "run":
         lines = [
-            "## Run config (`hwconfigs/*.yaml`)", "",
-            ("Loaded by `specsim.results.config.load_run_config`; `--set KEY=VALUE` takes the same dotted keys "
-             "(list items by index: `workloads.1.shape.prompts`). The `hardware` section is the hardware "
-             "config of the [hardware reference](hardware-config.md#hardwareconfig)."), "",
-            _run_tree(), "",
-            "## Accelerator methods (`decoding.method`, `decoding.params`)", "",
-            ("Listed by `specsim methods`; a parameter without a default is a hardware constant each run config "
-             "states with its unit and source."), "",
-            render_methods()]
+            "## Run config (`hwconfigs/*.yaml`)",
+            "",
+            (
+                "Loaded by `specsim.results.config.load_run_config`; `--set KEY=VALUE` takes the same dotted keys "
+                "(list items by index: `workloads.1.shape.prompts`). The `hardware` section is the hardware "
+                "config of the [hardware reference](hardware-config.md#hardwareconfig)."
+            ),
+            "",
+            _run_tree(),
+            "",
+            "## Accelerator methods (`decoding.method`, `decoding.params`)",
+            "",
+            (
+                "Listed by `specsim methods`; a parameter without a default is a hardware constant each run config "
+                "states with its unit and source."
+            ),
+            "",
+            render_methods(),
+        ]
     elif page == "hardware":
         lines = [
-            f"## Hardware config (shipped: {shipped('hardware')})", "",
-            ("Loaded by `specsim.hardware.config.load_hardware`; in a run config these keys sit under "
-             "`hardware.` (e.g. `--set hardware.array.rows=128`)."), "",
-            render_tree(HardwareConfig), "",
-            f"## Energy table (shipped: {shipped('energy')})", "",
-            "`energy_table` of a hardware config names one; see [energy](../energy.md).", "",
-            render_tree(EnergyTable), "",
-            f"## DRAM preset (shipped: {shipped('dram')})", "",
-            "`dram.preset` of a hardware config names one.", "",
-            render_tree(DRAMPreset), "",
-            "## Constants", "",
-            *render_section(Section(Constant, []))]
+            f"## Hardware config (shipped: {shipped('hardware')})",
+            "",
+            (
+                "Loaded by `specsim.hardware.config.load_hardware`; in a run config these keys sit under "
+                "`hardware.` (e.g. `--set hardware.array.rows=128`)."
+            ),
+            "",
+            render_tree(HardwareConfig),
+            "",
+            f"## Energy table (shipped: {shipped('energy')})",
+            "",
+            "`energy_table` of a hardware config names one; see [energy](../energy.md).",
+            "",
+            render_tree(EnergyTable),
+            "",
+            f"## DRAM preset (shipped: {shipped('dram')})",
+            "",
+            "`dram.preset` of a hardware config names one.",
+            "",
+            render_tree(DRAMPreset),
+            "",
+            "## Constants",
+            "",
+            *render_section(Section(Constant, [])),
+        ]
     else:
         raise ValueError(f"unknown reference page {page!r}; expected run or hardware")
     return "\n".join(lines)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3          # glibc mallopt() parameters (malloc.h)
-MMAP_THRESHOLD_BYTES = 32 << 20                      # glibc's own ceiling for the dynamic threshold
-TRIM_THRESHOLD_BYTES = 64 << 20                      # keep up to this much freed heap for reuse
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt() parameters (malloc.h)
+MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's own ceiling for the dynamic threshold
+TRIM_THRESHOLD_BYTES = 64 << 20  # keep up to this much freed heap for reuse
 
 _tuned = False
 
@@ -30,6 +30,7 @@ def tune_for_large_arrays() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    _tuned = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD,
-                                                                                    TRIM_THRESHOLD_BYTES))
+    _tuned = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )
     return _tuned

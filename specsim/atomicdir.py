@@ -35,7 +35,7 @@ def atomic_folder(target: Path, replaceable: Callable[[Path], bool] = lambda p: 
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-        if not done:                      # leave no folder this call created on the way
+        if not done:  # leave no folder this call created on the way
             for folder in created:
                 try:
                     folder.rmdir()
@@ -50,7 +50,7 @@ def atomic_file(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
     the umask; mkstemp makes 0o600) and replaces ``target`` in one rename, on any error it is removed.
     ``target``'s folder must exist; checking that ``target`` may be replaced is the caller's job."""
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(fd)                          # a fresh name of specsim's own: never a file of the user's
+    os.close(fd)  # a fresh name of specsim's own: never a file of the user's
     tmp = Path(name)
     try:
         yield tmp

@@ -8,7 +8,7 @@ is raised as :class:`SpecsimError`; the CLI prints its message on one line and e
 USER_ERROR_EXIT_CODE = 2
 
 
-MAX_MESSAGE = 1000   #: characters of one error message; longer ones are cut
+MAX_MESSAGE = 1000  #: characters of one error message; longer ones are cut
 
 
 class SpecsimError(Exception):
@@ -28,7 +28,7 @@ def shown(value: object, limit: int = 80) -> str:
     (a huge YAML document, a megabyte string)."""
     try:
         text = repr(value)
-    except (RecursionError, ValueError):          # nested too deep; an integer of more than 4,300 digits
+    except (RecursionError, ValueError):  # nested too deep; an integer of more than 4,300 digits
         text = f"<{type(value).__name__} too large to show>"
     return text if len(text) <= limit else text[: limit - 5] + " ...>"
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from specsim.errors import SpecsimError, cut
 
-RUN_MARKER = ".specsim-run.json"   #: in every folder `specsim run` writes: {"kind", "config", "overrides"}
-RUN_FILES = frozenset({RUN_MARKER, "report.json", "report.csv"})   #: everything a run folder holds
+RUN_MARKER = ".specsim-run.json"  #: in every folder `specsim run` writes: {"kind", "config", "overrides"}
+RUN_FILES = frozenset({RUN_MARKER, "report.json", "report.csv"})  #: everything a run folder holds
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -57,19 +57,23 @@ def _read_only(folder: Path) -> bool:
 
 def _os_errors(check):
     """A path check whose operating-system errors (a name too long, a path through a file) are one line."""
+
     def checked(path, label, *args, **kwargs):
         try:
             return check(path, label, *args, **kwargs)
         except OSError as err:
-            raise SpecsimError(f"{label} {cut(str(path), 200)}: unusable path ({err.strerror or type(err).__name__})") \
-                from None
+            raise SpecsimError(
+                f"{label} {cut(str(path), 200)}: unusable path ({err.strerror or type(err).__name__})"
+            ) from None
+
     checked.__doc__, checked.__name__ = check.__doc__, check.__name__
     return checked
 
 
 @_os_errors
-def check_output_file(path: str | Path, label: str, suffixes: tuple[str, ...],
-                      made_by_specsim: Callable[[Path], bool], what: str) -> Path:
+def check_output_file(
+    path: str | Path, label: str, suffixes: tuple[str, ...], made_by_specsim: Callable[[Path], bool], what: str
+) -> Path:
     """An output file ``path`` (``label``: its option, ``what``: what specsim writes there) that can be
     written, and that, if it exists, specsim made."""
     p = Path(path)
@@ -80,8 +84,10 @@ def check_output_file(path: str | Path, label: str, suffixes: tuple[str, ...],
         if p.is_dir():
             raise SpecsimError(f"{label} {path}: is a folder, expected a file name")
         if not made_by_specsim(p):
-            raise SpecsimError(f"{label} {path}: exists and is not {what} made by specsim; specsim does not "
-                               "overwrite other files (choose another name or remove it)")
+            raise SpecsimError(
+                f"{label} {path}: exists and is not {what} made by specsim; specsim does not "
+                "overwrite other files (choose another name or remove it)"
+            )
         if not os.access(p, os.W_OK):
             raise SpecsimError(f"{label} {path}: cannot replace it (permission denied)")
     return p
@@ -116,8 +122,10 @@ def replaceable_run_folder(folder: Path) -> bool:
     """Whether ``folder`` may be replaced by a run's results: empty, or a run folder holding only what
     ``specsim run`` writes."""
     entries = list(folder.iterdir())
-    return not entries or (read_marker(folder) is not None and all(
-        e.name in RUN_FILES and e.is_file() and not e.is_symlink() for e in entries))
+    return not entries or (
+        read_marker(folder) is not None
+        and all(e.name in RUN_FILES and e.is_file() and not e.is_symlink() for e in entries)
+    )
 
 
 @_os_errors
@@ -134,17 +142,22 @@ def check_run_folder(path: str | Path, label: str, signature: dict, replace: boo
         return p
     marker = read_marker(p)
     if marker is None:
-        raise SpecsimError(f"{label} {path}: is a folder specsim did not make (no {RUN_MARKER}); specsim never "
-                           "replaces other folders, choose another --out")
+        raise SpecsimError(
+            f"{label} {path}: is a folder specsim did not make (no {RUN_MARKER}); specsim never "
+            "replaces other folders, choose another --out"
+        )
     others = sorted(e.name for e in p.iterdir() if e.name not in RUN_FILES or not e.is_file() or e.is_symlink())
     if others:
-        raise SpecsimError(f"{label} {path}: holds files specsim did not write ({cut(', '.join(others), 120)}); "
-                           "move them out or choose another --out")
-    if not replace and (marker.get("config"), marker.get("overrides")) != (signature["config"],
-                                                                           signature["overrides"]):
+        raise SpecsimError(
+            f"{label} {path}: holds files specsim did not write ({cut(', '.join(others), 120)}); "
+            "move them out or choose another --out"
+        )
+    if not replace and (marker.get("config"), marker.get("overrides")) != (signature["config"], signature["overrides"]):
         was = " ".join([str(marker.get("config")), *(f"--set {o}" for o in marker.get("overrides") or [])])
-        raise SpecsimError(f"{label} {path}: holds the results of another configuration ({cut(was, 160)}); choose "
-                           "another --out, or give --replace to replace them")
+        raise SpecsimError(
+            f"{label} {path}: holds the results of another configuration ({cut(was, 160)}); choose "
+            "another --out, or give --replace to replace them"
+        )
     if not os.access(p, os.W_OK | os.X_OK):
         raise SpecsimError(f"{label} {path}: cannot replace it (permission denied)")
     return p

@@ -33,14 +33,15 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
-            self.flatten_mapping(node)          # merge keys (<<: *anchor) first, as SafeLoader does
+            self.flatten_mapping(node)  # merge keys (<<: *anchor) first, as SafeLoader does
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             mark = key_node.start_mark
             if not isinstance(key, (str, int, float, bool, type(None))):
-                raise yaml.constructor.ConstructorError(None, None, "a key must be text or a number, got "
-                                                        f"{type(key).__name__}", mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be text or a number, got {type(key).__name__}", mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {shown(key, 60)} given twice", mark)
             seen.add(key)
@@ -48,17 +49,18 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
 
 
 # no timestamps: 2024-01-01 stays text (a config holds no dates, and results files record values as JSON)
-_Loader.yaml_implicit_resolvers = {first: [(tag, regexp) for tag, regexp in resolvers
-                                           if tag != "tag:yaml.org,2002:timestamp"]
-                                   for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string (its floats need a dot); read it as the number YAML 1.2 and
 # every user mean, in files and in --set values alike
 _Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 _LOADER = _Loader
-_PARSED: dict[tuple, Any] = {}     # (path, mtime_ns, size) -> parsed mapping: sweeps reload the same files
+_PARSED: dict[tuple, Any] = {}  # (path, mtime_ns, size) -> parsed mapping: sweeps reload the same files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +74,10 @@ class Constant:
 
     def validate(self, where: str) -> None:
         if not (math.isfinite(self.value) and 0 <= self.value <= 1e15):
-            raise SpecsimError(f"{where}.value: expected a number in [0, 1e15]{f' ({self.unit})' if self.unit else ''}, "
-                               f"got {self.value!r}")
+            raise SpecsimError(
+                f"{where}.value: expected a number in [0, 1e15]{f' ({self.unit})' if self.unit else ''}, "
+                f"got {self.value!r}"
+            )
 
     def expect(self, where: str, unit: str) -> Constant:
         """Itself, after checking that its unit is ``unit``."""
@@ -88,9 +92,17 @@ def check_units(obj: Any, where: str, units: dict[str, str]) -> None:
         getattr(obj, key).expect(f"{where}.{key}", unit)
 
 
-def spec(default: Any = dataclasses.MISSING, *, unit: str = "", doc: str = "", gt: float | None = None,
-         ge: float | None = None, le: float | None = None, lt: float | None = None,
-         choices: tuple | None = None) -> Any:
+def spec(
+    default: Any = dataclasses.MISSING,
+    *,
+    unit: str = "",
+    doc: str = "",
+    gt: float | None = None,
+    ge: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple | None = None,
+) -> Any:
     """A dataclass field with its unit, documentation and validation rule (``gt``/``ge``/``le``/``lt``/
     ``choices``)."""
     meta = {"unit": unit, "doc": doc, "gt": gt, "ge": ge, "le": le, "lt": lt, "choices": choices}
@@ -105,7 +117,7 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-_BUILT: dict[tuple, Any] = {}      # (class, files' (path, mtime_ns, size)) -> built config: frozen, shared
+_BUILT: dict[tuple, Any] = {}  # (class, files' (path, mtime_ns, size)) -> built config: frozen, shared
 
 
 def file_key(path: str | Path, st: os.stat_result | None = None) -> tuple:
@@ -129,9 +141,9 @@ def cached(cls: type, paths: tuple, make: Any) -> Any:
     return _BUILT[key]
 
 
-MAX_YAML_BYTES = 16 << 20     #: a config, point list or architecture file larger than this is refused
-MAX_DEPTH = 32                #: nesting of mappings and lists a document may have
-MAX_VALUES = 200_000          #: values a document may hold once its aliases are expanded
+MAX_YAML_BYTES = 16 << 20  #: a config, point list or architecture file larger than this is refused
+MAX_DEPTH = 32  #: nesting of mappings and lists a document may have
+MAX_VALUES = 200_000  #: values a document may hold once its aliases are expanded
 
 
 def check_document(data: Any, where: str) -> Any:
@@ -144,11 +156,14 @@ def check_document(data: Any, where: str) -> Any:
         node, depth = stack.pop()
         seen += 1
         if not isinstance(node, (dict, list, str, int, float, bool, type(None))):
-            raise SpecsimError(f"{where}: holds a {type(node).__name__} value; expected text, numbers, true/false, "
-                               "lists and mappings only")
+            raise SpecsimError(
+                f"{where}: holds a {type(node).__name__} value; expected text, numbers, true/false, "
+                "lists and mappings only"
+            )
         if seen > MAX_VALUES:
-            raise SpecsimError(f"{where}: more than {MAX_VALUES:,} values once its aliases are expanded; refused "
-                               "(a YAML alias bomb?)")
+            raise SpecsimError(
+                f"{where}: more than {MAX_VALUES:,} values once its aliases are expanded; refused (a YAML alias bomb?)"
+            )
         if isinstance(node, (dict, list)):
             if depth > MAX_DEPTH:
                 raise SpecsimError(f"{where}: nested deeper than {MAX_DEPTH} levels; refused")
@@ -186,9 +201,10 @@ def load_yaml_document(path: str | Path) -> Any:
         raise SpecsimError(f"{path}: file not found") from None
     except UnicodeDecodeError as err:
         raise SpecsimError(f"{path}: not a UTF-8 text file (byte {err.start}); expected a YAML file") from None
-    except (OSError, ValueError) as err:         # ValueError: a path with a NUL character
-        raise SpecsimError(f"{cut(str(path), 200)}: cannot read ({getattr(err, 'strerror', None) or 'invalid path'})") \
-            from None
+    except (OSError, ValueError) as err:  # ValueError: a path with a NUL character
+        raise SpecsimError(
+            f"{cut(str(path), 200)}: cannot read ({getattr(err, 'strerror', None) or 'invalid path'})"
+        ) from None
     data = parse_yaml(text, str(path))
     _PARSED[key] = copy.deepcopy(data)
     return data
@@ -219,8 +235,14 @@ def _describe(tp: Any) -> str:
         return "a list of " + _describe(typing.get_args(tp)[0])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(tp))
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-            type(None): "null", Any: "any value"}.get(tp, str(tp))
+    return {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        str: "a string",
+        type(None): "null",
+        Any: "any value",
+    }.get(tp, str(tp))
 
 
 def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
@@ -270,13 +292,14 @@ def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
         if not isinstance(value, str):
             raise SpecsimError(f"{where}: expected a string, got {shown(value)}")
         if "\0" in value or len(value) > MAX_STRING:
-            raise SpecsimError(f"{where}: expected text of at most {MAX_STRING} characters without NUL, got "
-                               f"{shown(value)}")
+            raise SpecsimError(
+                f"{where}: expected text of at most {MAX_STRING} characters without NUL, got {shown(value)}"
+            )
     _check_range(value, where, meta)
     return value
 
 
-MAX_STRING = 4096   #: characters of one text value (names, paths, scheme strings)
+MAX_STRING = 4096  #: characters of one text value (names, paths, scheme strings)
 
 
 def _finite(value: int | float) -> bool:
@@ -307,8 +330,12 @@ def _check_range(value: Any, where: str, meta: dict) -> None:
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise SpecsimError(f"{where}: expected one of {', '.join(map(str, choices))}, got {shown(value)}")
-    for key, ok, text in (("gt", lambda v, b: v > b, "> {}"), ("ge", lambda v, b: v >= b, ">= {}"),
-                          ("le", lambda v, b: v <= b, "<= {}"), ("lt", lambda v, b: v < b, "< {}")):
+    for key, ok, text in (
+        ("gt", lambda v, b: v > b, "> {}"),
+        ("ge", lambda v, b: v >= b, ">= {}"),
+        ("le", lambda v, b: v <= b, "<= {}"),
+        ("lt", lambda v, b: v < b, "< {}"),
+    ):
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):
             raise SpecsimError(f"{where}: expected a value {text.format(bound)}{_unit(meta)}, got {shown(value)}")
@@ -343,7 +370,7 @@ def build_section(cls: type[T], data: Any, where: str) -> T:
 
 def _located(err: SpecsimError, source: str | Path) -> SpecsimError:
     msg = str(err)
-    msg = msg[len("<root>."):] if msg.startswith("<root>.") else msg.replace("<root>", "top level", 1)
+    msg = msg[len("<root>.") :] if msg.startswith("<root>.") else msg.replace("<root>", "top level", 1)
     return SpecsimError(f"{source}: {msg}")
 
 
@@ -406,7 +433,7 @@ def set_key(data: dict, cls: type, key: str, value: Any, source: str | Path, lab
                 raise SpecsimError(f"{source}: {label} {key}: unknown key '{where}' (expected one of: {known})")
             tp = hints[part]
         elif tp is Any or (origin is dict and typing.get_args(tp)[1] is Any):
-            tp = Any                    # a free mapping (checked where it is used): any key may be set
+            tp = Any  # a free mapping (checked where it is used): any key may be set
         elif origin is dict:
             if not isinstance(node, dict) or part not in node:
                 known = ", ".join(map(str, node)) if isinstance(node, dict) and node else "none in the file"

@@ -32,8 +32,9 @@ def _share(total: int, j: int, n: int) -> int:
     return base + (1 if j >= n - rem else 0)
 
 
-def simulate_reference(hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False,
-                       scalesim_compatible: bool = False) -> SimResult:
+def simulate_reference(
+    hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False, scalesim_compatible: bool = False
+) -> SimResult:
     """Replay ``ops`` with the SimPy model; returns the same :class:`SimResult` as :func:`simulate`."""
     m = map_ops(hw, ops, scalesim_compatible=scalesim_compatible)
     n_ops = len(m)

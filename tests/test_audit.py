@@ -23,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ARCH = load_architecture("llama-2-7b")
 GAMMA = 4
 #: bits per decoder weight each accelerator's passes read (metadata included), by pass kind
-BITS = {"fp16": {"decode": 16}, "speq": {"draft": 4, "verify": 16}, "olive": {"decode": 8},
-        "tender": {"decode": 8}, "mlspecqd": {"draft": 4.25, "verify": 16}, "hierarchical": {"draft": 3.5,
-                                                                                            "verify": 4.125}}
+BITS = {
+    "fp16": {"decode": 16},
+    "speq": {"draft": 4, "verify": 16},
+    "olive": {"decode": 8},
+    "tender": {"decode": 8},
+    "mlspecqd": {"draft": 4.25, "verify": 16},
+    "hierarchical": {"draft": 3.5, "verify": 4.125},
+}
 PHASE_OF = {"decode": (0, "decode"), "verify": (0, "verify"), "draft": (1, "draft")}
 
 
@@ -34,16 +39,36 @@ def _config(tmp_path: Path) -> Path:
     accelerator: OliVe and Tender at W8A8 as in the paper setting."""
     base = ROOT / "hwconfigs"
     cfg = {
-        "name": "speq", "hardware": {"include": "speq"},
-        "decoding": {"kind": "speculative", "draft": "speq", "gamma": GAMMA, "level_modes": ["fp16", "quarter"],
-                     "formats": ["fp16", "bsfp_draft"]},
-        "baselines": {"fp16": str(base / "fp16.yaml"), "olive": str(base / "paper/olive8.yaml"),
-                      "tender": str(base / "paper/tender8.yaml"), "mlspecqd": str(base / "mlspecqd.yaml"),
-                      "hierarchical": str(base / "hierarchical.yaml")},
-        "workloads": [{"name": "llama-2-7b", "shape": {
-            "architecture": "llama-2-7b", "prompts": 1, "prompt_len": 128, "max_new_tokens": 32,
-            "acceptance_mode": "expected",
-            "acceptance": {"speq": 0.9, "mlspecqd": 0.9, "hierarchical": 0.9}}}]}
+        "name": "speq",
+        "hardware": {"include": "speq"},
+        "decoding": {
+            "kind": "speculative",
+            "draft": "speq",
+            "gamma": GAMMA,
+            "level_modes": ["fp16", "quarter"],
+            "formats": ["fp16", "bsfp_draft"],
+        },
+        "baselines": {
+            "fp16": str(base / "fp16.yaml"),
+            "olive": str(base / "paper/olive8.yaml"),
+            "tender": str(base / "paper/tender8.yaml"),
+            "mlspecqd": str(base / "mlspecqd.yaml"),
+            "hierarchical": str(base / "hierarchical.yaml"),
+        },
+        "workloads": [
+            {
+                "name": "llama-2-7b",
+                "shape": {
+                    "architecture": "llama-2-7b",
+                    "prompts": 1,
+                    "prompt_len": 128,
+                    "max_new_tokens": 32,
+                    "acceptance_mode": "expected",
+                    "acceptance": {"speq": 0.9, "mlspecqd": 0.9, "hierarchical": 0.9},
+                },
+            }
+        ],
+    }
     path = tmp_path / "audit.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -54,11 +79,13 @@ def audited(tmp_path_factory):
     path = _config(tmp_path_factory.mktemp("audit"))
     from specsim.results.config import accelerators
     from specsim.results.decoding import shape_trace_for
+
     cfg = load_run_config(path)
     report = run(cfg, progress=False)
     accs = {a.name: a for a in accelerators(cfg)}
-    traces = {name: shape_trace_for(a, cfg.workloads[0].shape, cfg.path, workload="llama-2-7b")
-              for name, a in accs.items()}
+    traces = {
+        name: shape_trace_for(a, cfg.workloads[0].shape, cfg.path, workload="llama-2-7b") for name, a in accs.items()
+    }
     return cfg, report, traces, accs
 
 
@@ -66,7 +93,7 @@ def hand_pass_bytes(bits: float, tokens: np.ndarray, past: np.ndarray) -> np.nda
     """DRAM bytes of passes of ``tokens`` new tokens after ``past`` cached ones, from the architecture:
     decoder weights at ``bits``, lm_head in FP16, K and V read over the whole context and written for the
     new tokens, FP16."""
-    kv_per_token = 2 * ARCH.layers * ARCH.kv_heads * ARCH.head_dim * 2          # K and V, FP16, all layers
+    kv_per_token = 2 * ARCH.layers * ARCH.kv_heads * ARCH.head_dim * 2  # K and V, FP16, all layers
     weights = ARCH.decoder_weights * bits / 8 + ARCH.vocab * ARCH.hidden * 2
     return weights + kv_per_token * (past + tokens) + kv_per_token * tokens
 
@@ -77,8 +104,14 @@ def hand_compute_cycles(lanes: int, tokens: np.ndarray, past: np.ndarray, logits
     return ARCH.decoder_weights * tokens / (pes * lanes) + (ARCH.vocab * ARCH.hidden * logits + attention) / pes
 
 
-LANES = {"fp16": {"decode": 1}, "speq": {"draft": 4, "verify": 1}, "olive": {"decode": 1}, "tender": {"decode": 1},
-         "mlspecqd": {"draft": 4, "verify": 1}, "hierarchical": {"draft": 4, "verify": 4}}
+LANES = {
+    "fp16": {"decode": 1},
+    "speq": {"draft": 4, "verify": 1},
+    "olive": {"decode": 1},
+    "tender": {"decode": 1},
+    "mlspecqd": {"draft": 4, "verify": 1},
+    "hierarchical": {"draft": 4, "verify": 4},
+}
 
 
 @pytest.mark.parametrize("acc", list(BITS))
@@ -88,8 +121,9 @@ def test_dram_bytes_per_pass_equal_the_hand_formula(audited, acc):
     metrics = report["workloads"][0]["accelerators"][acc]
     for kind, bits in BITS[acc].items():
         level, phase = PHASE_OF[kind]
-        sel = (trace["step_level"] == level) & (trace["step_phase"] == ["prefill", "draft", "verify", "decode"]
-                                                 .index(phase))
+        sel = (trace["step_level"] == level) & (
+            trace["step_phase"] == ["prefill", "draft", "verify", "decode"].index(phase)
+        )
         hand = hand_pass_bytes(bits, trace["step_tokens"][sel], trace["step_past"][sel]).mean()
         simulated = metrics["steps"][kind]["dram_bytes"]
         # DRAM transfers round up to 64-byte bursts per tile: at most a fraction of a percent more
@@ -105,14 +139,17 @@ def test_pass_time_sits_on_its_floor_when_memory_bound(audited, acc):
     metrics = report["workloads"][0]["accelerators"][acc]
     for kind, bits in BITS[acc].items():
         level, phase = PHASE_OF[kind]
-        sel = (trace["step_level"] == level) & (trace["step_phase"] == ["prefill", "draft", "verify", "decode"]
-                                                 .index(phase))
+        sel = (trace["step_level"] == level) & (
+            trace["step_phase"] == ["prefill", "draft", "verify", "decode"].index(phase)
+        )
         tokens, past, logits = trace["step_tokens"][sel], trace["step_past"][sel], trace["step_logits"][sel]
         dram_floor = hand_pass_bytes(bits, tokens, past).mean() / bytes_per_s
-        compute_floor = hand_compute_cycles(LANES[acc][kind], tokens, past, logits, hw.pes).mean() / (hw.clock_ghz * 1e9)
+        compute_floor = hand_compute_cycles(LANES[acc][kind], tokens, past, logits, hw.pes).mean() / (
+            hw.clock_ghz * 1e9
+        )
         seconds = metrics["steps"][kind]["seconds"]
         assert seconds >= dram_floor, (acc, kind)
-        assert dram_floor > compute_floor                              # every decode-time pass is memory-bound
+        assert dram_floor > compute_floor  # every decode-time pass is memory-bound
         assert seconds <= 1.10 * max(dram_floor, compute_floor), (acc, kind, seconds / dram_floor)
 
 
@@ -130,12 +167,16 @@ def test_paper_setting_speq_over_tender_matches_the_hand_calculation():
     """SPEQ over Tender W8A8 in the paper setting (Llama-2-7B, alpha 0.976, gamma 4): per token, Tender
     reads its 8-bit weights once; SPEQ reads gamma draft passes (top nibble) and one FP16 verify per round
     and yields E[tau] = (1 - a^(g+1)) / (1 - a) tokens. Both memory-bound, so bytes over bandwidth."""
-    cfg = load_run_config(ROOT / "hwconfigs/paper/speq.yaml",
-                          ["workloads=[{name: llama-2-7b, shape: {architecture: llama-2-7b, prompts: 1, "
-                           "prompt_len: 128, max_new_tokens: 128, acceptance_mode: expected, "
-                           "acceptance: {speq: 0.976}}}]"])
+    cfg = load_run_config(
+        ROOT / "hwconfigs/paper/speq.yaml",
+        [
+            "workloads=[{name: llama-2-7b, shape: {architecture: llama-2-7b, prompts: 1, "
+            "prompt_len: 128, max_new_tokens: 128, acceptance_mode: expected, "
+            "acceptance: {speq: 0.976}}}]"
+        ],
+    )
     report = run(cfg, progress=False)
-    alpha, ctx = 0.976, np.array([128 + 64])                   # mid-generation context
+    alpha, ctx = 0.976, np.array([128 + 64])  # mid-generation context
     tau = (1 - alpha ** (GAMMA + 1)) / (1 - alpha)
     one = np.array([1])
     tender = hand_pass_bytes(8, one, ctx - 1)[0]

@@ -35,14 +35,34 @@ TIME_BOUND_S = 30.0
 
 # ---- the scratch folder and its inputs ------------------------------------------------------------------
 
+
 def _tiny_config() -> dict:
     """SPEQ vs FP16 on a SmolLM2-shaped workload of a few tokens: a valid run config to break."""
-    return {"name": "tiny", "hardware": {"include": "speq"},
-            "decoding": {"kind": "speculative", "draft": "speq", "gamma": 2, "level_modes": ["fp16", "quarter"],
-                         "formats": ["fp16", "bsfp_draft"], "trace": "speq"},
-            "baselines": {"fp16": str(ROOT / "hwconfigs" / "fp16.yaml")},
-            "workloads": [{"name": "s", "shape": {"architecture": "smollm2-135m", "prompts": 2, "prompt_len": 8,
-                                                   "max_new_tokens": 4, "acceptance": {"speq": 0.7}}}]}
+    return {
+        "name": "tiny",
+        "hardware": {"include": "speq"},
+        "decoding": {
+            "kind": "speculative",
+            "draft": "speq",
+            "gamma": 2,
+            "level_modes": ["fp16", "quarter"],
+            "formats": ["fp16", "bsfp_draft"],
+            "trace": "speq",
+        },
+        "baselines": {"fp16": str(ROOT / "hwconfigs" / "fp16.yaml")},
+        "workloads": [
+            {
+                "name": "s",
+                "shape": {
+                    "architecture": "smollm2-135m",
+                    "prompts": 2,
+                    "prompt_len": 8,
+                    "max_new_tokens": 4,
+                    "acceptance": {"speq": 0.7},
+                },
+            }
+        ],
+    }
 
 
 def _lol(top: str = "") -> str:
@@ -58,17 +78,21 @@ def _tiny_trace(path: Path) -> Path:
     from specsim.trace.architectures import load_architecture
     from specsim.trace.schedule import AcceptanceProfile, shape_trace
     from specsim.trace.tracefile import write_trace
-    header, arrays = shape_trace(load_architecture("smollm2-135m"), "bsfp_draft", 2,
-                                 AcceptanceProfile.parametric(0.7, 2), [8], 4, 0)
+
+    header, arrays = shape_trace(
+        load_architecture("smollm2-135m"), "bsfp_draft", 2, AcceptanceProfile.parametric(0.7, 2), [8], 4, 0
+    )
     write_trace(path, header, arrays)
     return path
 
 
-def _crafted_trace(path: Path, header_edit=None, arrays_edit=None, raw_header: bytes | None = None,
-                   rehash: bool = True) -> Path:
+def _crafted_trace(
+    path: Path, header_edit=None, arrays_edit=None, raw_header: bytes | None = None, rehash: bool = True
+) -> Path:
     """A trace archive written directly (no validation): the valid tiny trace with its header or arrays edited,
     its payload hash recomputed (``rehash``) so that only the edit itself can make it invalid."""
     from specsim.trace.tracefile import HEADER_KEY, payload_sha256, read_trace
+
     good = read_trace(_tiny_trace(path.with_name("good_" + path.name)))
     path.with_name("good_" + path.name).unlink()
     header, arrays = dict(good.header), dict(good.arrays)
@@ -106,7 +130,7 @@ def scratch(tmp_path, monkeypatch):
     (tmp_path / "mine" / "keep.txt").write_text("the user's data")
     (tmp_path / "notes.txt").write_text("the user's notes")
     (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n the user's picture")
-    (tmp_path / "data.npz").write_bytes(b"PK\x05\x06" + b"\0" * 18)        # an empty zip of the user's
+    (tmp_path / "data.npz").write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip of the user's
     (tmp_path / "inputs").mkdir()
     inputs = tmp_path / "inputs"
     (inputs / "good.yaml").write_text(yaml.safe_dump(_tiny_config()))
@@ -127,11 +151,11 @@ def _config(folder: Path, name: str, edit) -> str:
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*"))}
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
 
 
 # ---- the corpus: (id, builder of argv given the scratch folder) -------------------------------------------
+
 
 def _cfg(edit):
     return lambda f, i: ["run", _config(f, f"c{i}.yaml", edit), "--out", "out"]
@@ -142,8 +166,13 @@ def _yaml(text):
 
 
 def _set(*pairs):
-    return lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--out", "out",
-                         *[x for p in pairs for x in ("--set", p)]]
+    return lambda f, i: [
+        "run",
+        str(f / "inputs" / "good.yaml"),
+        "--out",
+        "out",
+        *[x for p in pairs for x in ("--set", p)],
+    ]
 
 
 def _hw(path, value):
@@ -153,6 +182,7 @@ def _hw(path, value):
         for key in head:
             node = node.setdefault(key, {})
         node[last] = value
+
     return edit
 
 
@@ -203,8 +233,12 @@ CORPUS = {
     "run-acceptance-mode": _cfg(_shape("acceptance_mode", "average")),
     "run-seed-negative": _cfg(_shape("seed", -1)),
     "run-baseline-missing-file": _cfg(lambda d: d["baselines"].__setitem__("olive", "none.yaml")),
-    "run-baseline-bad-override": _cfg(lambda d: d["baselines"].__setitem__(
-        "olive", {"config": str(ROOT / "hwconfigs" / "olive.yaml"), "overrides": {"hardware": {"array": {"speed": 1}}}})),
+    "run-baseline-bad-override": _cfg(
+        lambda d: d["baselines"].__setitem__(
+            "olive",
+            {"config": str(ROOT / "hwconfigs" / "olive.yaml"), "overrides": {"hardware": {"array": {"speed": 1}}}},
+        )
+    ),
     "run-comparison-unknown": _cfg(lambda d: d.__setitem__("comparison", "same_vibes")),
     "run-comparison-conflict": _cfg(lambda d: d.__setitem__("comparison", ["same_pe_count", "same_area"])),
     "run-confidence-one": _cfg(lambda d: d.__setitem__("confidence", 1.0)),
@@ -242,70 +276,246 @@ CORPUS = {
     "out-current-folder": lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--out", "."],
     # sweep
     "sweep-no-axes": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--out", "sw"],
-    "sweep-empty-axis": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=", "--out", "sw"],
-    "sweep-unknown-key": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "hardware.x=1,2", "--out", "sw"],
-    "sweep-points-not-list": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--points",
-                                           _write(f, "p.yaml", "a: 1\n"), "--out", "sw"],
-    "sweep-points-alias-bomb": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--points",
-                                             _write(f, "p.yaml", _lol()), "--out", "sw"],
-    "sweep-points-deep": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--points",
-                                       _write(f, "p.yaml", "[" * 500 + "]" * 500), "--out", "sw"],
-    "sweep-workers-zero": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
-                                        "--workers", "0", "--out", "sw"],
-    "sweep-workers-huge": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
-                                        "--workers", "100000", "--out", "sw"],
-    "sweep-out-users-folder": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
-                                            "--out", "mine"],
-    "sweep-out-is-a-file": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
-                                         "--out", "notes.txt"],
+    "sweep-empty-axis": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "decoding.gamma=",
+        "--out",
+        "sw",
+    ],
+    "sweep-unknown-key": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "hardware.x=1,2",
+        "--out",
+        "sw",
+    ],
+    "sweep-points-not-list": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--points",
+        _write(f, "p.yaml", "a: 1\n"),
+        "--out",
+        "sw",
+    ],
+    "sweep-points-alias-bomb": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--points",
+        _write(f, "p.yaml", _lol()),
+        "--out",
+        "sw",
+    ],
+    "sweep-points-deep": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--points",
+        _write(f, "p.yaml", "[" * 500 + "]" * 500),
+        "--out",
+        "sw",
+    ],
+    "sweep-workers-zero": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "decoding.gamma=1,2",
+        "--workers",
+        "0",
+        "--out",
+        "sw",
+    ],
+    "sweep-workers-huge": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "decoding.gamma=1,2",
+        "--workers",
+        "100000",
+        "--out",
+        "sw",
+    ],
+    "sweep-out-users-folder": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "decoding.gamma=1,2",
+        "--out",
+        "mine",
+    ],
+    "sweep-out-is-a-file": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "decoding.gamma=1,2",
+        "--out",
+        "notes.txt",
+    ],
     # plot
     "plot-missing-table": lambda f, i: ["plot", "nowhere.csv", "--kind", "speedup", "-o", "fig.png"],
     "plot-not-a-table": lambda f, i: ["plot", str(f / "notes.txt"), "--kind", "speedup", "-o", "fig.png"],
-    "plot-text-in-numbers": lambda f, i: ["plot", _edited_table(f, "t.csv", "speedup_vs_fp16", "fast"),
-                                          "--kind", "speedup", "-o", "fig.png"],
-    "plot-text-in-is-main": lambda f, i: ["plot", _edited_table(f, "t.csv", "is_main", "maybe"),
-                                          "--kind", "speedup", "-o", "fig.png"],
-    "plot-infinite-speedup": lambda f, i: ["plot", _edited_table(f, "t.csv", "speedup_vs_fp16", "inf"),
-                                           "--kind", "speedup", "-o", "fig.png"],
-    "plot-blank-rows": lambda f, i: ["plot", _edited_table(f, "t.csv", "rows", "", None), "--kind", "pe-sweep",
-                                     "-o", "fig.png"],
-    "plot-no-main-row": lambda f, i: ["plot", _edited_table(f, "t.csv", "is_main", "False", None), "--kind", "speedup",
-                                      "-o", "fig.png"],
-    "plot-zero-reference-energy": lambda f, i: ["plot", _edited_table(f, "t.csv", "energy_j_per_token", "0", 1),
-                                                "--kind", "energy", "-o", "fig.png"],
-    "plot-missing-column": lambda f, i: ["plot", _write(f, "t.csv", "workload,accelerator,is_main,speedup_vs_fp16\n"
-                                                              "w,a,True,1.0\n"), "--kind", "speedup", "-o", "fig.png"],
-    "plot-empty-table": lambda f, i: ["plot", _write(f, "t.csv", (_good_table(f).read_text().splitlines()[0] + "\n")),
-                                      "--kind", "speedup", "-o", "fig.png"],
-    "plot-where-bigint": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "--where", "rows=" + "9" * 400,
-                                       "-o", "fig.png"],
+    "plot-text-in-numbers": lambda f, i: [
+        "plot",
+        _edited_table(f, "t.csv", "speedup_vs_fp16", "fast"),
+        "--kind",
+        "speedup",
+        "-o",
+        "fig.png",
+    ],
+    "plot-text-in-is-main": lambda f, i: [
+        "plot",
+        _edited_table(f, "t.csv", "is_main", "maybe"),
+        "--kind",
+        "speedup",
+        "-o",
+        "fig.png",
+    ],
+    "plot-infinite-speedup": lambda f, i: [
+        "plot",
+        _edited_table(f, "t.csv", "speedup_vs_fp16", "inf"),
+        "--kind",
+        "speedup",
+        "-o",
+        "fig.png",
+    ],
+    "plot-blank-rows": lambda f, i: [
+        "plot",
+        _edited_table(f, "t.csv", "rows", "", None),
+        "--kind",
+        "pe-sweep",
+        "-o",
+        "fig.png",
+    ],
+    "plot-no-main-row": lambda f, i: [
+        "plot",
+        _edited_table(f, "t.csv", "is_main", "False", None),
+        "--kind",
+        "speedup",
+        "-o",
+        "fig.png",
+    ],
+    "plot-zero-reference-energy": lambda f, i: [
+        "plot",
+        _edited_table(f, "t.csv", "energy_j_per_token", "0", 1),
+        "--kind",
+        "energy",
+        "-o",
+        "fig.png",
+    ],
+    "plot-missing-column": lambda f, i: [
+        "plot",
+        _write(f, "t.csv", "workload,accelerator,is_main,speedup_vs_fp16\nw,a,True,1.0\n"),
+        "--kind",
+        "speedup",
+        "-o",
+        "fig.png",
+    ],
+    "plot-empty-table": lambda f, i: [
+        "plot",
+        _write(f, "t.csv", (_good_table(f).read_text().splitlines()[0] + "\n")),
+        "--kind",
+        "speedup",
+        "-o",
+        "fig.png",
+    ],
+    "plot-where-bigint": lambda f, i: [
+        "plot",
+        str(_good_table(f)),
+        "--kind",
+        "speedup",
+        "--where",
+        "rows=" + "9" * 400,
+        "-o",
+        "fig.png",
+    ],
     "plot-output-only-suffix": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", ".png"],
-    "plot-overwrite-users-svg-naming-specsim": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o",
-                                                             _write(f, "d.svg", "<svg><!-- made with specsim --></svg>")],
-    "sweep-out-symlink": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
-                                       "--out", _symlink(f)],
-    "sweep-out-users-lock": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
-                                          "--out", _folder_with(f, "locks", ".lock", "the user's lock notes")],
-    "sweep-out-too-long": lambda f, i: ["sweep", str(f / "inputs" / "good.yaml"), "--set", "decoding.gamma=1,2",
-                                        "--out", "c" * 300],
+    "plot-overwrite-users-svg-naming-specsim": lambda f, i: [
+        "plot",
+        str(_good_table(f)),
+        "--kind",
+        "speedup",
+        "-o",
+        _write(f, "d.svg", "<svg><!-- made with specsim --></svg>"),
+    ],
+    "sweep-out-symlink": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "decoding.gamma=1,2",
+        "--out",
+        _symlink(f),
+    ],
+    "sweep-out-users-lock": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "decoding.gamma=1,2",
+        "--out",
+        _folder_with(f, "locks", ".lock", "the user's lock notes"),
+    ],
+    "sweep-out-too-long": lambda f, i: [
+        "sweep",
+        str(f / "inputs" / "good.yaml"),
+        "--set",
+        "decoding.gamma=1,2",
+        "--out",
+        "c" * 300,
+    ],
     "inspect-compressed-member": lambda f, i: ["trace", "--inspect", _compressed_trace(f)],
     "plot-overwrite-users-png": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", "photo.png"],
     "plot-output-is-folder": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", "mine"],
     "plot-output-suffix": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", "fig.bmp"],
     "plot-output-under-file": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "-o", "notes.txt/f.png"],
     "plot-kind-unknown": lambda f, i: ["plot", str(_good_table(f)), "--kind", "pie", "-o", "fig.png"],
-    "plot-where-malformed": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "--where", "gamma",
-                                          "-o", "fig.png"],
+    "plot-where-malformed": lambda f, i: [
+        "plot",
+        str(_good_table(f)),
+        "--kind",
+        "speedup",
+        "--where",
+        "gamma",
+        "-o",
+        "fig.png",
+    ],
     # trace: arguments
-    "trace-gamma-zero": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "--gamma", "0", "-o", "t.npz"],
+    "trace-gamma-zero": lambda f, i: [
+        "trace",
+        "--shape",
+        "llama-2-7b",
+        "--alpha",
+        "0.5",
+        "--gamma",
+        "0",
+        "-o",
+        "t.npz",
+    ],
     "trace-gamma-huge": lambda f, i: ["trace", "--gamma", "33", "-o", "t.npz"],
     "trace-gamma-text": lambda f, i: ["trace", "--gamma", "four", "-o", "t.npz"],
-    "trace-limit-negative": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "--limit", "-1",
-                                          "-o", "t.npz"],
+    "trace-limit-negative": lambda f, i: [
+        "trace",
+        "--shape",
+        "llama-2-7b",
+        "--alpha",
+        "0.5",
+        "--limit",
+        "-1",
+        "-o",
+        "t.npz",
+    ],
     "trace-limit-zero": lambda f, i: ["trace", "--limit", "0", "-o", "t.npz"],
     "trace-new-tokens-huge": lambda f, i: ["trace", "--max-new-tokens", "1000000000000", "-o", "t.npz"],
-    "trace-prompt-len-huge": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "--prompt-len",
-                                           "3000000000", "-o", "t.npz"],
+    "trace-prompt-len-huge": lambda f, i: [
+        "trace",
+        "--shape",
+        "llama-2-7b",
+        "--alpha",
+        "0.5",
+        "--prompt-len",
+        "3000000000",
+        "-o",
+        "t.npz",
+    ],
     "trace-alpha-two": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "2", "-o", "t.npz"],
     "trace-alpha-nan": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "nan", "-o", "t.npz"],
     "trace-temperature-zero": lambda f, i: ["trace", "--temperature", "0", "-o", "t.npz"],
@@ -313,64 +523,184 @@ CORPUS = {
     "trace-seed-negative": lambda f, i: ["trace", "--seed", "-1", "-o", "t.npz"],
     "trace-output-users-npz": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "-o", "data.npz"],
     "trace-output-users-file": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "-o", "notes.txt"],
-    "trace-output-under-file": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "-o", "notes.txt/o.npz"],
+    "trace-output-under-file": lambda f, i: [
+        "trace",
+        "--shape",
+        "llama-2-7b",
+        "--alpha",
+        "0.5",
+        "-o",
+        "notes.txt/o.npz",
+    ],
     "trace-output-folder": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "-o", "mine"],
     "trace-no-output": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5"],
     "trace-shape-unknown": lambda f, i: ["trace", "--shape", "gpt-9", "--alpha", "0.5", "-o", "t.npz"],
-    "trace-shape-file-bomb": lambda f, i: ["trace", "--shape", _write(f, "a.yaml", _lol("name: x\n")), "--alpha",
-                                           "0.5", "-o", "t.npz"],
+    "trace-shape-file-bomb": lambda f, i: [
+        "trace",
+        "--shape",
+        _write(f, "a.yaml", _lol("name: x\n")),
+        "--alpha",
+        "0.5",
+        "-o",
+        "t.npz",
+    ],
     "trace-draft-unknown": lambda f, i: ["trace", "--draft", "telepathy", "-o", "t.npz"],
     # trace --inspect: crafted files
     "inspect-missing": lambda f, i: ["trace", "--inspect", "nowhere.npz"],
     "inspect-not-zip": lambda f, i: ["trace", "--inspect", str(f / "notes.txt")],
     "inspect-users-zip": lambda f, i: ["trace", "--inspect", str(f / "data.npz")],
-    "inspect-truncated": lambda f, i: ["trace", "--inspect", _write(f, "trunc.npz", (f / "inputs" / "tiny.npz")
-                                                                    .read_bytes()[:500])],
-    "inspect-op-names-null": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", lambda h: h.__setitem__("op_names", None)))],
-    "inspect-level-formats-int": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", lambda h: h.__setitem__("level_formats", 7)))],
-    "inspect-gamma-text": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", lambda h: h.__setitem__("gamma", ["four"])))],
-    "inspect-drift-text": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", lambda h: h.__setitem__("drift", {"perplexity": "low"})))],
-    "inspect-header-nested": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", raw_header=b"[" * 100_000 + b"]" * 100_000))],
-    "inspect-header-not-json": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", raw_header=b"\xff{not json"))],
-    "inspect-array-2d": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a.__setitem__("tokens", np.zeros((2, 2), np.int32))))],
-    "inspect-array-dtype": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a.__setitem__("step_level", a["step_level"].astype(float))))],
+    "inspect-truncated": lambda f, i: [
+        "trace",
+        "--inspect",
+        _write(f, "trunc.npz", (f / "inputs" / "tiny.npz").read_bytes()[:500]),
+    ],
+    "inspect-op-names-null": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", lambda h: h.__setitem__("op_names", None))),
+    ],
+    "inspect-level-formats-int": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", lambda h: h.__setitem__("level_formats", 7))),
+    ],
+    "inspect-gamma-text": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", lambda h: h.__setitem__("gamma", ["four"]))),
+    ],
+    "inspect-drift-text": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", lambda h: h.__setitem__("drift", {"perplexity": "low"}))),
+    ],
+    "inspect-header-nested": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", raw_header=b"[" * 100_000 + b"]" * 100_000)),
+    ],
+    "inspect-header-not-json": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", raw_header=b"\xff{not json")),
+    ],
+    "inspect-array-2d": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(
+            _crafted_trace(
+                f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a.__setitem__("tokens", np.zeros((2, 2), np.int32))
+            )
+        ),
+    ],
+    "inspect-array-dtype": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(
+            _crafted_trace(
+                f / "inputs" / f"x{i}.npz",
+                arrays_edit=lambda a: a.__setitem__("step_level", a["step_level"].astype(float)),
+            )
+        ),
+    ],
     "inspect-huge-member": lambda f, i: ["trace", "--inspect", str(_huge_member(f / "inputs" / f"x{i}.npz"))],
-    "inspect-payload-changed": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a.__setitem__("tokens", a["tokens"] + 1), rehash=False))],
+    "inspect-payload-changed": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(
+            _crafted_trace(
+                f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a.__setitem__("tokens", a["tokens"] + 1), rehash=False
+            )
+        ),
+    ],
     # crafted traces whose payload hash was recomputed: only the checks of their content can refuse them
-    "inspect-header-huge-integer": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", raw_header=b'{"kind": "specsim-trace", "x": ' + b"9" * 5000 + b"}"))],
-    "inspect-expected-without-tokens": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", lambda h: (h.__setitem__("acceptance_mode", "expected"),
-                                                h.pop("expected_tokens_per_round", None))))],
-    "inspect-tokens-per-round-nan": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", raw_header=json.dumps({**_header_of_tiny(f), "expected_tokens_per_round": None,
-                                                            "configured_alpha": float("nan")}).encode()))],
-    "inspect-op-n-negative": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["op_n"].__setitem__(0, -5)))],
-    "inspect-op-count-zero": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["op_count"].__setitem__(0, 0)))],
-    "inspect-step-past-huge": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["step_past"].__setitem__(-1, 2**31 - 1)))],
-    "inspect-drafted-huge": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["round_drafted"].__setitem__(0, 32767)))],
-    "inspect-generated-zero": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: (a.__setitem__("generated_len", a["generated_len"] * 0),
-                                                            a.__setitem__("tokens", a["tokens"][:0]))))],
-    "inspect-layer-stat-nan": lambda f, i: ["trace", "--inspect", str(_crafted_trace(
-        f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: _one_layer_stat(a, float("nan"))))],
-    "plot-where-drops-main": lambda f, i: ["plot", str(_good_table(f)), "--kind", "speedup", "--where",
-                                           "is_main=false", "-o", "fig.png"],
-    "out-specsim-folder-with-a-folder-inside": lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--out",
-                                                             _run_folder_with_a_folder(f)],
+    "inspect-header-huge-integer": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(
+            _crafted_trace(
+                f / "inputs" / f"x{i}.npz", raw_header=b'{"kind": "specsim-trace", "x": ' + b"9" * 5000 + b"}"
+            )
+        ),
+    ],
+    "inspect-expected-without-tokens": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(
+            _crafted_trace(
+                f / "inputs" / f"x{i}.npz",
+                lambda h: (h.__setitem__("acceptance_mode", "expected"), h.pop("expected_tokens_per_round", None)),
+            )
+        ),
+    ],
+    "inspect-tokens-per-round-nan": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(
+            _crafted_trace(
+                f / "inputs" / f"x{i}.npz",
+                raw_header=json.dumps(
+                    {**_header_of_tiny(f), "expected_tokens_per_round": None, "configured_alpha": float("nan")}
+                ).encode(),
+            )
+        ),
+    ],
+    "inspect-op-n-negative": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["op_n"].__setitem__(0, -5))),
+    ],
+    "inspect-op-count-zero": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["op_count"].__setitem__(0, 0))),
+    ],
+    "inspect-step-past-huge": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(
+            _crafted_trace(f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["step_past"].__setitem__(-1, 2**31 - 1))
+        ),
+    ],
+    "inspect-drafted-huge": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: a["round_drafted"].__setitem__(0, 32767))),
+    ],
+    "inspect-generated-zero": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(
+            _crafted_trace(
+                f / "inputs" / f"x{i}.npz",
+                arrays_edit=lambda a: (
+                    a.__setitem__("generated_len", a["generated_len"] * 0),
+                    a.__setitem__("tokens", a["tokens"][:0]),
+                ),
+            )
+        ),
+    ],
+    "inspect-layer-stat-nan": lambda f, i: [
+        "trace",
+        "--inspect",
+        str(_crafted_trace(f / "inputs" / f"x{i}.npz", arrays_edit=lambda a: _one_layer_stat(a, float("nan")))),
+    ],
+    "plot-where-drops-main": lambda f, i: [
+        "plot",
+        str(_good_table(f)),
+        "--kind",
+        "speedup",
+        "--where",
+        "is_main=false",
+        "-o",
+        "fig.png",
+    ],
+    "out-specsim-folder-with-a-folder-inside": lambda f, i: [
+        "run",
+        str(f / "inputs" / "good.yaml"),
+        "--out",
+        _run_folder_with_a_folder(f),
+    ],
     # gemm
     "gemm-m-zero": lambda f, i: ["gemm", "--m", "0", "--n", "8", "--k", "8"],
     "gemm-m-huge": lambda f, i: ["gemm", "--m", "1000000000000", "--n", "8", "--k", "8"],
@@ -379,8 +709,17 @@ CORPUS = {
     "gemm-rows-zero": lambda f, i: ["gemm", "--m", "1", "--n", "8", "--k", "8", "--rows", "0"],
     "gemm-mode-unknown": lambda f, i: ["gemm", "--m", "1", "--n", "8", "--k", "8", "--mode", "fp3"],
     "gemm-config-missing": lambda f, i: ["gemm", "--m", "1", "--n", "8", "--k", "8", "--config", "none.yaml"],
-    "gemm-config-bomb": lambda f, i: ["gemm", "--m", "1", "--n", "8", "--k", "8", "--config",
-                                      _write(f, "h.yaml", _lol())],
+    "gemm-config-bomb": lambda f, i: [
+        "gemm",
+        "--m",
+        "1",
+        "--n",
+        "8",
+        "--k",
+        "8",
+        "--config",
+        _write(f, "h.yaml", _lol()),
+    ],
     "gemm-dataflow": lambda f, i: ["gemm", "--m", "1", "--n", "8", "--k", "8", "--dataflow", "rs"],
     # formats (argument errors: refused before a model loads)
     "formats-unknown-format": lambda f, i: ["formats", "--formats", "fp3"],
@@ -400,44 +739,194 @@ CORPUS = {
     "plot-table-fifo": lambda f, i: ["plot", _fifo(f, ".csv"), "--kind", "speedup", "-o", "fig.png"],
     "set-superscript-index": _set("workloads.\u00b9.shape.prompts=1"),
     "set-bigint": _set("hardware.clock_ghz=" + "9" * 400),
-    "energy-pe-area-zero": lambda f, i: ["run", _config(f, f"c{i}.yaml", lambda d: d.update(
-        comparison=["same_area", "same_memory"], hardware={"include": "speq", "energy_table": _write(
-            f, "e.yaml", yaml.safe_dump({**yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
-                                         "include": str(ROOT / "specsim/data/energy/shared-28nm.yaml"),
-                                         "pe_area": {"value": 0, "unit": "um^2/PE", "source": "x"}}))})),
-                                          "--out", "out"],
-    "dram-burst-fraction": lambda f, i: ["run", _config(f, f"c{i}.yaml", _hw("dram.preset", _write(
-        f, "p.yaml", yaml.safe_dump({**yaml.safe_load((ROOT / "specsim/data/dram/hbm2.yaml").read_text()),
-                                     "burst_bytes": {"value": 1.5, "unit": "bytes", "source": "x"}})))), "--out", "out"],
-    "out-specsim-folder-with-users-file": lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--out",
-                                                        _run_folder_with_a_user_file(f)],
-    "trace-acceptance-from-autoregressive": lambda f, i: ["trace", "--shape", "smollm2-135m", "--acceptance-from",
-                                                          str(TRACES / "smollm2-135m_fp16.npz"), "-o", "t.npz"],
-    "trace-shape-huge-layers": lambda f, i: ["trace", "--shape", _write(f, "big.yaml", yaml.safe_dump(
-        {**yaml.safe_load((ROOT / "specsim/data/architectures/llama-2-7b.yaml").read_text()), "layers": 40000})),
-        "--alpha", "0.5", "--limit", "1", "--max-new-tokens", "4", "-o", "t.npz"],
-    "trace-shape-too-much-work": lambda f, i: ["trace", "--shape", "llama-2-7b", "--alpha", "0.5", "--limit", "100000",
-                                               "--max-new-tokens", "16384", "-o", "t.npz"],
+    "energy-pe-area-zero": lambda f, i: [
+        "run",
+        _config(
+            f,
+            f"c{i}.yaml",
+            lambda d: d.update(
+                comparison=["same_area", "same_memory"],
+                hardware={
+                    "include": "speq",
+                    "energy_table": _write(
+                        f,
+                        "e.yaml",
+                        yaml.safe_dump(
+                            {
+                                **yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
+                                "include": str(ROOT / "specsim/data/energy/shared-28nm.yaml"),
+                                "pe_area": {"value": 0, "unit": "um^2/PE", "source": "x"},
+                            }
+                        ),
+                    ),
+                },
+            ),
+        ),
+        "--out",
+        "out",
+    ],
+    "dram-burst-fraction": lambda f, i: [
+        "run",
+        _config(
+            f,
+            f"c{i}.yaml",
+            _hw(
+                "dram.preset",
+                _write(
+                    f,
+                    "p.yaml",
+                    yaml.safe_dump(
+                        {
+                            **yaml.safe_load((ROOT / "specsim/data/dram/hbm2.yaml").read_text()),
+                            "burst_bytes": {"value": 1.5, "unit": "bytes", "source": "x"},
+                        }
+                    ),
+                ),
+            ),
+        ),
+        "--out",
+        "out",
+    ],
+    "out-specsim-folder-with-users-file": lambda f, i: [
+        "run",
+        str(f / "inputs" / "good.yaml"),
+        "--out",
+        _run_folder_with_a_user_file(f),
+    ],
+    "trace-acceptance-from-autoregressive": lambda f, i: [
+        "trace",
+        "--shape",
+        "smollm2-135m",
+        "--acceptance-from",
+        str(TRACES / "smollm2-135m_fp16.npz"),
+        "-o",
+        "t.npz",
+    ],
+    "trace-shape-huge-layers": lambda f, i: [
+        "trace",
+        "--shape",
+        _write(
+            f,
+            "big.yaml",
+            yaml.safe_dump(
+                {**yaml.safe_load((ROOT / "specsim/data/architectures/llama-2-7b.yaml").read_text()), "layers": 40000}
+            ),
+        ),
+        "--alpha",
+        "0.5",
+        "--limit",
+        "1",
+        "--max-new-tokens",
+        "4",
+        "-o",
+        "t.npz",
+    ],
+    "trace-shape-too-much-work": lambda f, i: [
+        "trace",
+        "--shape",
+        "llama-2-7b",
+        "--alpha",
+        "0.5",
+        "--limit",
+        "100000",
+        "--max-new-tokens",
+        "16384",
+        "-o",
+        "t.npz",
+    ],
     # a second held-out corpus
-    "dram-preset-capacity-denormal": lambda f, i: ["run", _config(f, f"c{i}.yaml", _hw("dram.preset", _write(
-        f, "p.yaml", yaml.safe_dump({**yaml.safe_load((ROOT / "specsim/data/dram/hbm2.yaml").read_text()),
-                                     "capacity_gib": {"value": 1e-300, "unit": "GiB", "source": "x"}})))), "--out", "out"],
-    "energy-steep-sram-fit": lambda f, i: ["run", _config(f, f"c{i}.yaml", lambda d: d["hardware"].update(
-        energy_table=_write(f, "e.yaml", yaml.safe_dump({
-            **yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
-            **{k: v for k, v in yaml.safe_load((ROOT / "specsim/data/energy/shared-28nm.yaml").read_text()).items()},
-            "sram_points": [{"size_kib": 32, "pj_per_64bit": 1, "source": "x"},
-                            {"size_kib": 33, "pj_per_64bit": 20, "source": "x"}]})))), "--out", "out"],
-    "energy-pe-area-denormal": lambda f, i: ["run", _config(f, f"c{i}.yaml", lambda d: d["hardware"].update(
-        energy_table=_write(f, "e.yaml", yaml.safe_dump({
-            **yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
-            "include": str(ROOT / "specsim/data/energy/shared-28nm.yaml"),
-            "pe_area": {"value": 1e-320, "unit": "um^2/PE", "source": "x"}})))), "--out", "out"],
-    "baseline-named-like-main": _cfg(lambda d: d["baselines"].__setitem__("tiny", str(ROOT / "hwconfigs" / "fp16.yaml"))),
+    "dram-preset-capacity-denormal": lambda f, i: [
+        "run",
+        _config(
+            f,
+            f"c{i}.yaml",
+            _hw(
+                "dram.preset",
+                _write(
+                    f,
+                    "p.yaml",
+                    yaml.safe_dump(
+                        {
+                            **yaml.safe_load((ROOT / "specsim/data/dram/hbm2.yaml").read_text()),
+                            "capacity_gib": {"value": 1e-300, "unit": "GiB", "source": "x"},
+                        }
+                    ),
+                ),
+            ),
+        ),
+        "--out",
+        "out",
+    ],
+    "energy-steep-sram-fit": lambda f, i: [
+        "run",
+        _config(
+            f,
+            f"c{i}.yaml",
+            lambda d: d["hardware"].update(
+                energy_table=_write(
+                    f,
+                    "e.yaml",
+                    yaml.safe_dump(
+                        {
+                            **yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
+                            **{
+                                k: v
+                                for k, v in yaml.safe_load(
+                                    (ROOT / "specsim/data/energy/shared-28nm.yaml").read_text()
+                                ).items()
+                            },
+                            "sram_points": [
+                                {"size_kib": 32, "pj_per_64bit": 1, "source": "x"},
+                                {"size_kib": 33, "pj_per_64bit": 20, "source": "x"},
+                            ],
+                        }
+                    ),
+                )
+            ),
+        ),
+        "--out",
+        "out",
+    ],
+    "energy-pe-area-denormal": lambda f, i: [
+        "run",
+        _config(
+            f,
+            f"c{i}.yaml",
+            lambda d: d["hardware"].update(
+                energy_table=_write(
+                    f,
+                    "e.yaml",
+                    yaml.safe_dump(
+                        {
+                            **yaml.safe_load((ROOT / "specsim/data/energy/default-28nm.yaml").read_text()),
+                            "include": str(ROOT / "specsim/data/energy/shared-28nm.yaml"),
+                            "pe_area": {"value": 1e-320, "unit": "um^2/PE", "source": "x"},
+                        }
+                    ),
+                )
+            ),
+        ),
+        "--out",
+        "out",
+    ],
+    "baseline-named-like-main": _cfg(
+        lambda d: d["baselines"].__setitem__("tiny", str(ROOT / "hwconfigs" / "fp16.yaml"))
+    ),
     "confidence-denormal": _cfg(lambda d: d.__setitem__("confidence", 1e-320)),
-    "sweep-date-values": lambda f, i: ["sweep", _config(f, f"c{i}.yaml", lambda d: d["baselines"].__setitem__(
-        "fp16", {"config": str(ROOT / "hwconfigs" / "fp16.yaml"), "overrides": {}})),
-        "--set", "baselines.fp16.overrides.description=!!timestamp 2024-01-01", "--out", "sw"],
+    "sweep-date-values": lambda f, i: [
+        "sweep",
+        _config(
+            f,
+            f"c{i}.yaml",
+            lambda d: d["baselines"].__setitem__(
+                "fp16", {"config": str(ROOT / "hwconfigs" / "fp16.yaml"), "overrides": {}}
+            ),
+        ),
+        "--set",
+        "baselines.fp16.overrides.description=!!timestamp 2024-01-01",
+        "--out",
+        "sw",
+    ],
     # unknown command and options
     "unknown-command": lambda f, i: ["simulate-everything"],
     "unknown-option": lambda f, i: ["run", str(f / "inputs" / "good.yaml"), "--turbo"],
@@ -471,12 +960,14 @@ def _compressed_trace(folder: Path) -> str:
 
 def _header_of_tiny(folder: Path) -> dict:
     from specsim.trace.tracefile import read_trace
+
     return dict(read_trace(folder / "inputs" / "tiny.npz").header)
 
 
 def _one_layer_stat(arrays: dict, value: float) -> None:
     """Give the trace one layer-statistics row whose Tender group count is ``value``."""
     from specsim.trace.tracefile import LAYER_STATS
+
     arrays["ls_layer"], arrays["ls_name"] = np.zeros(1, np.int16), np.zeros(1, np.int16)
     for name in LAYER_STATS:
         arrays[name] = np.full(1, value if name == "tender_groups" else 0.0, np.float32)
@@ -521,9 +1012,10 @@ def _good_table(folder: Path) -> Path:
 def _edited_table(folder: Path, name: str, column: str, value: str, row: int = 0) -> str:
     """The good table with one cell (or, for row=None, the whole column) replaced."""
     import csv
+
     rows = list(csv.reader(_good_table(folder).open()))
     col = rows[0].index(column)
-    for r in (rows[1:] if row is None else [rows[1 + row]]):
+    for r in rows[1:] if row is None else [rows[1 + row]]:
         r[col] = value
     out = folder / "inputs" / name
     with out.open("w", newline="") as fh:
@@ -548,24 +1040,30 @@ def test_malformed_input_is_one_line_exit_2_and_changes_nothing(scratch, capsys,
     assert code == 2, (code, out, err)
     assert "Traceback" not in out + err and "internal error" not in err
     assert 1 <= len(lines) <= 2, lines
-    assert _snapshot(scratch) == before                    # nothing written, nothing of the user's touched
+    assert _snapshot(scratch) == before  # nothing written, nothing of the user's touched
     assert elapsed < TIME_BOUND_S
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "{good}", "--out", "out"],
-    ["run", "{good}", "--out", "out"],                         # the same config again: its own folder is replaced
-    ["gemm", "--m", "1", "--n", "64", "--k", "64", "--json"],
-    ["trace", "--inspect", "{tiny}", "--json"],
-    ["trace", "--shape", "smollm2-135m", "--alpha", "0.5", "--limit", "1", "--max-new-tokens", "4", "-o", "t.npz"],
-    ["plot", "{table}", "--kind", "speedup", "-o", "fig.png"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "{good}", "--out", "out"],
+        ["run", "{good}", "--out", "out"],  # the same config again: its own folder is replaced
+        ["gemm", "--m", "1", "--n", "64", "--k", "64", "--json"],
+        ["trace", "--inspect", "{tiny}", "--json"],
+        ["trace", "--shape", "smollm2-135m", "--alpha", "0.5", "--limit", "1", "--max-new-tokens", "4", "-o", "t.npz"],
+        ["plot", "{table}", "--kind", "speedup", "-o", "fig.png"],
+    ],
+)
 def test_valid_controls_succeed(scratch, capsys, argv):
-    fill = {"good": str(scratch / "inputs" / "good.yaml"), "tiny": str(scratch / "inputs" / "tiny.npz"),
-            "table": str(_good_table(scratch))}
+    fill = {
+        "good": str(scratch / "inputs" / "good.yaml"),
+        "tiny": str(scratch / "inputs" / "tiny.npz"),
+        "table": str(_good_table(scratch)),
+    }
     argv = [a.format(**fill) for a in argv]
     assert main(argv) == 0, capsys.readouterr().err
-    assert main(argv) == 0, capsys.readouterr().err              # twice: its own output may be replaced
+    assert main(argv) == 0, capsys.readouterr().err  # twice: its own output may be replaced
     assert (scratch / "mine" / "keep.txt").read_text() == "the user's data"
 
 
@@ -578,15 +1076,21 @@ def test_run_refuses_to_replace_another_configurations_results(scratch, capsys):
     assert (scratch / "out" / "report.json").read_bytes() == report
     assert main(["run", good, "--out", "out", "--set", "decoding.gamma=3", "--replace"]) == 0
     assert main(["run", good]) == 0 and (scratch / "results" / "tiny" / "report.json").exists()  # default folder
-    assert main(["run", good, "--set", "decoding.gamma=3"]) == 2                                  # ... also guarded
+    assert main(["run", good, "--set", "decoding.gamma=3"]) == 2  # ... also guarded
 
 
 # ---- fuzzing ------------------------------------------------------------------------------------------------
 
 JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=30), st.sampled_from(["", "fp16", "speq", "ws", "1e-300", "../../etc/passwd", "x" * 5000]),
-    st.lists(st.integers(-3, 3), max_size=4), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.sampled_from(["", "fp16", "speq", "ws", "1e-300", "../../etc/passwd", "x" * 5000]),
+    st.lists(st.integers(-3, 3), max_size=4),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
 
 
 def _paths(node, prefix=()):
@@ -626,18 +1130,22 @@ def _load_or_refuse(load):
         assert "\n" not in str(err) and len(str(err)) < 2000
 
 
-FUZZ = settings(max_examples=40, deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                          HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40, deadline=10_000, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @FUZZ
 @given(st.data())
 def test_fuzz_run_configs(tmp_path_factory, data):
     from specsim.results.config import accelerators, load_run_config
+
     folder = tmp_path_factory.mktemp("fuzz")
     config = yaml.safe_load((ROOT / "hwconfigs" / "paper" / "speq.yaml").read_text())
-    config["baselines"] = {k: {"config": str(ROOT / "hwconfigs" / "paper" / v["config"]), "overrides": {}}
-                           for k, v in config["baselines"].items()}
+    config["baselines"] = {
+        k: {"config": str(ROOT / "hwconfigs" / "paper" / v["config"]), "overrides": {}}
+        for k, v in config["baselines"].items()
+    }
     config["hardware"] = dict(yaml.safe_load((ROOT / "specsim" / "data" / "hardware" / "speq.yaml").read_text()))
     for _ in range(data.draw(st.integers(1, 3))):
         _mutate(config, data.draw)
@@ -651,6 +1159,7 @@ def test_fuzz_run_configs(tmp_path_factory, data):
 def test_fuzz_energy_tables_and_presets(tmp_path_factory, data):
     from specsim.hardware.dram import load_preset
     from specsim.hardware.energy import load_energy_table
+
     folder = tmp_path_factory.mktemp("fuzz")
     kind, name = data.draw(st.sampled_from([("energy", "default-28nm"), ("energy", "shared-28nm"), ("dram", "hbm2")]))
     table = yaml.safe_load((ROOT / "specsim" / "data" / kind / f"{name}.yaml").read_text())
@@ -663,11 +1172,21 @@ def test_fuzz_energy_tables_and_presets(tmp_path_factory, data):
 
 
 @FUZZ
-@given(points=st.lists(st.dictionaries(st.sampled_from(["decoding.gamma", "hardware.array.rows", "bogus.key",
-                                                        "workloads.0.shape.prompts", "comparison", ""]),
-                                       JUNK, max_size=3), max_size=4))
+@given(
+    points=st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                ["decoding.gamma", "hardware.array.rows", "bogus.key", "workloads.0.shape.prompts", "comparison", ""]
+            ),
+            JUNK,
+            max_size=3,
+        ),
+        max_size=4,
+    )
+)
 def test_fuzz_sweep_points(tmp_path_factory, points):
     from specsim.results.sweep import plan
+
     folder = tmp_path_factory.mktemp("fuzz")
     path = folder / "c.yaml"
     path.write_text(yaml.safe_dump(_tiny_config()))
@@ -678,27 +1197,94 @@ def test_fuzz_sweep_points(tmp_path_factory, points):
 @given(st.data())
 def test_fuzz_trace_reader(tmp_path_factory, data):
     from specsim.trace.tracefile import read_trace, summarize
+
     folder = tmp_path_factory.mktemp("fuzz")
-    header_key = data.draw(st.sampled_from(["op_names", "levels", "level_formats", "gamma", "mode", "formats",
-                                            "architecture", "drift", "layer_names", "schema_version", "kind"]))
+    header_key = data.draw(
+        st.sampled_from(
+            [
+                "op_names",
+                "levels",
+                "level_formats",
+                "gamma",
+                "mode",
+                "formats",
+                "architecture",
+                "drift",
+                "layer_names",
+                "schema_version",
+                "kind",
+            ]
+        )
+    )
     value = data.draw(JUNK)
     array = data.draw(st.sampled_from(["tokens", "step_level", "op_kind", "round_accepted", "op_n", "none"]))
-    junk_array = data.draw(st.sampled_from([np.zeros(0, np.int32), np.full(3, -7, np.int32),
-                                            np.arange(5, dtype=np.int64), np.full(4, 2**30, np.int32),
-                                            np.zeros((2, 2), np.int8)]))
+    junk_array = data.draw(
+        st.sampled_from(
+            [
+                np.zeros(0, np.int32),
+                np.full(3, -7, np.int32),
+                np.arange(5, dtype=np.int64),
+                np.full(4, 2**30, np.int32),
+                np.zeros((2, 2), np.int8),
+            ]
+        )
+    )
 
     def arrays_edit(a):
         if array != "none":
             a[array] = junk_array
-    path = _crafted_trace(folder / "t.npz", lambda h: h.__setitem__(header_key, value),
-                          arrays_edit if data.draw(st.booleans()) else None)
+
+    path = _crafted_trace(
+        folder / "t.npz", lambda h: h.__setitem__(header_key, value), arrays_edit if data.draw(st.booleans()) else None
+    )
     _load_or_refuse(lambda: summarize(read_trace(path)))
 
 
-COMMAND_TOKENS = ["run", "sweep", "plot", "gemm", "trace", "--set", "--out", "--points", "--kind", "-o", "--m",
-                  "--n", "--k", "--rows", "--mode", "--inspect", "--shape", "--alpha", "--gamma", "--limit", "--where",
-                  "--workers", "--json", "-1", "0", "1", "8", "1e300", "nan", "x=1", "decoding.gamma=0", "speedup",
-                  "fp16", "llama-2-7b", "{good}", "{tiny}", "notes.txt", "mine", "out.npz", "fig.png", "", "=", "--"]
+COMMAND_TOKENS = [
+    "run",
+    "sweep",
+    "plot",
+    "gemm",
+    "trace",
+    "--set",
+    "--out",
+    "--points",
+    "--kind",
+    "-o",
+    "--m",
+    "--n",
+    "--k",
+    "--rows",
+    "--mode",
+    "--inspect",
+    "--shape",
+    "--alpha",
+    "--gamma",
+    "--limit",
+    "--where",
+    "--workers",
+    "--json",
+    "-1",
+    "0",
+    "1",
+    "8",
+    "1e300",
+    "nan",
+    "x=1",
+    "decoding.gamma=0",
+    "speedup",
+    "fp16",
+    "llama-2-7b",
+    "{good}",
+    "{tiny}",
+    "notes.txt",
+    "mine",
+    "out.npz",
+    "fig.png",
+    "",
+    "=",
+    "--",
+]
 
 
 @settings(max_examples=60, deadline=20_000, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -708,8 +1294,10 @@ def test_fuzz_command_lines(scratch, capsys, tokens):
     untouched, and nothing written outside the output paths the line names."""
     fill = {"good": str(scratch / "inputs" / "good.yaml"), "tiny": str(scratch / "inputs" / "tiny.npz")}
     argv = [t.format(**fill) for t in tokens]
-    keep = {p: p.read_bytes() for p in (scratch / "mine" / "keep.txt", scratch / "notes.txt", scratch / "photo.png",
-                                        scratch / "data.npz")}
+    keep = {
+        p: p.read_bytes()
+        for p in (scratch / "mine" / "keep.txt", scratch / "notes.txt", scratch / "photo.png", scratch / "data.npz")
+    }
     capsys.readouterr()
     code = main(argv)
     out, err = capsys.readouterr()
@@ -720,6 +1308,7 @@ def test_fuzz_command_lines(scratch, capsys, tokens):
     allowed = {"out", "out.npz", "fig.png", "results", "inputs", "mine", "notes.txt", "photo.png", "data.npz"}
     assert {p.name for p in scratch.iterdir()} <= allowed, sorted(p.name for p in scratch.iterdir())
     # no temp file left behind; a run folder a successful `run` made keeps its marker (.specsim-run.json)
-    assert not any(p.name.startswith(".") and p.name != RUN_MARKER
-                   for p in scratch.rglob("*") if "inputs" not in p.parts)
+    assert not any(
+        p.name.startswith(".") and p.name != RUN_MARKER for p in scratch.rglob("*") if "inputs" not in p.parts
+    )
     assert math.isfinite(os.path.getsize(scratch / "notes.txt"))

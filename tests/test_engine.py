@@ -28,21 +28,41 @@ def hardware(draw):
     b = BASE.buffers
 
     def buf(old, size):
-        return rep(old, size_kib=size, double_buffered=draw(st.booleans()), banks=draw(st.integers(1, 4)),
-                   width_bits=draw(st.sampled_from([8, 32, 64])), ports=draw(st.integers(1, 2)))
+        return rep(
+            old,
+            size_kib=size,
+            double_buffered=draw(st.booleans()),
+            banks=draw(st.integers(1, 4)),
+            width_bits=draw(st.sampled_from([8, 32, 64])),
+            ports=draw(st.integers(1, 2)),
+        )
 
-    hw = rep(BASE,
-             clock_ghz=1.0,
-             array=rep(BASE.array, rows=draw(st.integers(1, 6)), cols=draw(st.integers(1, 6)),
-                       dataflow=draw(st.sampled_from(["ws", "os", "is"])),
-                       mode_switch_cycles=draw(st.integers(0, 12)),
-                       preload_bits_per_column=draw(st.sampled_from([4, 16, 48, 64]))),
-             buffers=rep(b, weights=buf(b.weights, draw(st.sampled_from([0.5, 1.0, 4.0]))),
-                         activations=buf(b.activations, 8.0), outputs=buf(b.outputs, 4.0),
-                         kv_cache=buf(b.kv_cache, draw(st.sampled_from([0.5, 2.0])))),
-             dram=rep(BASE.dram, bandwidth_gbps=draw(st.sampled_from([0.5, 3.0, 16.0, 500.0])),
-                      latency_ns=draw(st.sampled_from([0.0, 7.0, 40.0])), burst_bytes=draw(st.sampled_from([1, 32, 64])),
-                      weight_layout=draw(st.sampled_from(["nibble_planes", "packed"]))))
+    hw = rep(
+        BASE,
+        clock_ghz=1.0,
+        array=rep(
+            BASE.array,
+            rows=draw(st.integers(1, 6)),
+            cols=draw(st.integers(1, 6)),
+            dataflow=draw(st.sampled_from(["ws", "os", "is"])),
+            mode_switch_cycles=draw(st.integers(0, 12)),
+            preload_bits_per_column=draw(st.sampled_from([4, 16, 48, 64])),
+        ),
+        buffers=rep(
+            b,
+            weights=buf(b.weights, draw(st.sampled_from([0.5, 1.0, 4.0]))),
+            activations=buf(b.activations, 8.0),
+            outputs=buf(b.outputs, 4.0),
+            kv_cache=buf(b.kv_cache, draw(st.sampled_from([0.5, 2.0]))),
+        ),
+        dram=rep(
+            BASE.dram,
+            bandwidth_gbps=draw(st.sampled_from([0.5, 3.0, 16.0, 500.0])),
+            latency_ns=draw(st.sampled_from([0.0, 7.0, 40.0])),
+            burst_bytes=draw(st.sampled_from([1, 32, 64])),
+            weight_layout=draw(st.sampled_from(["nibble_planes", "packed"])),
+        ),
+    )
     try:
         return revalidate(hw, "hypothesis")
     except SpecsimError:
@@ -54,9 +74,16 @@ def workloads(draw):
     rows = []
     for i in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(["gemm", "gemm", "kv_gemm", "vector"]))
-        row = {"name": f"op{i}", "kind": kind, "m": draw(st.integers(1, 9)), "n": draw(st.integers(1, 70)),
-               "k": draw(st.integers(1, 70)), "mode": draw(st.sampled_from(MODES)),
-               "input_resident": draw(st.booleans()), "output_resident": draw(st.booleans())}
+        row = {
+            "name": f"op{i}",
+            "kind": kind,
+            "m": draw(st.integers(1, 9)),
+            "n": draw(st.integers(1, 70)),
+            "k": draw(st.integers(1, 70)),
+            "mode": draw(st.sampled_from(MODES)),
+            "input_resident": draw(st.booleans()),
+            "output_resident": draw(st.booleans()),
+        }
         if kind == "kv_gemm":
             row.update(mode="fp16", batch=draw(st.integers(1, 4)))
             row["streams"] = draw(st.integers(1, row["batch"]))
@@ -78,8 +105,10 @@ def _same(a, b):
 
 @given(hardware(), workloads(), st.booleans(), st.booleans())
 def test_numba_engine_equals_simpy_reference(hw, ops, ideal, scalesim):
-    _same(simulate(hw, ops, ideal_memory=ideal, scalesim_compatible=scalesim),
-          simulate_reference(hw, ops, ideal_memory=ideal, scalesim_compatible=scalesim))
+    _same(
+        simulate(hw, ops, ideal_memory=ideal, scalesim_compatible=scalesim),
+        simulate_reference(hw, ops, ideal_memory=ideal, scalesim_compatible=scalesim),
+    )
 
 
 @st.composite
@@ -87,20 +116,42 @@ def long_runs(draw):
     """Operators of hundreds of equal tiles (tiny buffers, long K), where fast-forward engages."""
     rows = []
     for i in range(draw(st.integers(1, 4))):
-        rows.append({"name": f"op{i}", "kind": "gemm", "m": draw(st.integers(1, 6)), "n": draw(st.integers(8, 200)),
-                     "k": draw(st.integers(200, 3000)), "mode": draw(st.sampled_from(MODES)),
-                     "input_resident": draw(st.booleans()), "output_resident": draw(st.booleans())})
+        rows.append(
+            {
+                "name": f"op{i}",
+                "kind": "gemm",
+                "m": draw(st.integers(1, 6)),
+                "n": draw(st.integers(8, 200)),
+                "k": draw(st.integers(200, 3000)),
+                "mode": draw(st.sampled_from(MODES)),
+                "input_resident": draw(st.booleans()),
+                "output_resident": draw(st.booleans()),
+            }
+        )
         if draw(st.booleans()):
-            rows.append({"name": f"v{i}", "kind": "vector", "m": 1, "n": draw(st.integers(1, 4000)), "k": 1,
-                         "mode": "fp16", "vector_op": "norm", "input_resident": True, "output_resident": True})
+            rows.append(
+                {
+                    "name": f"v{i}",
+                    "kind": "vector",
+                    "m": 1,
+                    "n": draw(st.integers(1, 4000)),
+                    "k": 1,
+                    "mode": "fp16",
+                    "vector_op": "norm",
+                    "input_resident": True,
+                    "output_resident": True,
+                }
+            )
     return OpTable.from_rows(rows, MODES)
 
 
 @given(hardware(), long_runs(), st.booleans())
 def test_fast_forward_is_exact(hw, ops, ideal):
     """Skipping steady runs of equal tiles changes nothing: every per-op figure is identical."""
-    _same(simulate(hw, ops, ideal_memory=ideal, fast_forward=True), simulate(hw, ops, ideal_memory=ideal,
-                                                                               fast_forward=False))
+    _same(
+        simulate(hw, ops, ideal_memory=ideal, fast_forward=True),
+        simulate(hw, ops, ideal_memory=ideal, fast_forward=False),
+    )
 
 
 def test_fast_forward_is_exact_on_a_llama_decode_step():
@@ -111,15 +162,23 @@ def test_fast_forward_is_exact_on_a_llama_decode_step():
     from specsim.trace.schedule import AcceptanceProfile, shape_trace
     from specsim.trace.tracefile import Trace
 
-    header, arrays = shape_trace(load_architecture("llama-2-7b"), "bsfp_draft", 2,
-                                 AcceptanceProfile.parametric(0.6, 2), [8], 3, 0,
-                                 target_format="fp16")
+    header, arrays = shape_trace(
+        load_architecture("llama-2-7b"),
+        "bsfp_draft",
+        2,
+        AcceptanceProfile.parametric(0.6, 2),
+        [8],
+        3,
+        0,
+        target_format="fp16",
+    )
     trace = Trace("shape", header, arrays)
     for gbps in (64.0, 256.0, 4096.0):
         hw = dataclasses.replace(BASE, dram=dataclasses.replace(BASE.dram, bandwidth_gbps=gbps))
         templates = level_templates(trace, ["fp16", "quarter"], MODES, kv_streams=32)
-        ops, _ = steps_table(templates, MODES, trace["step_level"], trace["step_tokens"], trace["step_past"],
-                             trace["step_logits"])
+        ops, _ = steps_table(
+            templates, MODES, trace["step_level"], trace["step_tokens"], trace["step_past"], trace["step_logits"]
+        )
         _same(simulate(hw, ops, fast_forward=True), simulate(hw, ops, fast_forward=False))
 
 
@@ -130,12 +189,32 @@ def test_differential_workloads_exercise_every_stall_cause():
     rep = dataclasses.replace
     for trial in range(60):
         single = trial % 2 == 0
-        hw = rep(BASE, array=rep(BASE.array, rows=4, cols=4, mode_switch_cycles=5),
-                 buffers=rep(BASE.buffers, weights=rep(BASE.buffers.weights, size_kib=0.5, double_buffered=not single,
-                                                       banks=1, width_bits=int(rng.choice([8, 256])))),
-                 dram=rep(BASE.dram, bandwidth_gbps=float(rng.choice([2.0, 64.0, 4000.0])), latency_ns=20.0))
-        rows = [{"kind": "gemm", "m": int(rng.integers(1, 6)), "n": int(rng.integers(8, 64)), "k": int(rng.integers(8, 64)),
-                 "mode": str(rng.choice(MODES)), "output_resident": bool(rng.integers(2))} for _ in range(4)]
+        hw = rep(
+            BASE,
+            array=rep(BASE.array, rows=4, cols=4, mode_switch_cycles=5),
+            buffers=rep(
+                BASE.buffers,
+                weights=rep(
+                    BASE.buffers.weights,
+                    size_kib=0.5,
+                    double_buffered=not single,
+                    banks=1,
+                    width_bits=int(rng.choice([8, 256])),
+                ),
+            ),
+            dram=rep(BASE.dram, bandwidth_gbps=float(rng.choice([2.0, 64.0, 4000.0])), latency_ns=20.0),
+        )
+        rows = [
+            {
+                "kind": "gemm",
+                "m": int(rng.integers(1, 6)),
+                "n": int(rng.integers(8, 64)),
+                "k": int(rng.integers(8, 64)),
+                "mode": str(rng.choice(MODES)),
+                "output_resident": bool(rng.integers(2)),
+            }
+            for _ in range(4)
+        ]
         ops = OpTable.from_rows(rows, MODES)
         a = simulate(hw, ops)
         _same(a, simulate_reference(hw, ops))
@@ -174,8 +253,10 @@ def test_quarter_mode_on_nibble_planes_fetches_a_quarter_of_the_weight_bytes(dat
     assert full.dram_read_bytes.sum() == 4096 * 4096 * 2
     assert quarter.dram_read_bytes.sum() * 4 == full.dram_read_bytes.sum()
     packed = dataclasses.replace(hw, dram=dataclasses.replace(hw.dram, weight_layout="packed"))
-    assert simulate(packed, gemm_table(1, 4096, 4096, "quarter", MODES, resident=True)).dram_read_bytes.sum() \
+    assert (
+        simulate(packed, gemm_table(1, 4096, 4096, "quarter", MODES, resident=True)).dram_read_bytes.sum()
         == full.dram_read_bytes.sum()
+    )
 
 
 def test_decode_gemv_is_bandwidth_bound_and_double_buffering_helps():
@@ -183,16 +264,20 @@ def test_decode_gemv_is_bandwidth_bound_and_double_buffering_helps():
     r = simulate(hw, gemm_table(1, 4096, 4096, "fp16", MODES, resident=True))
     floor = 4096 * 4096 * 2 / hw.dram_bytes_per_cycle
     assert floor <= r.total_cycles <= 1.02 * floor + hw.dram_latency_cycles + 200
-    single = dataclasses.replace(hw, buffers=dataclasses.replace(
-        hw.buffers, weights=dataclasses.replace(hw.buffers.weights, double_buffered=False)))
+    single = dataclasses.replace(
+        hw,
+        buffers=dataclasses.replace(hw.buffers, weights=dataclasses.replace(hw.buffers.weights, double_buffered=False)),
+    )
     slow = simulate(single, gemm_table(1, 4096, 4096, "fp16", MODES, resident=True))
     assert slow.total_cycles > r.total_cycles and slow.stalls_by_cause()["buffer"] > 0
 
 
 def test_mode_switch_is_charged_between_draft_and_verify_ops():
     hw = BASE
-    ops = OpTable.from_rows([{"kind": "gemm", "m": 1, "n": 256, "k": 256, "mode": md} for md in
-                             ("quarter", "quarter", "fp16", "quarter")], MODES)
+    ops = OpTable.from_rows(
+        [{"kind": "gemm", "m": 1, "n": 256, "k": 256, "mode": md} for md in ("quarter", "quarter", "fp16", "quarter")],
+        MODES,
+    )
     r = simulate(hw, ops, ideal_memory=True)
     assert r.mode_switches.sum() == 2
     assert r.stalls_by_cause()["mode_switch"] == 2 * hw.array.mode_switch_cycles

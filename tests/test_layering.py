@@ -61,7 +61,7 @@ def _imports(path: Path) -> list[tuple[str, int]]:
                 pkg = me.split(".")[: len(me.split(".")) - node.level + (path.name == "__init__.py")]
                 base = ".".join(pkg + ([base] if base else []))
             out.append((base, node.lineno))
-            out += [(f"{base}.{a.name}", node.lineno) for a in node.names]   # from pkg import module
+            out += [(f"{base}.{a.name}", node.lineno) for a in node.names]  # from pkg import module
     return out
 
 
@@ -96,13 +96,17 @@ def test_package_rules(module):
         assert other in ALLOWED[pkg], f"{module}:{line} imports {name}: {pkg} may not depend on {other}"
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if _package(m) != "workload" and m not in WORKLOAD_COMMANDS))
+@pytest.mark.parametrize(
+    "module", sorted(m for m in MODULES if _package(m) != "workload" and m not in WORKLOAD_COMMANDS)
+)
 def test_no_dynamic_import_of_the_torch_side(module):
     """No name of the workload package or a heavy library in a string (importlib.import_module, __import__)."""
     tree = ast.parse(MODULES[module].read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                "import_module", "__import__"):
+            "import_module",
+            "__import__",
+        ):
             for arg in node.args:
                 text = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else ""
                 assert not text.startswith(("specsim.workload", *HEAVY)), f"{module}:{node.lineno} imports {text}"
@@ -111,8 +115,10 @@ def test_no_dynamic_import_of_the_torch_side(module):
 def test_no_import_cycles():
     """No loop in the module graph, lazy imports included (a package __init__ that only re-exports its
     own modules is part of its package, not a loop)."""
-    graph = {m: {d for d in _specsim_deps(m) if not (MODULES[d].name == "__init__.py" and m.startswith(d + "."))}
-             for m in MODULES}
+    graph = {
+        m: {d for d in _specsim_deps(m) if not (MODULES[d].name == "__init__.py" and m.startswith(d + "."))}
+        for m in MODULES
+    }
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -121,7 +127,7 @@ def test_no_import_cycles():
         stack.append(m)
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                loop = stack[stack.index(d):] + [d]
+                loop = stack[stack.index(d) :] + [d]
                 raise AssertionError("import loop: " + " -> ".join(loop))
             if d not in state:
                 visit(d)

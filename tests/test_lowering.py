@@ -32,8 +32,16 @@ def test_draft_and_verify_steps_of_a_real_trace():
     for name, s in (("draft", draft), ("verify", verify)):
         level = int(trace["step_level"][s])
         tokens, past = int(trace["step_tokens"][s]), int(trace["step_past"][s])
-        ops = step_table(_level(trace, level), formats, format_modes, modes, tokens, past + tokens,
-                         int(trace["step_logits"][s]), kv_streams=arch.kv_heads)
+        ops = step_table(
+            _level(trace, level),
+            formats,
+            format_modes,
+            modes,
+            tokens,
+            past + tokens,
+            int(trace["step_logits"][s]),
+            kv_streams=arch.kv_heads,
+        )
         r = simulate(hw, ops)
         results[name] = (r, tokens, past)
         # MACs == the analytical count of the architecture for this step
@@ -44,8 +52,10 @@ def test_draft_and_verify_steps_of_a_real_trace():
     draft_r, verify_r = results["draft"][0], results["verify"][0]
     # the draft reads the top-nibble plane of the decoder weights (a quarter), lm_head stays FP16
     lm_head = arch.vocab * arch.hidden * 2
-    assert draft_r.mapping.stream_bytes[draft_r.mapping.mode == modes.index("quarter")].sum() \
+    assert (
+        draft_r.mapping.stream_bytes[draft_r.mapping.mode == modes.index("quarter")].sum()
         == arch.decoder_weights * 2 // 4
+    )
     assert verify_r.mapping.stream_bytes[verify_r.ops.kind == 0].sum() == arch.decoder_weights * 2 + lm_head
     # attention runs in FP16 inside a quarter-mode draft pass (two switches per layer), then the FP16 lm_head
     assert draft_r.mode_switches.sum() == 2 * arch.layers + 1

@@ -11,7 +11,7 @@ from specsim.hardware.config import load_hardware
 from specsim.hardware.mapping import map_ops
 from specsim.hardware.ops import OpTable, gemm_table
 
-HW = load_hardware("speq")          # 64x64 WS, preload 256 bits per column per cycle, nibble-plane weights
+HW = load_hardware("speq")  # 64x64 WS, preload 256 bits per column per cycle, nibble-plane weights
 
 
 @pytest.mark.parametrize("mode, lanes, weight_bits", [("fp16", 1, 16), ("quarter", 4, 4), ("int4", 4, 4)])
@@ -19,9 +19,9 @@ HW = load_hardware("speq")          # 64x64 WS, preload 256 bits per column per 
 def test_gemm_by_hand(mode, lanes, weight_bits, m, n, k):
     ops = gemm_table(m, n, k, mode, tuple(HW.modes))
     mp = map_ops(HW, ops)
-    rows, cols = 64 * lanes, 64                      # lanes widen K on the rows (lane_dim k)
+    rows, cols = 64 * lanes, 64  # lanes widen K on the rows (lane_dim k)
     folds = math.ceil(k / rows) * math.ceil(n / cols)
-    preload = math.ceil(64 * lanes * weight_bits / 256)   # a column holds 64 x lanes weights, 256 bits per cycle
+    preload = math.ceil(64 * lanes * weight_bits / 256)  # a column holds 64 x lanes weights, 256 bits per cycle
     assert mp.folds[0] == folds
     assert mp.compute_cycles[0] == folds * max(m, preload) + preload + 64 + 64 - 2
     act_bits = HW.modes[mode].activation_bits
@@ -37,14 +37,16 @@ def test_gemm_by_hand(mode, lanes, weight_bits, m, n, k):
 def test_extra_cycles_add_once_per_gemm_and_per_output_tile():
     base = dict(kind="gemm", m=2, n=300, k=700, mode="fp16")
     plain = map_ops(HW, OpTable.from_rows([base], tuple(HW.modes))).compute_cycles[0]
-    extra = map_ops(HW, OpTable.from_rows([{**base, "extra_cycles": 7, "extra_cycles_per_output_tile": 3}],
-                                          tuple(HW.modes))).compute_cycles[0]
-    assert extra - plain == 7 + 3 * math.ceil(300 / 64)      # ws: K folds share an output tile
+    extra = map_ops(
+        HW, OpTable.from_rows([{**base, "extra_cycles": 7, "extra_cycles_per_output_tile": 3}], tuple(HW.modes))
+    ).compute_cycles[0]
+    assert extra - plain == 7 + 3 * math.ceil(300 / 64)  # ws: K folds share an output tile
 
 
 def test_vector_op_by_hand():
-    ops = OpTable.from_rows([{"kind": "vector", "m": 3, "n": 1000, "vector_op": "softmax", "mode": "fp16"}],
-                            tuple(HW.modes))
+    ops = OpTable.from_rows(
+        [{"kind": "vector", "m": 3, "n": 1000, "vector_op": "softmax", "mode": "fp16"}], tuple(HW.modes)
+    )
     mp = map_ops(HW, ops)
     per_element = HW.vector.cycles_per_element["softmax"]
     assert mp.compute_cycles[0] == math.ceil(3 * 1000 * per_element / HW.vector.lanes)

@@ -21,7 +21,9 @@ SHIPPED = ("fp16", "speq", "mlspecqd", "hierarchical", "olive", "tender", "w4a16
 #: method names that name nothing else (speq, fp16 and hierarchical are also formats, modes or schemes)
 DISTINCT = ("olive", "tender", "w4a16", "mlspecqd")
 #: the torch-free library: a method's name may appear in its own plug-in module and the registry only
-LIBRARY = [p for sub in ("hardware", "engine", "trace", "results", "methods") for p in (ROOT / "specsim" / sub).rglob("*.py")]
+LIBRARY = [
+    p for sub in ("hardware", "engine", "trace", "results", "methods") for p in (ROOT / "specsim" / sub).rglob("*.py")
+]
 LIBRARY += [p for p in (ROOT / "specsim").glob("*.py") if p.name != "__init__.py"]
 
 
@@ -37,10 +39,14 @@ def test_every_shipped_method_is_registered():
 def _code_words(path: Path) -> set[str]:
     """Identifiers and string constants of a module, docstrings left out (they are documentation)."""
     tree = ast.parse(path.read_text())
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr)
-                  and isinstance(node.body[0].value, ast.Constant)}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
     words = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
@@ -69,8 +75,13 @@ def test_a_method_lives_in_its_module(name):
     """Outside ``specsim/methods/<name>.py`` and the registry, no library code names the method."""
     pattern = re.compile(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", re.IGNORECASE)
     allowed = {ROOT / "specsim" / "methods" / f"{name}.py", ROOT / "specsim" / "methods" / "__init__.py"}
-    hits = [(p.relative_to(ROOT), w) for p in LIBRARY if p not in allowed for w in _code_words(p)
-            if pattern.search(_without_stat_names(w))]
+    hits = [
+        (p.relative_to(ROOT), w)
+        for p in LIBRARY
+        if p not in allowed
+        for w in _code_words(p)
+        if pattern.search(_without_stat_names(w))
+    ]
     assert not hits, f"{name} named outside its plug-in: {hits[:5]}"
 
 
@@ -100,8 +111,13 @@ def _templates(config: str, trace: str, *overrides: str):
     cfg = load_run_config(ROOT / "hwconfigs" / config, list(overrides))
     t = read_trace(ROOT / "traces" / trace)
     dec = cfg.decoding
-    return cfg, t, level_templates(t, dec.level_modes, tuple(cfg.hardware.modes), attention_mode=dec.attention_mode,
-                                   lower=dec.lowering())[0].columns
+    return (
+        cfg,
+        t,
+        level_templates(
+            t, dec.level_modes, tuple(cfg.hardware.modes), attention_mode=dec.attention_mode, lower=dec.lowering()
+        )[0].columns,
+    )
 
 
 def test_tender_lowering_by_hand():
@@ -109,8 +125,10 @@ def test_tender_lowering_by_hand():
     and one requant pass right after it; FP16 GEMMs (lm_head) and attention get nothing."""
     cfg, t, cols = _templates("tender.yaml", "smollm2-135m_tender4.npz", "decoding.params.shift_cycles=3")
     names = t.header["layer_names"]
-    measured = {(int(lay), names[int(nm)]): max(1, round(float(g)))
-                for lay, nm, g in zip(t["ls_layer"], t["ls_name"], t["tender_groups"])}
+    measured = {
+        (int(lay), names[int(nm)]): max(1, round(float(g)))
+        for lay, nm, g in zip(t["ls_layer"], t["ls_name"], t["tender_groups"])
+    }
     sel = t["op_level"] == 0
     quantized = (t["op_kind"][sel] == 0) & (t["op_weight_format"][sel] != t.header["formats"].index("fp16"))
     ops = np.asarray(t.header["op_names"])[t["op_name"][sel]]
@@ -118,13 +136,15 @@ def test_tender_lowering_by_hand():
     gemm_rows = np.flatnonzero(cols["kind"] == 0)
     shifted = cols["extra_cycles_per_output_tile"][gemm_rows]
     assert sorted(shifted[shifted > 0]) == sorted(e for e in expect if e > 0)
-    assert (cols["kind"][gemm_rows[shifted > 0] + 1] == 2).all()          # each followed by its requant pass
-    assert int((cols["vector_op"][cols["kind"] == 2] == 4).sum()) == int(quantized.sum())   # VECTOR_OPS: requant = 4
+    assert (cols["kind"][gemm_rows[shifted > 0] + 1] == 2).all()  # each followed by its requant pass
+    assert int((cols["vector_op"][cols["kind"] == 2] == 4).sum()) == int(quantized.sum())  # VECTOR_OPS: requant = 4
 
 
 def test_olive_and_w4a16_pay_their_latency_once_per_quantized_gemm():
-    for config, trace, key, cycles in (("olive.yaml", "smollm2-135m_olive4.npz", "decoder_cycles", 5),
-                                       ("w4a16.yaml", "smollm2-135m_int4_g128.npz", "dequant_cycles", 7)):
+    for config, trace, key, cycles in (
+        ("olive.yaml", "smollm2-135m_olive4.npz", "decoder_cycles", 5),
+        ("w4a16.yaml", "smollm2-135m_int4_g128.npz", "dequant_cycles", 7),
+    ):
         _, t, cols = _templates(config, trace, f"decoding.params.{key}={cycles}")
         sel = t["op_level"] == 0
         quantized = (t["op_kind"][sel] == 0) & (t["op_weight_format"][sel] != t.header["formats"].index("fp16"))
@@ -154,13 +174,19 @@ def test_hardware_has_no_method_constants():
 
 # ---- a setting without effect is refused or reported, never silently ignored ---------------------
 
+
 def _tiny_run(tmp_path, *overrides: str):
     from specsim.results.run import run
 
-    cfg = load_run_config(ROOT / "hwconfigs" / "speq.yaml", [
-        "baselines={fp16: fp16.yaml, olive: olive.yaml}",
-        "workloads=[{name: smol, traces: {speq: ../traces/smollm2-135m_speq_g4.npz, "
-        "fp16: ../traces/smollm2-135m_fp16.npz, olive: ../traces/smollm2-135m_olive4.npz}}]", *overrides])
+    cfg = load_run_config(
+        ROOT / "hwconfigs" / "speq.yaml",
+        [
+            "baselines={fp16: fp16.yaml, olive: olive.yaml}",
+            "workloads=[{name: smol, traces: {speq: ../traces/smollm2-135m_speq_g4.npz, "
+            "fp16: ../traces/smollm2-135m_fp16.npz, olive: ../traces/smollm2-135m_olive4.npz}}]",
+            *overrides,
+        ],
+    )
     return run(cfg, progress=False)
 
 
@@ -178,10 +204,14 @@ def test_a_trace_verified_otherwise_is_refused(tmp_path):
 def test_acceptance_for_an_autoregressive_accelerator_is_refused():
     from specsim.results.run import run
 
-    cfg = load_run_config(ROOT / "hwconfigs" / "speq.yaml", [
-        "baselines={fp16: fp16.yaml}",
-        "workloads=[{name: l7, shape: {architecture: llama-2-7b, prompts: 1, max_new_tokens: 4, "
-        "acceptance: {speq: 0.8, fp16: 0.5}}}]"])
+    cfg = load_run_config(
+        ROOT / "hwconfigs" / "speq.yaml",
+        [
+            "baselines={fp16: fp16.yaml}",
+            "workloads=[{name: l7, shape: {architecture: llama-2-7b, prompts: 1, max_new_tokens: 4, "
+            "acceptance: {speq: 0.8, fp16: 0.5}}}]",
+        ],
+    )
     with pytest.raises(SpecsimError, match=r"shape\.acceptance\.fp16: no speculative accelerator replays it"):
         run(cfg, progress=False)
 

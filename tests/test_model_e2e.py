@@ -33,7 +33,7 @@ def test_model_is_the_expected_architecture(smollm2):
 
 def test_bsfp_roundtrip_is_bit_exact_on_real_layers(smollm2):
     _, linears = smollm2
-    for name, lin in linears[:: 29]:  # every 29th layer: all projection kinds over several depths
+    for name, lin in linears[::29]:  # every 29th layer: all projection kinds over several depths
         w = lin.weight.detach().half()
         for layout in LAYOUTS:
             codec = BSFP(layout)
@@ -45,7 +45,10 @@ def test_formats_command_on_one_real_decoder_layer():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # no model hub needed
     proc = subprocess.run(
         [sys.executable, "-m", "specsim.cli.main", "formats", "--model", "smollm2-135m", "--json", "--layers", "7"],
-        capture_output=True, text=True, timeout=900, env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     f = json.loads(proc.stdout)["formats"]
@@ -73,16 +76,20 @@ def test_greedy_agreement_is_one_for_the_lossless_view_and_restores_weights(smol
         reference = model(ids).logits[0].argmax(dim=-1)
     seen = {}
     fr.evaluate_weights(
-        [(n, lin.weight) for n, lin in linears], ["bsfp_full", "bsfp_draft_e3"],
-        on_format=lambda name, approx: seen.setdefault(name, fr.greedy_agreement(model, linears, ids, approx, reference)),
+        [(n, lin.weight) for n, lin in linears],
+        ["bsfp_full", "bsfp_draft_e3"],
+        on_format=lambda name, approx: seen.setdefault(
+            name, fr.greedy_agreement(model, linears, ids, approx, reference)
+        ),
     )
     assert seen["bsfp_full"] == 1.0
     assert 0.0 <= seen["bsfp_draft_e3"] < 1.0
     assert all(torch.equal(b, lin.weight) for b, (_, lin) in zip(before, linears))
 
 
-@pytest.mark.parametrize("scheme,gammas", [("speq", (1, 4, 8)), ("mxfp4", (4,)), ("multilevel", ((4, 2),)),
-                                           ("hierarchical", ((3, 3),))])
+@pytest.mark.parametrize(
+    "scheme,gammas", [("speq", (1, 4, 8)), ("mxfp4", (4,)), ("multilevel", ((4, 2),)), ("hierarchical", ((3, 3),))]
+)
 def test_speculative_greedy_equals_target_greedy_on_real_model(smollm2, scheme, gammas):
     from specsim.workload.drafts import build_scheme
     from specsim.workload.prompts import encode_prompt
@@ -138,18 +145,39 @@ def test_operand_trace_of_real_model_matches_its_shape(smollm2):
     out = speculative_generate(built.target, built.drafts, prompt, 4, 24, observer=recorder)
     recorder.remove()
     arch = load_architecture("smollm2-135m")
-    assert recorder.templates == {0: architecture_template(arch, "fp16"),
-                                  1: architecture_template(arch, built.level_formats[1])}
-    steps = [(s.level, ("prefill", "draft", "verify", "decode").index(s.phase), s.tokens, s.past, s.logits)
-             for s in recorder.steps]
+    assert recorder.templates == {
+        0: architecture_template(arch, "fp16"),
+        1: architecture_template(arch, built.level_formats[1]),
+    }
+    steps = [
+        (s.level, ("prefill", "draft", "verify", "decode").index(s.phase), s.tokens, s.past, s.logits)
+        for s in recorder.steps
+    ]
     assert steps == speculative_steps(len(prompt), [r.accepted for r in out.rounds], 4)
 
 
 def test_drift_run_reports_agreement_and_perplexity(tmp_path):
     out = tmp_path / "olive.npz"
-    proc = subprocess.run([sys.executable, "-m", "specsim.cli.main", "trace", "--draft", "olive", "--limit", "2",
-                           "--max-new-tokens", "8", "--no-layer-stats", "-o", str(out)],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "specsim.cli.main",
+            "trace",
+            "--draft",
+            "olive",
+            "--limit",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--no-layer-stats",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr
     from specsim.trace.tracefile import read_trace
 
@@ -162,14 +190,31 @@ def test_drift_run_reports_agreement_and_perplexity(tmp_path):
 
 
 def test_trace_command_is_deterministic_and_inspectable(tmp_path):
-    cmd = [sys.executable, "-m", "specsim.cli.main", "trace", "--draft", "mxfp4", "--gamma", "3", "--limit", "2",
-           "--max-new-tokens", "12", "--no-layer-stats"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "specsim.cli.main",
+        "trace",
+        "--draft",
+        "mxfp4",
+        "--gamma",
+        "3",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "12",
+        "--no-layer-stats",
+    ]
     digests = []
     for name in ("a.npz", "b.npz"):
         proc = subprocess.run(cmd + ["-o", str(tmp_path / name)], capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stderr
-        info = subprocess.run([sys.executable, "-m", "specsim.cli.main", "trace", "--inspect", str(tmp_path / name),
-                               "--json"], capture_output=True, text=True, timeout=300)
+        info = subprocess.run(
+            [sys.executable, "-m", "specsim.cli.main", "trace", "--inspect", str(tmp_path / name), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         out = json.loads(info.stdout)
         assert out["header"]["draft"] == "mxfp4" and out["summary"]["rounds"] > 0
         assert 0 <= out["summary"]["alpha"] <= 1 and len(out["summary"]["position_acceptance"]) == 3

@@ -83,11 +83,11 @@ def test_pair_invariants(rows, pairs, bits, seed, heavy):
     pair_out = out.reshape(rows, pairs, 2)
     assert bool((pair_out[victim] == 0).all())  # victims are zeroed
     s = enc.scale.float()[:, None, None]
-    is_outlier = (pair_out.abs() > olive.OUTLIER_THRESHOLD * s * (1 + 1e-6))
+    is_outlier = pair_out.abs() > olive.OUTLIER_THRESHOLD * s * (1 + 1e-6)
     assert torch.equal(is_outlier, victim.flip(2))  # an outlier exactly where the partner is a victim
     # values on the grid; normals not next to an outlier keep their rounding error within half a step
     mags = torch.tensor(enc.grid.magnitudes, dtype=torch.float32)
-    units = (pair_out.abs() / s)
+    units = pair_out.abs() / s
     assert bool(((units[..., None] - mags).abs().min(dim=-1).values <= 1e-3 * (1 + units)).all())
     normal = ~victim & ~is_outlier & ~victim.flip(2)
     alpha_units = enc.grid.max_normal

@@ -14,8 +14,9 @@ from specsim.workload.drafts import build_scheme
 from specsim.workload.optrace import OpRecorder
 from specsim.workload.speculative import autoregressive_generate, speculative_generate
 
-TINY_ARCH = Architecture("tiny", "llama", hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, vocab=97,
-                         tied_embeddings=False)
+TINY_ARCH = Architecture(
+    "tiny", "llama", hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, vocab=97, tied_embeddings=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +25,11 @@ def tiny():
 
 
 def _steps(recorder, prompt=0):
-    return [(s.level, ("prefill", "draft", "verify", "decode").index(s.phase), s.tokens, s.past, s.logits)
-            for s in recorder.steps if s.prompt == prompt]
+    return [
+        (s.level, ("prefill", "draft", "verify", "decode").index(s.phase), s.tokens, s.past, s.logits)
+        for s in recorder.steps
+        if s.prompt == prompt
+    ]
 
 
 @pytest.mark.parametrize("gamma", [1, 3, 6])
@@ -39,7 +43,10 @@ def test_hooked_passes_and_templates_match_the_shape_derived_ones(tiny, gamma):
             assert _steps(recorder, i) == speculative_steps(len(prompt), [r.accepted for r in out.rounds], gamma)
     finally:
         recorder.remove()
-    expected = {0: architecture_template(TINY_ARCH, "fp16"), 1: architecture_template(TINY_ARCH, built.level_formats[1])}
+    expected = {
+        0: architecture_template(TINY_ARCH, "fp16"),
+        1: architecture_template(TINY_ARCH, built.level_formats[1]),
+    }
     assert recorder.templates == expected
     # hooks are gone: another run records nothing more
     n = len(recorder.steps)
@@ -79,14 +86,36 @@ def test_early_exit_level_shares_hooks_with_the_target(tiny):
 
 def test_shipped_architectures_load_and_reject_bad_files(tmp_path):
     names = shipped_architectures()
-    for required in ("llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3.1-8b", "opt-6.7b", "opt-13b",
-                     "mistral-7b", "qwen2.5-7b"):
+    for required in (
+        "llama-2-7b",
+        "llama-2-13b",
+        "llama-2-70b",
+        "llama-3.1-8b",
+        "opt-6.7b",
+        "opt-13b",
+        "mistral-7b",
+        "qwen2.5-7b",
+    ):
         assert required in names
     assert load_architecture("llama-2-70b").kv_heads == 8
-    good = {"name": "a", "family": "llama", "hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2, "ffn": 128,
-            "vocab": 10, "tied_embeddings": False}
-    for key, value, match in [("hidden", -1, "hidden"), ("family", "rnn", "family"), ("heads", 5, "heads"),
-                              ("colour", 1, "colour"), ("tied_embeddings", "no", "tied_embeddings")]:
+    good = {
+        "name": "a",
+        "family": "llama",
+        "hidden": 64,
+        "layers": 2,
+        "heads": 4,
+        "kv_heads": 2,
+        "ffn": 128,
+        "vocab": 10,
+        "tied_embeddings": False,
+    }
+    for key, value, match in [
+        ("hidden", -1, "hidden"),
+        ("family", "rnn", "family"),
+        ("heads", 5, "heads"),
+        ("colour", 1, "colour"),
+        ("tied_embeddings", "no", "tied_embeddings"),
+    ]:
         bad = dict(good, **{key: value})
         path = tmp_path / "bad.yaml"
         path.write_text(yaml.safe_dump(bad))
@@ -111,8 +140,11 @@ def test_shape_trace_is_labelled_and_follows_its_profile(tmp_path):
     for p in range(3):
         acc = trace["round_accepted"][trace["round_prompt"] == p].tolist()
         m = trace["step_prompt"] == p
-        rec = list(zip(*(trace[k][m].tolist() for k in ("step_level", "step_phase", "step_tokens", "step_past",
-                                                         "step_logits"))))
+        rec = list(
+            zip(
+                *(trace[k][m].tolist() for k in ("step_level", "step_phase", "step_tokens", "step_past", "step_logits"))
+            )
+        )
         assert rec == speculative_steps(64, acc, 4)
     from_trace = AcceptanceProfile.from_trace(trace, 6)
     assert len(from_trace.position_acceptance) == 6 and "shape.npz" in from_trace.source

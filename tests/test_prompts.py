@@ -12,13 +12,16 @@ def test_shipped_prompt_set_covers_five_categories():
     assert len(shipped_text("perplexity").split()) > 300
 
 
-@pytest.mark.parametrize("content,message", [
-    ('{"id": "a", "text": "x"}\nnot json\n', "line 2: invalid JSON"),
-    ('{"id": "a"}\n', "line 1: key 'text'"),
-    ('{"id": "a", "text": "x", "colour": 1}\n', "unknown key 'colour'"),
-    ('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', "duplicate prompt id 'a'"),
-    ("\n", "no prompts"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ('{"id": "a", "text": "x"}\nnot json\n', "line 2: invalid JSON"),
+        ('{"id": "a"}\n', "line 1: key 'text'"),
+        ('{"id": "a", "text": "x", "colour": 1}\n', "unknown key 'colour'"),
+        ('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', "duplicate prompt id 'a'"),
+        ("\n", "no prompts"),
+    ],
+)
 def test_bad_prompt_files_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "p.jsonl"
     path.write_text(content)

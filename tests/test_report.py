@@ -33,15 +33,35 @@ def _write(folder: Path, name: str, data: dict) -> Path:
 
 def _config(folder: Path, reference: str | None = None, baselines=("fp16",)) -> Path:
     """SPEQ against autoregressive FP16 baselines (each a copy of fp16.yaml) on a small shape workload."""
-    _write(folder, "fp16", {"name": "fp16", "hardware": "speq",
-                            "decoding": {"kind": "autoregressive", "level_modes": ["fp16"]}})
-    data = {"name": "speq", "hardware": {"include": "speq"},
-            "decoding": {"kind": "speculative", "draft": "speq", "gamma": GAMMA, "level_modes": ["fp16", "quarter"],
-                         "formats": ["fp16", "bsfp_draft"]},
-            "baselines": {b: "fp16.yaml" for b in baselines},
-            "workloads": [{"name": "smollm2-135m", "shape": {"architecture": "smollm2-135m", "prompts": 2,
-                                                             "prompt_len": 16, "max_new_tokens": 24,
-                                                             "acceptance": {"speq": 0.7}}}]}
+    _write(
+        folder,
+        "fp16",
+        {"name": "fp16", "hardware": "speq", "decoding": {"kind": "autoregressive", "level_modes": ["fp16"]}},
+    )
+    data = {
+        "name": "speq",
+        "hardware": {"include": "speq"},
+        "decoding": {
+            "kind": "speculative",
+            "draft": "speq",
+            "gamma": GAMMA,
+            "level_modes": ["fp16", "quarter"],
+            "formats": ["fp16", "bsfp_draft"],
+        },
+        "baselines": {b: "fp16.yaml" for b in baselines},
+        "workloads": [
+            {
+                "name": "smollm2-135m",
+                "shape": {
+                    "architecture": "smollm2-135m",
+                    "prompts": 2,
+                    "prompt_len": 16,
+                    "max_new_tokens": 24,
+                    "acceptance": {"speq": 0.7},
+                },
+            }
+        ],
+    }
     if reference is not None:
         data["reference"] = reference
     return _write(folder, "speq", data)
@@ -59,6 +79,7 @@ def replayed(tmp_path_factory):
 
 # ---- pass records ---------------------------------------------------------------------------------
 
+
 def test_pass_stats_by_hand():
     prefill, draft, verify = (PHASES.index(p) for p in ("prefill", "draft", "verify"))
     levels = np.array([0, 1, 1, 1, 0, 1, 0], dtype=np.int8)
@@ -66,11 +87,19 @@ def test_pass_stats_by_hand():
     cycles = np.array([100, 40, 10, 20, 50, 30, 70])
     per_pass = {"cycles": cycles, "macs": cycles * 2.0, "dram_bytes": cycles * 3.0, "peak_cycles": cycles / 2}
     got = pass_stats(levels, phases, per_pass)
-    assert [(p.level, p.phase, p.count) for p in got] == [(0, "prefill", 1), (0, "verify", 2), (1, "prefill", 1),
-                                                          (1, "draft", 3)]
+    assert [(p.level, p.phase, p.count) for p in got] == [
+        (0, "prefill", 1),
+        (0, "verify", 2),
+        (1, "prefill", 1),
+        (1, "draft", 3),
+    ]
     draft_pass = got[-1]
-    assert (draft_pass.mean_cycles, draft_pass.mean_macs, draft_pass.mean_dram_bytes, draft_pass.mean_peak_cycles) \
-        == (20.0, 40.0, 60.0, 10.0)
+    assert (draft_pass.mean_cycles, draft_pass.mean_macs, draft_pass.mean_dram_bytes, draft_pass.mean_peak_cycles) == (
+        20.0,
+        40.0,
+        60.0,
+        10.0,
+    )
     assert got[1].mean_cycles == 60.0
     with pytest.raises(dataclasses.FrozenInstanceError):
         draft_pass.count = 4
@@ -98,11 +127,26 @@ def test_replay_passes_feed_phase_steps_and_theory(replayed):
 
 # ---- hardware records -----------------------------------------------------------------------------
 
+
 def test_hardware_record_keeps_the_json_keys(replayed):
     report, _ = replayed
     hw = report["hardware"]["speq"]
-    assert list(hw) == ["hardware", "rows", "cols", "dataflow", "clock_ghz", "dram_gbps", "dram", "capacity_gib",
-                        "energy_table", "decoding", "draft", "method", "lossless", "precision"]
+    assert list(hw) == [
+        "hardware",
+        "rows",
+        "cols",
+        "dataflow",
+        "clock_ghz",
+        "dram_gbps",
+        "dram",
+        "capacity_gib",
+        "energy_table",
+        "decoding",
+        "draft",
+        "method",
+        "lossless",
+        "precision",
+    ]
     record = HardwareSummary(**hw)
     assert dataclasses.asdict(record) == hw and record.pes == hw["rows"] * hw["cols"]
     row = next(r for r in report_rows(report) if r["accelerator"] == "speq")
@@ -110,6 +154,7 @@ def test_hardware_record_keeps_the_json_keys(replayed):
 
 
 # ---- the reference accelerator --------------------------------------------------------------------
+
 
 def test_default_reference_is_recorded(replayed):
     report, _ = replayed
@@ -136,8 +181,9 @@ def test_reference_may_be_the_main_accelerator(tmp_path, replayed):
     w = report["workloads"][0]
     assert report["reference"] == "speq" and w["vs_reference"]["speq"]["speedup"] == 1.0
     assert w["vs_reference"]["fp16"]["speedup"] == pytest.approx(
-        1 / default["workloads"][0]["vs_reference"]["speq"]["speedup"])
-    assert w["theory"] is None                      # the reference has no autoregressive decode pass
+        1 / default["workloads"][0]["vs_reference"]["speq"]["speedup"]
+    )
+    assert w["theory"] is None  # the reference has no autoregressive decode pass
 
 
 def test_default_reference_may_be_absent(tmp_path):
@@ -156,6 +202,7 @@ def test_unknown_reference_is_one_line_and_exit_code_2(tmp_path, capsys):
 
 
 # ---- one geomean ----------------------------------------------------------------------------------
+
 
 def test_geometric_mean_by_hand():
     assert geometric_mean([2.0, 8.0]) == pytest.approx(4.0)
@@ -179,13 +226,14 @@ def test_sweep_geomean_uses_the_helper():
 
 # ---- one atomic file ------------------------------------------------------------------------------
 
+
 def test_atomic_file_replaces_with_ordinary_permissions(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
     with atomic_file(target) as tmp:
         assert tmp.parent == tmp_path and tmp.name.startswith(".out.txt.") and tmp.name.endswith(".tmp")
         tmp.write_text("new")
-        assert target.read_text() == "old"          # nothing replaced before the block ends
+        assert target.read_text() == "old"  # nothing replaced before the block ends
     umask = os.umask(0)
     os.umask(umask)
     assert target.read_text() == "new" and (target.stat().st_mode & 0o777) == 0o666 & ~umask
@@ -206,6 +254,7 @@ def test_atomic_file_leaves_nothing_behind_on_an_error(tmp_path):
 
 
 # ---- one file memo --------------------------------------------------------------------------------
+
 
 def test_file_key_follows_the_file(tmp_path):
     path = tmp_path / "a.yaml"
@@ -229,10 +278,10 @@ def test_trace_reader_memoizes_by_file_key(tmp_path, monkeypatch):
     assert read(str(path)) is first and len(calls) == 1
     path.write_bytes(b"22")
     assert read(path) is not first and len(calls) == 2
-    read(tmp_path / "missing.npz")                  # not memoized: read_trace gives its own error
+    read(tmp_path / "missing.npz")  # not memoized: read_trace gives its own error
     read(tmp_path / "missing.npz")
     assert len(calls) == 4
-    assert json.dumps(file_key(path))              # plain values: usable in any cache key
+    assert json.dumps(file_key(path))  # plain values: usable in any cache key
 
 
 # ---- the terminal report: fits 100 columns, says what the numbers mean ------------------------------
@@ -248,12 +297,23 @@ def test_precision_is_derived_from_decoding_and_pe_modes():
 
     accs = accelerators(load_run_config(ROOT / "hwconfigs" / "speq.yaml"))
     got = {a.name: HardwareSummary.of(a).precision for a in accs}
-    assert got == {"speq": "W16A16 + BSFP4 draft", "fp16": "W16A16", "olive": "W4A4", "tender": "W4A4",
-                   "mlspecqd": "W16A16 + MXFP4 draft", "hierarchical": "W4A16 + INT3 draft", "w4a16": "W4A16"}
-    modes = accs[0].hardware.modes                          # no name is special: another mode, other bits
+    assert got == {
+        "speq": "W16A16 + BSFP4 draft",
+        "fp16": "W16A16",
+        "olive": "W4A4",
+        "tender": "W4A4",
+        "mlspecqd": "W16A16 + MXFP4 draft",
+        "hierarchical": "W4A16 + INT3 draft",
+        "w4a16": "W4A16",
+    }
+    modes = accs[0].hardware.modes  # no name is special: another mode, other bits
     assert precision(SimpleNamespace(kind="autoregressive", level_modes=["int8"], formats=["int8"]), modes) == "W8A8"
-    assert precision(SimpleNamespace(kind="speculative", level_modes=["fp16", "int4", "w3a16"],
-                                     formats=["fp16", "foo4"]), modes) == "W16A16 + FOO4/W3A16 draft"
+    assert (
+        precision(
+            SimpleNamespace(kind="speculative", level_modes=["fp16", "int4", "w3a16"], formats=["fp16", "foo4"]), modes
+        )
+        == "W16A16 + FOO4/W3A16 draft"
+    )
 
 
 def test_break_even_alpha_inverts_the_tokens_per_round():
@@ -277,7 +337,7 @@ def test_reading_follows_the_reports_numbers(replayed):
     assert f"= {cost:.2f} fp16 decode passes and yields {th['tokens_per_round']:.2f} tokens" in lines[0]
     assert f"alpha {break_even_alpha(cost, th['gamma']):.2f} at gamma {th['gamma']}" in lines[1]
     assert f"{w['speedup']['fp16']:.3f}x" in lines[0]
-    quiet = copy.deepcopy(report)                         # no theory, no faster baseline: nothing to say
+    quiet = copy.deepcopy(report)  # no theory, no faster baseline: nothing to say
     quiet["workloads"][0]["theory"] = None
     quiet["workloads"][0]["speedup"] = {"fp16": 2.0}
     quiet["workloads"][0]["speedup_ci"] = {"fp16": [1.5, 2.5]}
@@ -290,7 +350,7 @@ def test_console_width_follows_columns(monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     assert report_console().width == 100 and report_console(wide=True).width == WIDE_COLUMNS
     monkeypatch.delenv("COLUMNS")
-    assert report_console().width == 100                  # a file or pipe: 100 columns
+    assert report_console().width == 100  # a file or pipe: 100 columns
 
 
 def _printed(report: dict, width: int, wide: bool = False) -> str:
@@ -309,20 +369,33 @@ def test_shipped_main_job_prints_within_100_and_80_columns(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "specsim.cli.main", "run", str(ROOT / "hwconfigs" / "speq.yaml"),
-                           "--out", str(tmp_path / "r"), "--json"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "specsim.cli.main",
+            "run",
+            str(ROOT / "hwconfigs" / "speq.yaml"),
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     for width in (100, 80):
         text = _printed(report, width)
         assert max(len(line) for line in text.splitlines()) <= width
         assert "..." not in text and "\u2026" not in text and text.isascii()
-        words = " ".join(text.split())                    # wrapped lines joined
+        words = " ".join(text.split())  # wrapped lines joined
         assert "speedup = baseline time / speq time per decoded token" in words and "> 1 means speq is faster" in words
         assert "SHAPE-DERIVED" in words and "/../" not in words
         for label in ("olive (W4A4)", "tender (W4A4)", "w4a16 (W4A16)", "mlspecqd (W16A16 + MXFP4 draft)"):
             assert label in words
         assert "Breaking even needs" in words and "too low to beat fp16" in words
     wide = _printed(report, 190, wide=True)
-    assert "speq speedup" in wide and "array, clock," in wide        # the single table with every column
+    assert "speq speedup" in wide and "array, clock," in wide  # the single table with every column
     assert "..." not in wide and "\u2026" not in wide

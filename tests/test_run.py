@@ -28,16 +28,40 @@ def _write(tmp_path, name, data):
 
 def _shape_config(tmp_path, alpha, arch="smollm2-135m", tokens=96, prompts=2, extra_baselines=()):
     """SPEQ vs FP16 on a shape-only workload with i.i.d. acceptance ``alpha``."""
-    _write(tmp_path, "fp16", {"name": "fp16", "hardware": "speq",
-                              "decoding": {"kind": "autoregressive", "level_modes": ["fp16"]}})
+    _write(
+        tmp_path,
+        "fp16",
+        {"name": "fp16", "hardware": "speq", "decoding": {"kind": "autoregressive", "level_modes": ["fp16"]}},
+    )
     baselines = {"fp16": "fp16.yaml", **{b: f"{b}.yaml" for b in extra_baselines}}
-    return _write(tmp_path, "speq", {
-        "name": "speq", "hardware": {"include": "speq"},
-        "decoding": {"kind": "speculative", "draft": "speq", "gamma": GAMMA, "level_modes": ["fp16", "quarter"],
-                     "formats": ["fp16", "bsfp_draft"]},
-        "baselines": baselines,
-        "workloads": [{"name": arch, "shape": {"architecture": arch, "prompts": prompts, "prompt_len": 32,
-                                                "max_new_tokens": tokens, "acceptance": {"speq": alpha}}}]})
+    return _write(
+        tmp_path,
+        "speq",
+        {
+            "name": "speq",
+            "hardware": {"include": "speq"},
+            "decoding": {
+                "kind": "speculative",
+                "draft": "speq",
+                "gamma": GAMMA,
+                "level_modes": ["fp16", "quarter"],
+                "formats": ["fp16", "bsfp_draft"],
+            },
+            "baselines": baselines,
+            "workloads": [
+                {
+                    "name": arch,
+                    "shape": {
+                        "architecture": arch,
+                        "prompts": prompts,
+                        "prompt_len": 32,
+                        "max_new_tokens": tokens,
+                        "acceptance": {"speq": alpha},
+                    },
+                }
+            ],
+        },
+    )
 
 
 def _theory(tmp_path, alpha, **kw):
@@ -77,6 +101,7 @@ def test_speedup_consistent_with_leviathan_on_iid_acceptance(tmp_path, alpha):
 def test_fp16_decode_is_not_faster_than_weight_bytes_over_bandwidth(tmp_path):
     report, w = _theory(tmp_path, 0.5, arch="llama-2-7b", tokens=4, prompts=1)
     from specsim.trace.architectures import load_architecture
+
     arch = load_architecture("llama-2-7b")
     hw = load_hardware("speq")
     weight_bytes = 2 * (arch.decoder_weights + arch.vocab * arch.hidden)
@@ -94,8 +119,13 @@ def test_energy_breakdown_sums_to_total_and_json_shape(tmp_path, capsys):
     assert set(w) >= {"name", "source", "accelerators", "speedup", "energy_efficiency"}
     for m in w["accelerators"].values():
         assert sum(m["energy_breakdown_j"].values()) == pytest.approx(m["energy_j_per_token"], rel=1e-9)
-        assert set(m) >= {"latency_s", "tokens_per_s", "energy_j_per_token", "energy_breakdown_j",
-                          "roofline_efficiency"}
+        assert set(m) >= {
+            "latency_s",
+            "tokens_per_s",
+            "energy_j_per_token",
+            "energy_breakdown_j",
+            "roofline_efficiency",
+        }
         assert 0 < m["roofline_efficiency"] <= 1
     assert set(report["geomean_speedup"]) == {"fp16"}
     assert (tmp_path / "out" / "report.json").exists() and (tmp_path / "out" / "report.csv").exists()
@@ -108,16 +138,28 @@ def test_set_overrides_hardware_and_decoding(tmp_path):
     assert loaded.hardware.array.rows == 128 and loaded.decoding.gamma == 8
     assert loaded.workloads[0].shape.prompts == 1
     report = run(loaded, progress=False)
-    assert report["hardware"]["fp16"]["rows"] == 128          # same_pe_count follows the main array
+    assert report["hardware"]["fp16"]["rows"] == 128  # same_pe_count follows the main array
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "specsim.cli.main", *args], capture_output=True, text=True,
-                          timeout=600, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "specsim.cli.main", *args], capture_output=True, text=True, timeout=600, cwd=cwd
+    )
 
 
-@pytest.mark.parametrize("case", ["unknown_key", "unknown_accelerator", "missing_trace", "model_mismatch",
-                                  "format_mismatch", "bad_value", "wrong_kind", "missing_baseline"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown_key",
+        "unknown_accelerator",
+        "missing_trace",
+        "model_mismatch",
+        "format_mismatch",
+        "bad_value",
+        "wrong_kind",
+        "missing_baseline",
+    ],
+)
 def test_bad_input_one_line_exit_2_no_results(tmp_path, case):
     cfg = _shape_config(tmp_path, 0.7, tokens=8)
     args = []
@@ -127,34 +169,64 @@ def test_bad_input_one_line_exit_2_no_results(tmp_path, case):
         args = ["--set", "hardware.array.speed=3"]
         expect = "unknown key 'hardware.array.speed'"
     elif case == "unknown_accelerator":
-        data["workloads"] = [{"name": "smol", "traces": {"speq": str(traces / "smollm2-135m_speq_g4.npz"),
-                                                         "fp16": str(traces / "smollm2-135m_fp16.npz"),
-                                                         "olive": str(traces / "smollm2-135m_olive4.npz")}}]
+        data["workloads"] = [
+            {
+                "name": "smol",
+                "traces": {
+                    "speq": str(traces / "smollm2-135m_speq_g4.npz"),
+                    "fp16": str(traces / "smollm2-135m_fp16.npz"),
+                    "olive": str(traces / "smollm2-135m_olive4.npz"),
+                },
+            }
+        ]
         expect = "traces.olive: unknown accelerator"
     elif case == "missing_baseline":
         data["baselines"]["olive"] = "olive.yaml"
         expect = "baselines.olive"
     elif case == "missing_trace":
-        data["workloads"] = [{"name": "smol", "traces": {"speq": str(tmp_path / "nope.npz"),
-                                                         "fp16": str(traces / "smollm2-135m_fp16.npz")}}]
+        data["workloads"] = [
+            {
+                "name": "smol",
+                "traces": {"speq": str(tmp_path / "nope.npz"), "fp16": str(traces / "smollm2-135m_fp16.npz")},
+            }
+        ]
         expect = "nope.npz"
     elif case == "model_mismatch":
         from specsim.trace.tracefile import read_trace, write_trace
+
         other = read_trace(traces / "smollm2-135m_fp16.npz")
         write_trace(tmp_path / "other.npz", {**other.header, "model": "other-model"}, other.arrays)
-        data["workloads"] = [{"name": "smol", "traces": {"speq": str(traces / "smollm2-135m_speq_g4.npz"),
-                                                         "fp16": str(tmp_path / "other.npz")}}]
+        data["workloads"] = [
+            {
+                "name": "smol",
+                "traces": {"speq": str(traces / "smollm2-135m_speq_g4.npz"), "fp16": str(tmp_path / "other.npz")},
+            }
+        ]
         expect = "has model 'other-model'"
     elif case == "format_mismatch":
-        data["workloads"] = [{"name": "smol", "traces": {"speq": str(traces / "smollm2-135m_speq_g4.npz"),
-                                                         "fp16": str(traces / "smollm2-135m_olive4.npz")}}]
+        data["workloads"] = [
+            {
+                "name": "smol",
+                "traces": {
+                    "speq": str(traces / "smollm2-135m_speq_g4.npz"),
+                    "fp16": str(traces / "smollm2-135m_olive4.npz"),
+                },
+            }
+        ]
         expect = "runs 'olive4' weights at level 0, the accelerator expects 'fp16'"
     elif case == "bad_value":
         args = ["--set", "decoding.gamma=0"]
         expect = "decoding.gamma"
     else:
-        data["workloads"] = [{"name": "smol", "traces": {"speq": str(traces / "smollm2-135m_fp16.npz"),
-                                                         "fp16": str(traces / "smollm2-135m_fp16.npz")}}]
+        data["workloads"] = [
+            {
+                "name": "smol",
+                "traces": {
+                    "speq": str(traces / "smollm2-135m_fp16.npz"),
+                    "fp16": str(traces / "smollm2-135m_fp16.npz"),
+                },
+            }
+        ]
         expect = "autoregressive decoding, expected speculative"
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "results"
@@ -181,6 +253,7 @@ def test_shipped_main_job_runs_on_shipped_traces(tmp_path):
 @pytest.mark.parametrize("path", sorted((ROOT / "hwconfigs").rglob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_run_configs_load(path):
     from specsim.results.config import accelerators
+
     cfg = load_run_config(path)
     accs = accelerators(cfg)
     assert accs[0].name == cfg.name and all(a.hardware.array.rows == cfg.hardware.array.rows for a in accs)
@@ -188,11 +261,27 @@ def test_shipped_run_configs_load(path):
 
 def test_comparison_bases(tmp_path):
     from specsim.results.config import accelerators, differences
+
     cfg = _shape_config(tmp_path, 0.7, extra_baselines=("olive",))
-    _write(tmp_path, "olive", {"name": "olive", "hardware": {"include": "olive", "array": {"rows": 32, "cols": 32},
-                                                             "clock_ghz": 0.5, "dram": {"bandwidth_gbps": 100}},
-                               "decoding": {"method": "olive", "level_modes": ["int4"], "formats": ["olive4"],
-                                            "params": {"decoder_cycles": 2}}})
+    _write(
+        tmp_path,
+        "olive",
+        {
+            "name": "olive",
+            "hardware": {
+                "include": "olive",
+                "array": {"rows": 32, "cols": 32},
+                "clock_ghz": 0.5,
+                "dram": {"bandwidth_gbps": 100},
+            },
+            "decoding": {
+                "method": "olive",
+                "level_modes": ["int4"],
+                "formats": ["olive4"],
+                "params": {"decoder_cycles": 2},
+            },
+        },
+    )
     # default like for like: the baseline takes the main array, clock, memory and buffers; nothing differs
     accs = {a.name: a for a in accelerators(load_run_config(cfg, ["hardware.dram.bandwidth_gbps=128"]))}
     olive, speq = accs["olive"].hardware, accs["speq"].hardware
@@ -202,8 +291,10 @@ def test_comparison_bases(tmp_path):
     accs = {a.name: a for a in accelerators(load_run_config(cfg, ["comparison=same_pe_count"]))}
     assert accs["olive"].hardware.pes == accs["speq"].hardware.pes
     assert accs["olive"].hardware.dram.bandwidth_gbps == 100
-    assert differences(accs["speq"], accs["olive"]) == ["clock_ghz 0.5 (speq: 1)",
-                                                        "dram.bandwidth_gbps 100 (speq: 1024)"]
+    assert differences(accs["speq"], accs["olive"]) == [
+        "clock_ghz 0.5 (speq: 1)",
+        "dram.bandwidth_gbps 100 (speq: 1024)",
+    ]
     area = {a.name: a for a in accelerators(load_run_config(cfg, ["comparison=[same_area, same_memory]"]))}
     main_area = area["speq"].hardware.pes * area["speq"].energy.pe_area.value
     olive_area = area["olive"].hardware.pes * area["olive"].energy.pe_area.value
@@ -217,20 +308,25 @@ def test_comparison_bases(tmp_path):
     accs = {a.name: a for a in accelerators(load_run_config(cfg))}
     assert accs["olive"].hardware.array.dataflow == "os" and accs["olive"].hardware.pes == accs["speq"].hardware.pes
     assert differences(accs["speq"], accs["olive"]) == ["array.dataflow os (speq: ws)"]
-    swept = {a.name: a for a in accelerators(load_run_config(
-        cfg, ["baselines.olive.overrides.hardware.array.dataflow=is"]))}
+    swept = {
+        a.name: a for a in accelerators(load_run_config(cfg, ["baselines.olive.overrides.hardware.array.dataflow=is"]))
+    }
     assert swept["olive"].hardware.array.dataflow == "is"
     with pytest.raises(SpecsimError, match=r"baselines.olive.overrides.*hardware.array.speed"):
         accelerators(load_run_config(cfg, ["baselines.olive.overrides.hardware.array.speed=2"]))
-    for bad, message in (("[same_pe_count, same_area]", "both set the same resource"),
-                         ("[same_memory, same_bandwidth]", "both set the same resource"),
-                         ("[same_bandwidth, same_bandwidth]", "listed twice"), ("[]", "expected like_for_like"),
-                         ("[same_pe_count, same_silicon]", "expected one of same_pe_count")):
+    for bad, message in (
+        ("[same_pe_count, same_area]", "both set the same resource"),
+        ("[same_memory, same_bandwidth]", "both set the same resource"),
+        ("[same_bandwidth, same_bandwidth]", "listed twice"),
+        ("[]", "expected like_for_like"),
+        ("[same_pe_count, same_silicon]", "expected one of same_pe_count"),
+    ):
         with pytest.raises(SpecsimError, match=message):
             load_run_config(cfg, [f"comparison={bad}"])
 
 
 # ---- provenance: version, --set overrides, SHA-256 of every input ----------------------------------
+
 
 def _provenance_config(tmp_path):
     """SPEQ on a local hardware file vs FP16, on a shape workload whose acceptance is a copied trace."""
@@ -238,15 +334,39 @@ def _provenance_config(tmp_path):
 
     shutil.copy(ROOT / "specsim/data/hardware/speq.yaml", tmp_path / "myhw.yaml")
     shutil.copy(ROOT / "traces/smollm2-135m_speq_g4.npz", tmp_path / "accept.npz")
-    _write(tmp_path, "fp16", {"name": "fp16", "hardware": "speq",
-                              "decoding": {"kind": "autoregressive", "level_modes": ["fp16"]}})
-    return _write(tmp_path, "speq", {
-        "name": "speq", "hardware": {"include": "myhw.yaml"},
-        "decoding": {"kind": "speculative", "draft": "speq", "gamma": GAMMA, "level_modes": ["fp16", "quarter"],
-                     "formats": ["fp16", "bsfp_draft"]},
-        "baselines": {"fp16": "fp16.yaml"},
-        "workloads": [{"name": "s", "shape": {"architecture": "smollm2-135m", "prompts": 2, "prompt_len": 16,
-                                              "max_new_tokens": 16, "acceptance": {"speq": "accept.npz"}}}]})
+    _write(
+        tmp_path,
+        "fp16",
+        {"name": "fp16", "hardware": "speq", "decoding": {"kind": "autoregressive", "level_modes": ["fp16"]}},
+    )
+    return _write(
+        tmp_path,
+        "speq",
+        {
+            "name": "speq",
+            "hardware": {"include": "myhw.yaml"},
+            "decoding": {
+                "kind": "speculative",
+                "draft": "speq",
+                "gamma": GAMMA,
+                "level_modes": ["fp16", "quarter"],
+                "formats": ["fp16", "bsfp_draft"],
+            },
+            "baselines": {"fp16": "fp16.yaml"},
+            "workloads": [
+                {
+                    "name": "s",
+                    "shape": {
+                        "architecture": "smollm2-135m",
+                        "prompts": 2,
+                        "prompt_len": 16,
+                        "max_new_tokens": 16,
+                        "acceptance": {"speq": "accept.npz"},
+                    },
+                }
+            ],
+        },
+    )
 
 
 def test_report_records_version_overrides_and_input_hashes(tmp_path, capsys):
@@ -300,7 +420,7 @@ def test_paths_print_relative_to_the_current_folder(tmp_path, monkeypatch):
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
     assert display_path(tmp_path / "sub" / ".." / "sub" / "t.npz") == "t.npz"
-    assert display_path("../x.npz") == str(tmp_path / "x.npz")             # outside: absolute
+    assert display_path("../x.npz") == str(tmp_path / "x.npz")  # outside: absolute
     assert display_path("<built-in>") == "<built-in>"
     report = run(load_run_config(_provenance_config(tmp_path / "sub")), progress=False)
     assert "accept.npz" in report["workloads"][0]["note"] and "/../" not in report["workloads"][0]["note"]

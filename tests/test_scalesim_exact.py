@@ -33,8 +33,7 @@ def test_compute_cycles_equal_scalesim_total_cycles(dataflow):
     assert len(cases) == 30
     for c in cases:
         h = hw.with_array(c["rows"], c["cols"], dataflow)
-        r = simulate(h, gemm_table(c["m"], c["n"], c["k"], "fp16", modes), ideal_memory=True,
-                     scalesim_compatible=True)
+        r = simulate(h, gemm_table(c["m"], c["n"], c["k"], "fp16", modes), ideal_memory=True, scalesim_compatible=True)
         assert r.compute_cycles == c["total_cycles"] == r.total_cycles, c
 
 
@@ -42,18 +41,51 @@ def test_ws_closed_form_of_the_reference_notes():
     # SCALE-Sim v3 [scalesim-v3], docs/bibliography.md: folds = ceil(K/R) ceil(N/C), total = folds (2R + C + M - 2) - 1
     hw = load_hardware("speq")
     for m, expected in ((1, 97_279), (5, 101_375), (64, 161_791)):
-        r = simulate(hw.with_array(32, 32, "ws"), gemm_table(m, 1024, 1024, "fp16", tuple(hw.modes)),
-                     ideal_memory=True, scalesim_compatible=True)
+        r = simulate(
+            hw.with_array(32, 32, "ws"),
+            gemm_table(m, 1024, 1024, "fp16", tuple(hw.modes)),
+            ideal_memory=True,
+            scalesim_compatible=True,
+        )
         assert r.compute_cycles == expected == math.ceil(1024 / 32) ** 2 * (2 * 32 + 32 + m - 2) - 1
 
 
 def test_gemm_cli_json_matches_scalesim(capsys):
     c = next(c for c in CASES if c["dataflow"] == "os" and c["rows"] != c["cols"])
-    assert main(["gemm", "--rows", str(c["rows"]), "--cols", str(c["cols"]), "--dataflow", "os", "--m", str(c["m"]),
-                 "--n", str(c["n"]), "--k", str(c["k"]), "--ideal-memory", "--scalesim-compatible", "--json"]) == 0
+    assert (
+        main(
+            [
+                "gemm",
+                "--rows",
+                str(c["rows"]),
+                "--cols",
+                str(c["cols"]),
+                "--dataflow",
+                "os",
+                "--m",
+                str(c["m"]),
+                "--n",
+                str(c["n"]),
+                "--k",
+                str(c["k"]),
+                "--ideal-memory",
+                "--scalesim-compatible",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["compute_cycles"] == c["total_cycles"]
-    for key in ("compute_cycles", "total_cycles", "stall_cycles", "macs", "dram_bytes", "sram_bytes", "energy_pj",
-                "utilization"):
+    for key in (
+        "compute_cycles",
+        "total_cycles",
+        "stall_cycles",
+        "macs",
+        "dram_bytes",
+        "sram_bytes",
+        "energy_pj",
+        "utilization",
+    ):
         assert key in out
     assert out["utilization"] == pytest.approx(c["overall_util_pct"] / 100, rel=1e-9)

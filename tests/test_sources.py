@@ -52,7 +52,12 @@ def test_hardware_and_architecture_sources_cite_or_say_design_choice():
 def test_nothing_in_the_repo_points_outside_it():
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     pattern = re.compile(r"\.\./shared|reference\.md")
-    offenders = [f for f in files if not f.startswith(".ci") and (ROOT / f).is_file()
-                 and (ROOT / f).suffix in (".py", ".md", ".yaml", ".ipynb", ".toml", ".sh")
-                 and pattern.search((ROOT / f).read_text(errors="ignore"))]
+    offenders = [
+        f
+        for f in files
+        if not f.startswith(".ci")
+        and (ROOT / f).is_file()
+        and (ROOT / f).suffix in (".py", ".md", ".yaml", ".ipynb", ".toml", ".sh")
+        and pattern.search((ROOT / f).read_text(errors="ignore"))
+    ]
     assert offenders == []

@@ -77,8 +77,14 @@ def test_accept_rule_is_lossless_on_synthetic_distributions():
     assert bad > _chi2_critical(df_bad)
 
 
-@pytest.mark.parametrize("temperature,top_p,scheme", [(1.0, 1.0, "view:int4"), (0.7, 0.9, "view:int4"),
-                                                       (1.0, 1.0, "int4>int3_g32")])
+@pytest.mark.parametrize(
+    "temperature,top_p,scheme",
+    [
+        (1.0, 1.0, "view:int4"),
+        pytest.param(0.7, 0.9, "view:int4", marks=pytest.mark.slow),
+        pytest.param(1.0, 1.0, "int4>int3_g32", marks=pytest.mark.slow),
+    ],
+)
 def test_speculative_sampling_matches_target_distribution_on_tiny_model(temperature, top_p, scheme):
     target = tiny_llama(vocab=16, hidden=32, layers=1, init=0.15, seed=1)
     draft = build_scheme(target, scheme).drafts

@@ -23,14 +23,34 @@ GRID = {"hardware.array.rows": [16, 32, 64], "decoding.gamma": [2, 4]}
 def _config(tmp_path: Path, tokens: int = 8) -> Path:
     """SPEQ vs FP16 and OliVe on a small SmolLM2-shaped workload (SHAPE-DERIVED), parametric alpha."""
     path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "speq", "hardware": {"include": "speq"},
-        "decoding": {"kind": "speculative", "draft": "speq", "gamma": 4, "level_modes": ["fp16", "quarter"],
-                     "formats": ["fp16", "bsfp_draft"]},
-        "baselines": {"fp16": str(ROOT / "hwconfigs/fp16.yaml"), "olive": str(ROOT / "hwconfigs/olive.yaml")},
-        "workloads": [{"name": "smollm2-135m", "shape": {"architecture": "smollm2-135m", "prompts": 1,
-                                                          "prompt_len": 16, "max_new_tokens": tokens,
-                                                          "acceptance": {"speq": 0.7}}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "speq",
+                "hardware": {"include": "speq"},
+                "decoding": {
+                    "kind": "speculative",
+                    "draft": "speq",
+                    "gamma": 4,
+                    "level_modes": ["fp16", "quarter"],
+                    "formats": ["fp16", "bsfp_draft"],
+                },
+                "baselines": {"fp16": str(ROOT / "hwconfigs/fp16.yaml"), "olive": str(ROOT / "hwconfigs/olive.yaml")},
+                "workloads": [
+                    {
+                        "name": "smollm2-135m",
+                        "shape": {
+                            "architecture": "smollm2-135m",
+                            "prompts": 1,
+                            "prompt_len": 16,
+                            "max_new_tokens": tokens,
+                            "acceptance": {"speq": 0.7},
+                        },
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -40,10 +60,10 @@ def test_grid_table_has_one_row_per_point_workload_accelerator(tmp_path):
     assert list(frame.columns) == ["point", *GRID, *ROW_COLUMNS]
     assert not frame.duplicated(["point", "workload", "accelerator"]).any()
     main = frame[frame.is_main]
-    assert sorted(main["rows"]) == sorted(main["hardware.array.rows"])      # the swept value reached the hardware
-    assert (main["gamma"] == main["decoding.gamma"]).all()                  # ... and the decoding
+    assert sorted(main["rows"]) == sorted(main["hardware.array.rows"])  # the swept value reached the hardware
+    assert (main["gamma"] == main["decoding.gamma"]).all()  # ... and the decoding
     olive = frame[frame.accelerator == "olive"]
-    assert (olive["rows"] == olive["hardware.array.rows"]).all()            # same_pe_count basis applied
+    assert (olive["rows"] == olive["hardware.array.rows"]).all()  # same_pe_count basis applied
     # FP16 decode is bandwidth-bound at every one of these arrays: the array size moves it only by the
     # pipeline fill of each GEMM (rows + cols cycles), a few percent
     fp16 = frame[(frame.accelerator == "fp16") & (frame["decoding.gamma"] == 2)]["decode_latency_per_token_s"]
@@ -70,8 +90,10 @@ def test_executors_give_identical_tables(tmp_path):
     cfg = _config(tmp_path)
     one = specsim.sweep(cfg, GRID, workers=1, progress=False)
     two = specsim.sweep(cfg, GRID, workers=2, progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         dask = specsim.sweep(cfg, GRID, scheduler=client, progress=False)
         by_address = specsim.sweep(cfg, GRID, scheduler=cluster.scheduler_address, out=tmp_path / "d", progress=False)
     pd.testing.assert_frame_equal(one, two)
@@ -82,9 +104,22 @@ def test_executors_give_identical_tables(tmp_path):
 @pytest.mark.slow
 def test_killed_sweep_resumes_to_the_identical_table(tmp_path):
     cfg = _config(tmp_path, tokens=12)
-    args = [sys.executable, "-m", "specsim.cli.main", "sweep", str(cfg), "--set", "hardware.array.rows=8,16,32,64",
-            "--set", "decoding.gamma=1,2,3,4,5,6", "--set", "workloads.0.shape.acceptance.speq=0.5,0.9",
-            "--workers", "1", "--no-progress"]
+    args = [
+        sys.executable,
+        "-m",
+        "specsim.cli.main",
+        "sweep",
+        str(cfg),
+        "--set",
+        "hardware.array.rows=8,16,32,64",
+        "--set",
+        "decoding.gamma=1,2,3,4,5,6",
+        "--set",
+        "workloads.0.shape.acceptance.speq=0.5,0.9",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     points = killed / "points.jsonl"
@@ -98,7 +133,7 @@ def test_killed_sweep_resumes_to_the_identical_table(tmp_path):
     done = len(points.read_text().splitlines())
     assert 3 <= done < 48, "the sweep must be killed part-way"
     assert not (killed / "results.csv").exists()
-    with points.open("a") as fh:                  # a write torn by the kill
+    with points.open("a") as fh:  # a write torn by the kill
         fh.write('{"point": 47, "params": [["hardware.ar')
     resumed = subprocess.run([*args, "--out", str(killed)], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
@@ -128,18 +163,21 @@ def test_failed_point_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert rerun.attrs["summary"].line() == "3 points: 0 run, 3 already done, 1 failed"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--set", "hardware.array.rowz=16,32"], "unknown key 'hardware.array.rowz' (expected one of: rows, cols,"),
-    (["--set", "hardware.array.rows="], "empty value"),
-    (["--set", "hardware.array.rows=16,,32"], "empty value"),
-    (["--set", "hardware.array.rows"], "expected key=value1,value2"),
-    (["--set", "hardware.array.rows=[16,32"], "unbalanced"),
-    (["--set", "hardware.array.rows=16,-4"], "hardware.array.rows"),
-    (["--set", "decoding.gamma=2,four"], "decoding.gamma"),
-    (["--set", "hardware.array.rows=16", "--workers", "0"], "--workers"),
-    (["--set", "hardware.array.rows=16", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach a Dask scheduler"),
-    ([], "nothing to sweep"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "hardware.array.rowz=16,32"], "unknown key 'hardware.array.rowz' (expected one of: rows, cols,"),
+        (["--set", "hardware.array.rows="], "empty value"),
+        (["--set", "hardware.array.rows=16,,32"], "empty value"),
+        (["--set", "hardware.array.rows"], "expected key=value1,value2"),
+        (["--set", "hardware.array.rows=[16,32"], "unbalanced"),
+        (["--set", "hardware.array.rows=16,-4"], "hardware.array.rows"),
+        (["--set", "decoding.gamma=2,four"], "decoding.gamma"),
+        (["--set", "hardware.array.rows=16", "--workers", "0"], "--workers"),
+        (["--set", "hardware.array.rows=16", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach a Dask scheduler"),
+        ([], "nothing to sweep"),
+    ],
+)
 def test_bad_sweep_input_one_line_exit_2_nothing_written(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
     assert main(["sweep", str(_config(tmp_path)), *argv, "--out", str(out)]) == 2
@@ -176,16 +214,37 @@ def test_every_plot_kind_writes_its_figure(tmp_path):
 
     cfg = _config(tmp_path)
     out = tmp_path / "sweep"
-    specsim.sweep(cfg, {"decoding.gamma": [1, 2, 4], "workloads.0.shape.acceptance.speq": [0.5, 0.9]},
-                  workers=1, out=out, progress=False)
+    specsim.sweep(
+        cfg,
+        {"decoding.gamma": [1, 2, 4], "workloads.0.shape.acceptance.speq": [0.5, 0.9]},
+        workers=1,
+        out=out,
+        progress=False,
+    )
     assert main(["plot", str(out), "--kind", "heatmap", "-o", str(tmp_path / "heat.png")]) == 0
     pe = tmp_path / "pe"
-    specsim.sweep(cfg, {"hardware.array.rows": [16, 64], "hardware.array.cols": [16, 64]}, workers=1, out=pe,
-                  progress=False)
+    specsim.sweep(
+        cfg, {"hardware.array.rows": [16, 64], "hardware.array.cols": [16, 64]}, workers=1, out=pe, progress=False
+    )
     assert main(["plot", str(pe), "--kind", "pe-sweep", "-o", str(tmp_path / "pe.svg")]) == 0
     for kind in ("speedup", "energy", "roofline"):
-        assert main(["plot", str(pe), "--kind", kind, "--where", "hardware.array.rows=64",
-                     "--where", "hardware.array.cols=64", "-o", str(tmp_path / f"{kind}.pdf")]) == 0
+        assert (
+            main(
+                [
+                    "plot",
+                    str(pe),
+                    "--kind",
+                    kind,
+                    "--where",
+                    "hardware.array.rows=64",
+                    "--where",
+                    "hardware.array.cols=64",
+                    "-o",
+                    str(tmp_path / f"{kind}.pdf"),
+                ]
+            )
+            == 0
+        )
     for name in ("heat.png", "pe.svg", "speedup.pdf", "energy.pdf", "roofline.pdf"):
         assert (tmp_path / name).stat().st_size > 1000
     # a run's report.csv plots too, and ambiguous or bad requests are one-line errors
@@ -205,7 +264,11 @@ def test_resume_refuses_changed_inputs_and_keeps_good_records(tmp_path, capsys):
     (edited, foreign, binary) are dropped and never replace a good record."""
     cfg = _config(tmp_path)
     fp16 = tmp_path / "fp16.yaml"
-    fp16.write_text((ROOT / "hwconfigs/fp16.yaml").read_text().replace("include: speq", f"include: {ROOT}/specsim/data/hardware/speq.yaml"))
+    fp16.write_text(
+        (ROOT / "hwconfigs/fp16.yaml")
+        .read_text()
+        .replace("include: speq", f"include: {ROOT}/specsim/data/hardware/speq.yaml")
+    )
     data = yaml.safe_load(cfg.read_text())
     data["baselines"]["fp16"] = str(fp16)
     cfg.write_text(yaml.safe_dump(data))
@@ -240,17 +303,25 @@ def test_a_folder_is_locked_by_its_sweep(tmp_path):
             specsim.sweep(cfg, {"decoding.gamma": [2]}, workers=1, out=out, progress=False)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--set", "workloads.0.shape.prompt_len=8", "--set", "workloads.00.shape.prompt_len=16"], "names the same config key"),
-    (["--set", "hardware.clock_ghz=.inf"], "expected a finite number"),
-    (["--points", "POINTS"], "clashes with the results column 'decoding'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--set", "workloads.0.shape.prompt_len=8", "--set", "workloads.00.shape.prompt_len=16"],
+            "names the same config key",
+        ),
+        (["--set", "hardware.clock_ghz=.inf"], "expected a finite number"),
+        (["--points", "POINTS"], "clashes with the results column 'decoding'"),
+    ],
+)
 def test_more_bad_sweep_input(tmp_path, capsys, argv, message):
     points = tmp_path / "points.yaml"
     points.write_text("- {decoding: {gamma: 2}}\n")
     out = tmp_path / "out"
-    assert main(["sweep", str(_config(tmp_path)), *[str(points) if a == "POINTS" else a for a in argv],
-                 "--out", str(out)]) == 2
+    assert (
+        main(["sweep", str(_config(tmp_path)), *[str(points) if a == "POINTS" else a for a in argv], "--out", str(out)])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not out.exists()
@@ -279,8 +350,13 @@ def test_failed_points_exit_1_and_empty_tables_do_not_plot(tmp_path, capsys):
 def test_plot_output_and_where_values(tmp_path, capsys):
     cfg = _config(tmp_path)
     out = tmp_path / "out"
-    specsim.sweep(cfg, {"decoding.gamma": [2, 4], "workloads.0.shape.acceptance.speq": [0.6, "trace.npz"]},
-                  workers=1, out=out, progress=False)   # the trace points fail: only alpha 0.6 has rows
+    specsim.sweep(
+        cfg,
+        {"decoding.gamma": [2, 4], "workloads.0.shape.acceptance.speq": [0.6, "trace.npz"]},
+        workers=1,
+        out=out,
+        progress=False,
+    )  # the trace points fail: only alpha 0.6 has rows
     pick = ["--where", "decoding.gamma=2", "--where", "is_main=true"]
     (tmp_path / "dir.png").mkdir()
     (tmp_path / "file").write_text("x")
@@ -291,9 +367,30 @@ def test_plot_output_and_where_values(tmp_path, capsys):
     assert main(["plot", str(out), "--kind", "speedup", *pick, "-o", str(tmp_path / "new" / "dir" / "s.png")]) == 0
     assert (tmp_path / "new" / "dir" / "s.png").stat().st_size > 1000
     both = tmp_path / "both"
-    specsim.sweep(cfg, {"decoding.gamma": [2, 4], "workloads.0.shape.acceptance.speq": [0.6, str(ROOT / "traces/smollm2-135m_speq_g4.npz")]},
-                  workers=1, out=both, progress=False)
+    specsim.sweep(
+        cfg,
+        {
+            "decoding.gamma": [2, 4],
+            "workloads.0.shape.acceptance.speq": [0.6, str(ROOT / "traces/smollm2-135m_speq_g4.npz")],
+        },
+        workers=1,
+        out=both,
+        progress=False,
+    )
     assert main(["plot", str(both), "--kind", "heatmap", "-o", str(tmp_path / "h.png")]) == 2
     assert "needs numbers" in capsys.readouterr().err
-    assert main(["plot", str(both), "--kind", "heatmap", "--where", "workloads.0.shape.acceptance.speq=0.6",
-                 "-o", str(tmp_path / "h.png")]) == 0
+    assert (
+        main(
+            [
+                "plot",
+                str(both),
+                "--kind",
+                "heatmap",
+                "--where",
+                "workloads.0.shape.acceptance.speq=0.6",
+                "-o",
+                str(tmp_path / "h.png"),
+            ]
+        )
+        == 0
+    )

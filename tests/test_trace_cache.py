@@ -53,7 +53,7 @@ def test_observing_some_passes_records_what_observing_every_pass_does(tiny, monk
     every = _record(built)
     assert some.templates == every.templates and some.steps == every.steps
     assert every.observed == len(every.steps)
-    assert 0 < some.observed < len(some.steps) // 4     # first pass of each kind, then one in CHECK_EVERY
+    assert 0 < some.observed < len(some.steps) // 4  # first pass of each kind, then one in CHECK_EVERY
 
 
 def test_an_observed_pass_that_leaves_its_template_raises(tiny):
@@ -61,8 +61,8 @@ def test_an_observed_pass_that_leaves_its_template_raises(tiny):
     recorder = OpRecorder([built.target, *built.drafts], built.level_formats)
     try:
         speculative_generate(built.target, built.drafts, [1, 2, 3], 3, 6, observer=recorder)
-        recorder.templates[0] = recorder.templates[0][:-1]      # as if the model had changed
-        recorder._since_check = optrace.CHECK_EVERY              # the next pass is a spot check
+        recorder.templates[0] = recorder.templates[0][:-1]  # as if the model had changed
+        recorder._since_check = optrace.CHECK_EVERY  # the next pass is a spot check
         with pytest.raises(SpecsimError, match="different operator sequence"):
             speculative_generate(built.target, built.drafts, [1, 2, 3], 3, 6, observer=recorder)
     finally:
@@ -74,14 +74,14 @@ def test_an_observed_pass_that_leaves_its_template_raises(tiny):
 def test_weight_view_from_the_cache_is_bit_identical(tiny, user_cache, monkeypatch, fmt):
     fresh = views.weight_view(tiny, fmt)
     fingerprint = model_fingerprint(tiny)
-    first = views.weight_view(tiny, fmt, fingerprint)           # computes and stores
+    first = views.weight_view(tiny, fmt, fingerprint)  # computes and stores
     assert list((user_cache / "views").iterdir())
 
     def no_compute(*_args):
         raise AssertionError("recomputed a cached view")
 
     monkeypatch.setattr(views, "view_weights", no_compute)
-    second = views.weight_view(tiny, fmt, fingerprint)          # reads
+    second = views.weight_view(tiny, fmt, fingerprint)  # reads
     for model in (first, second):
         for (name, a), (_, b) in zip(decoder_linears(fresh), decoder_linears(model)):
             assert torch.equal(a.weight.view(torch.int32), b.weight.view(torch.int32)), name
@@ -91,7 +91,7 @@ def test_weight_view_from_the_cache_is_bit_identical(tiny, user_cache, monkeypat
 
 
 def test_weights_that_are_not_fp16_values_are_stored_as_they_are(tmp_path):
-    w = {"a": torch.tensor([1.0, 0.5, -2.0]), "b": torch.tensor([1.0 + 2.0 ** -20, 3.0])}
+    w = {"a": torch.tensor([1.0, 0.5, -2.0]), "b": torch.tensor([1.0 + 2.0**-20, 3.0])}
     views._save_weights(w, tmp_path)
     from safetensors.torch import load_file
 
@@ -108,12 +108,19 @@ def test_layer_stats_cache_hits_misses_and_repairs(tiny, user_cache):
     second, hit2 = cached_layer_stats(tiny, ids, fingerprint, progress=False)
     assert (hit1, hit2) == (False, True)
     for k in fresh:
-        assert fresh[k].dtype == second[k].dtype and np.array_equal(fresh[k], first[k]) and np.array_equal(fresh[k], second[k])
-    _, hit = cached_layer_stats(tiny, ids[:, :-1], fingerprint, progress=False)     # other calibration text
+        assert (
+            fresh[k].dtype == second[k].dtype
+            and np.array_equal(fresh[k], first[k])
+            and np.array_equal(fresh[k], second[k])
+        )
+    _, hit = cached_layer_stats(tiny, ids[:, :-1], fingerprint, progress=False)  # other calibration text
     assert not hit
-    (entry,) = [p for p in (user_cache / "layer_stats").iterdir()
-                if json.loads((p / "key.json").read_text())["calibration_shape"] == [1, 11]]
-    (entry / "stats.npz").write_bytes(b"not an npz")                          # a damaged entry is recomputed
+    (entry,) = [
+        p
+        for p in (user_cache / "layer_stats").iterdir()
+        if json.loads((p / "key.json").read_text())["calibration_shape"] == [1, 11]
+    ]
+    (entry / "stats.npz").write_bytes(b"not an npz")  # a damaged entry is recomputed
     repaired, hit = cached_layer_stats(tiny, ids, fingerprint, progress=False)
     assert not hit and all(np.array_equal(fresh[k], repaired[k]) for k in fresh)
     assert cached_layer_stats(tiny, ids, fingerprint, progress=False)[1]
@@ -153,7 +160,7 @@ def test_entries_of_older_versions_are_pruned(user_cache):
         assert cache_mod.cached("things", key, lambda v=version: v, save, load) == (version, False)
         assert cache_mod.cached("things", key, lambda: -1, save, load) == (version, True)
     kept = [json.loads((p / "key.json").read_text()) for p in (user_cache / "things").iterdir()]
-    assert sorted(k["code"] for k in kept if k["item"] == "a") == ["2", "3", "4"][-cache_mod.KEEP:]
+    assert sorted(k["code"] for k in kept if k["item"] == "a") == ["2", "3", "4"][-cache_mod.KEEP :]
     assert cache_mod.cached("things", {"item": "b", "code": "0"}, lambda: -1, save, load) == (7, True)
 
 
@@ -164,14 +171,27 @@ def test_trace_is_the_same_with_and_without_the_cache(tmp_path):
 
     user = tmp_path / "cache"
     user.mkdir()
-    (user / "models").symlink_to(cache_dir() / "models")            # the converted model, not converted again
+    (user / "models").symlink_to(cache_dir() / "models")  # the converted model, not converted again
     env = {**os.environ, "SPECSIM_CACHE": str(user)}
-    cmd = [sys.executable, "-m", "specsim.cli.main", "trace", "--draft", "speq", "--gamma", "3", "--limit", "1",
-           "--max-new-tokens", "10"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "specsim.cli.main",
+        "trace",
+        "--draft",
+        "speq",
+        "--gamma",
+        "3",
+        "--limit",
+        "1",
+        "--max-new-tokens",
+        "10",
+    ]
     payloads = []
     for name, extra in (("fresh", ["--no-cache"]), ("miss", []), ("hit", [])):
-        proc = subprocess.run(cmd + extra + ["-o", str(tmp_path / f"{name}.npz")], capture_output=True, text=True,
-                              timeout=1800, env=env)
+        proc = subprocess.run(
+            cmd + extra + ["-o", str(tmp_path / f"{name}.npz")], capture_output=True, text=True, timeout=1800, env=env
+        )
         assert proc.returncode == 0, proc.stderr
         payloads.append(proc.stdout.rsplit("payload ", 1)[1].strip())
         if name == "fresh":

@@ -10,22 +10,45 @@ import pytest
 from specsim.errors import SpecsimError
 from specsim.trace.tracefile import LAYER_STATS, read_trace, summarize, write_trace
 
-HEADER = {"model": "m", "draft": "speq", "mode": "speculative", "gamma": [4], "verify": "greedy",
-          "levels": ["target", "speq"], "level_formats": ["fp16", "bsfp_draft_lut8_row_max"],
-          "activation_formats": ["fp16", "fp16"], "op_names": ["q_proj", "attn_qk"], "formats": ["fp16"]}
+HEADER = {
+    "model": "m",
+    "draft": "speq",
+    "mode": "speculative",
+    "gamma": [4],
+    "verify": "greedy",
+    "levels": ["target", "speq"],
+    "level_formats": ["fp16", "bsfp_draft_lut8_row_max"],
+    "activation_formats": ["fp16", "fp16"],
+    "op_names": ["q_proj", "attn_qk"],
+    "formats": ["fp16"],
+}
 
 
 def arrays(acc=(0, 2, 4)):
     n = len(acc)
     return {
-        "round_prompt": np.zeros(n), "round_level": np.zeros(n), "round_drafted": np.full(n, 4),
-        "round_accepted": np.array(acc), "prompt_len": np.array([5]), "generated_len": np.array([n + sum(acc)]),
+        "round_prompt": np.zeros(n),
+        "round_level": np.zeros(n),
+        "round_drafted": np.full(n, 4),
+        "round_accepted": np.array(acc),
+        "prompt_len": np.array([5]),
+        "generated_len": np.array([n + sum(acc)]),
         "tokens": np.arange(n + sum(acc)),
         # two passes (target prefill, one draft step) and a two-op template per level
-        "step_prompt": [0, 0], "step_level": [0, 1], "step_phase": [0, 1], "step_tokens": [5, 1],
-        "step_past": [0, 5], "step_logits": [1, 1],
-        "op_level": [0, 0, 1, 1], "op_kind": [0, 1, 0, 1], "op_layer": [0, 0, 0, 0], "op_name": [0, 1, 0, 1],
-        "op_m": [-1] * 4, "op_n": [64, -1, 64, -1], "op_k": [64, 16, 64, 16], "op_count": [1, 4, 1, 4],
+        "step_prompt": [0, 0],
+        "step_level": [0, 1],
+        "step_phase": [0, 1],
+        "step_tokens": [5, 1],
+        "step_past": [0, 5],
+        "step_logits": [1, 1],
+        "op_level": [0, 0, 1, 1],
+        "op_kind": [0, 1, 0, 1],
+        "op_layer": [0, 0, 0, 0],
+        "op_name": [0, 1, 0, 1],
+        "op_m": [-1] * 4,
+        "op_n": [64, -1, 64, -1],
+        "op_k": [64, 16, 64, 16],
+        "op_count": [1, 4, 1, 4],
         "op_weight_format": [0, -1, 0, -1],
         **{name: [] for name in ("ls_layer", "ls_name", *LAYER_STATS)},
     }
@@ -44,14 +67,17 @@ def test_round_trip_and_summary(tmp_path):
     assert write_trace(tmp_path / "u.npz", HEADER, arrays()) == digest  # deterministic payload hash
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("round_accepted", [0, 2, 5], "round_accepted"),  # more accepted than drafted
-    ("step_level", [0, 2], "step_level"),  # no such level
-    ("step_logits", [1, 2], "step_logits"),  # more lm_head rows than tokens
-    ("op_name", [0, 1, 0, 7], "op_name"),  # index past the header's table
-    ("op_kind", [0, 9, 0, 1], "op_kind"),
-    ("step_phase", [0, 4], "step_phase"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("round_accepted", [0, 2, 5], "round_accepted"),  # more accepted than drafted
+        ("step_level", [0, 2], "step_level"),  # no such level
+        ("step_logits", [1, 2], "step_logits"),  # more lm_head rows than tokens
+        ("op_name", [0, 1, 0, 7], "op_name"),  # index past the header's table
+        ("op_kind", [0, 9, 0, 1], "op_kind"),
+        ("step_phase", [0, 4], "step_phase"),
+    ],
+)
 def test_bad_arrays_are_rejected_before_writing(tmp_path, key, value, match):
     bad = arrays()
     bad[key] = np.array(value)
@@ -79,18 +105,28 @@ def _corrupt(path, how):
         np.savez(path, **data)
 
 
-@pytest.mark.parametrize("how,message", [
-    ("truncated", "truncated or corrupt"), ("garbage", "truncated or corrupt"), ("version", "schema_version"),
-    ("kind", "kind"), ("payload", "SHA-256"),
-])
+@pytest.mark.parametrize(
+    "how,message",
+    [
+        ("truncated", "truncated or corrupt"),
+        ("garbage", "truncated or corrupt"),
+        ("version", "schema_version"),
+        ("kind", "kind"),
+        ("payload", "SHA-256"),
+    ],
+)
 def test_bad_trace_files_give_one_clear_error(tmp_path, how, message):
     path = tmp_path / "t.npz"
     write_trace(path, HEADER, arrays())
     _corrupt(path, how)
     with pytest.raises(SpecsimError, match=message):
         read_trace(path)
-    proc = subprocess.run([sys.executable, "-m", "specsim.cli.main", "trace", "--inspect", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "specsim.cli.main", "trace", "--inspect", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and str(path) in proc.stderr
 
 

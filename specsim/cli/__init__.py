@@ -7,4 +7,4 @@ def make_console():
 
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 120, markup=False)   # names are data, not markup
+    return Console(width=None if sys.stdout.isatty() else 120, markup=False)  # names are data, not markup

@@ -17,15 +17,15 @@ INT64_MAX = 2**63 - 1
 
 #: option -> (low, high) for integers; shown in --help and in errors
 RANGES: dict[str, tuple[float, float]] = {
-    "gamma": (1, MAX_DRAFT),          # draft tokens per round
-    "prompts": (1, 100_000),          # --limit: prompts of a prompt set, or shape-trace prompts
-    "new_tokens": (1, 16_384),        # --max-new-tokens
-    "prompt_len": (1, 131_072),       # --prompt-len, tokens
+    "gamma": (1, MAX_DRAFT),  # draft tokens per round
+    "prompts": (1, 100_000),  # --limit: prompts of a prompt set, or shape-trace prompts
+    "new_tokens": (1, 16_384),  # --max-new-tokens
+    "prompt_len": (1, 131_072),  # --prompt-len, tokens
     "seed": (0, INT64_MAX),
-    "gemm_dim": (1, 2**31),           # --m, --n, --k of `specsim gemm`
-    "array_dim": (1, 65_536),         # --rows, --cols
-    "workers": (1, 64),               # each holds its own replay cache (about 45 MB)
-    "layers": (1, 100_000),           # `specsim formats --layers`
+    "gemm_dim": (1, 2**31),  # --m, --n, --k of `specsim gemm`
+    "array_dim": (1, 65_536),  # --rows, --cols
+    "workers": (1, 64),  # each holds its own replay cache (about 45 MB)
+    "layers": (1, 100_000),  # `specsim formats --layers`
 }
 
 
@@ -75,5 +75,7 @@ def require_workload_extra(command: str) -> None:
 
     missing = [name for name in WORKLOAD_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
-        raise SpecsimError(f"specsim {command} runs real models and needs {', '.join(missing)}: install the workload "
-                           "extra, pip install -e \".[workload]\" (or pip install \"specsim[workload]\")")
+        raise SpecsimError(
+            f"specsim {command} runs real models and needs {', '.join(missing)}: install the workload "
+            'extra, pip install -e ".[workload]" (or pip install "specsim[workload]")'
+        )

@@ -23,11 +23,13 @@ def register(sub) -> None:
     )
     p.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder or cached hub id")
     p.add_argument("--formats", default=None, help="comma-separated format names (default: all)")
-    p.add_argument("--layers", type=integer("layers"), default=None, metavar="N",
-                   help="only the first N linear layers (1..100000)")
+    p.add_argument(
+        "--layers", type=integer("layers"), default=None, metavar="N", help="only the first N linear layers (1..100000)"
+    )
     p.add_argument("--no-activations", action="store_true", help="skip the activation measurements")
     p.add_argument(
-        "--agreement", action="store_true",
+        "--agreement",
+        action="store_true",
         help="also measure each format's teacher-forced greedy agreement with the FP16 model (the "
         "acceptance probability of a greedy draft with those weights) on the calibration text",
     )
@@ -48,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from specsim.workload.format_report import evaluate_model
 
     names = [n.strip() for n in args.formats.split(",") if n.strip()] if args.formats else None
-    result = evaluate_model(args.model, names, layers=args.layers, agreement=args.agreement,
-                            activations=not args.no_activations)
+    result = evaluate_model(
+        args.model, names, layers=args.layers, agreement=args.agreement, activations=not args.no_activations
+    )
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -64,8 +67,16 @@ def _print_table(model: str, result, agreement: bool) -> None:
     from specsim.cli import make_console
 
     table = Table(title=f"{model}: {result.layers} linear layers, {result.weights / 1e6:.1f} M weights (FP16 target)")
-    columns = ["format", "bits/w fetched", "bits/w stored", "SQNR dB", "max |err|", "outlier frac",
-               "FP16 mismatches", "act SQNR dB"] + (["greedy agree"] if agreement else [])
+    columns = [
+        "format",
+        "bits/w fetched",
+        "bits/w stored",
+        "SQNR dB",
+        "max |err|",
+        "outlier frac",
+        "FP16 mismatches",
+        "act SQNR dB",
+    ] + (["greedy agree"] if agreement else [])
     for col in columns:
         table.add_column(col, justify="left" if col == "format" else "right", no_wrap=col == "format")
     for n, s in result.formats.items():

@@ -15,7 +15,7 @@ from specsim._version import __version__
 from specsim.cli import formats_cmd, gemm_cmd, methods_cmd, plot_cmd, run_cmd, sweep_cmd, trace_cmd
 from specsim.errors import USER_ERROR_EXIT_CODE, SpecsimError, cut
 
-INTERNAL_ERROR_EXIT_CODE = 70   #: EX_SOFTWARE: specsim itself failed
+INTERNAL_ERROR_EXIT_CODE = 70  #: EX_SOFTWARE: specsim itself failed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as done:              # --help, --version, or a usage error (one line, exit code 2)
+    except SystemExit as done:  # --help, --version, or a usage error (one line, exit code 2)
         return done.code if isinstance(done.code, int) else USER_ERROR_EXIT_CODE
     try:
         return int(args.func(args) or 0)
@@ -61,17 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("specsim: interrupted", file=sys.stderr)
         return 130
-    except (MemoryError, RecursionError) as err:      # an input too large or nested too deep for a check
+    except (MemoryError, RecursionError) as err:  # an input too large or nested too deep for a check
         if os.environ.get("SPECSIM_DEBUG"):
             raise
-        print(f"specsim: error: the input is too large or nested too deeply to process ({type(err).__name__})",
-              file=sys.stderr)
+        print(
+            f"specsim: error: the input is too large or nested too deeply to process ({type(err).__name__})",
+            file=sys.stderr,
+        )
         return USER_ERROR_EXIT_CODE
-    except Exception as err:                          # a bug: one line, not a traceback (SPECSIM_DEBUG=1 shows it)
+    except Exception as err:  # a bug: one line, not a traceback (SPECSIM_DEBUG=1 shows it)
         if os.environ.get("SPECSIM_DEBUG"):
             raise
-        print(f"specsim: internal error: {type(err).__name__}: {cut(str(err), 200)} (a bug in specsim; rerun "
-              "with SPECSIM_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        print(
+            f"specsim: internal error: {type(err).__name__}: {cut(str(err), 200)} (a bug in specsim; rerun "
+            "with SPECSIM_DEBUG=1 for the traceback and report it)",
+            file=sys.stderr,
+        )
         return INTERNAL_ERROR_EXIT_CODE
 
 

@@ -8,10 +8,12 @@ import json
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "methods", help="list the accelerator methods (plug-ins) and their parameters",
+        "methods",
+        help="list the accelerator methods (plug-ins) and their parameters",
         description="List every registered accelerator method (specsim/methods/): what it models, whether it "
-                    "decodes speculatively, the trace draft schemes and target formats it replays, and its "
-                    "parameters (set in a run config under decoding.params) with defaults and units.")
+        "decodes speculatively, the trace draft schemes and target formats it replays, and its "
+        "parameters (set in a run config under decoding.params) with defaults and units.",
+    )
     p.add_argument("--json", action="store_true", help="print the listing as JSON")
     p.set_defaults(func=run)
 

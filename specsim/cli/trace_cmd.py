@@ -34,33 +34,59 @@ def register(sub) -> None:
     p.add_argument("--model", default="smollm2-135m", help="target model (embedded alias or local HF folder)")
     p.add_argument("--draft", default="speq", help="draft scheme (see below); default speq")
     p.add_argument("--gamma", type=integer("gamma"), default=4, help="draft tokens per round (1..32)")
-    p.add_argument("--inner-gamma", type=integer("gamma"), default=None, help="draft tokens per round of inner "
-                   "chain levels, 1..32 (default: --gamma)")
+    p.add_argument(
+        "--inner-gamma",
+        type=integer("gamma"),
+        default=None,
+        help="draft tokens per round of inner chain levels, 1..32 (default: --gamma)",
+    )
     p.add_argument("--prompts", default="default", help="shipped prompt set name or a .jsonl file")
-    p.add_argument("--limit", type=integer("prompts"), default=None, metavar="N",
-                   help="only the first N prompts, 1..100000 (with --shape: number of prompts, 1..256, default 8)")
-    p.add_argument("--max-new-tokens", type=integer("new_tokens"), default=128,
-                   help="tokens generated per prompt (1..16384)")
+    p.add_argument(
+        "--limit",
+        type=integer("prompts"),
+        default=None,
+        metavar="N",
+        help="only the first N prompts, 1..100000 (with --shape: number of prompts, 1..256, default 8)",
+    )
+    p.add_argument(
+        "--max-new-tokens", type=integer("new_tokens"), default=128, help="tokens generated per prompt (1..16384)"
+    )
     p.add_argument("--verify", choices=("greedy", "sample"), default="greedy", help="verification rule")
     p.add_argument("--temperature", type=number(0, 100, low_open=True), default=1.0, help="(0, 100]")
     p.add_argument("--top-p", type=number(0, 1, low_open=True), default=1.0, help="(0, 1]")
     p.add_argument("--seed", type=integer("seed"), default=0)
     p.add_argument("--no-operands", action="store_true", help="skip the operand trace (no forward hooks)")
-    p.add_argument("--no-layer-stats", action="store_true",
-                   help="skip per-layer operand statistics (SmolLM2-135M: about 11 s on 2 cores "
-                        "the first time, then read from the cache)")
-    p.add_argument("--no-cache", action="store_true",
-                   help="compute layer statistics and draft weight views afresh instead of reading or writing "
-                        "them in the cache ($SPECSIM_CACHE or ~/.cache/specsim; the trace is the same either way)")
+    p.add_argument(
+        "--no-layer-stats",
+        action="store_true",
+        help="skip per-layer operand statistics (SmolLM2-135M: about 11 s on 2 cores "
+        "the first time, then read from the cache)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compute layer statistics and draft weight views afresh instead of reading or writing "
+        "them in the cache ($SPECSIM_CACHE or ~/.cache/specsim; the trace is the same either way)",
+    )
     shape = p.add_argument_group(
-        "shape-only workloads", "models too large to run: operators from a shipped architecture file, passes "
-        "scheduled from an acceptance profile; the trace is marked SHAPE-DERIVED")
+        "shape-only workloads",
+        "models too large to run: operators from a shipped architecture file, passes "
+        "scheduled from an acceptance profile; the trace is marked SHAPE-DERIVED",
+    )
     shape.add_argument("--shape", metavar="ARCH", help="architecture name (e.g. llama-2-7b) or YAML file")
     shape.add_argument("--alpha", type=number(0, 1), default=None, help="parametric i.i.d. acceptance rate, [0, 1]")
-    shape.add_argument("--acceptance-from", metavar="TRACE", default=None,
-                       help="take per-position acceptance from a real trace instead")
-    shape.add_argument("--prompt-len", type=integer("prompt_len"), default=128,
-                       help="prompt tokens per prompt, 1..131072 (default 128)")
+    shape.add_argument(
+        "--acceptance-from",
+        metavar="TRACE",
+        default=None,
+        help="take per-position acceptance from a real trace instead",
+    )
+    shape.add_argument(
+        "--prompt-len",
+        type=integer("prompt_len"),
+        default=128,
+        help="prompt tokens per prompt, 1..131072 (default 128)",
+    )
     p.add_argument("-o", "--output", metavar="FILE.npz", help="trace file to write")
     p.set_defaults(func=run)
 
@@ -74,16 +100,26 @@ def run(args: argparse.Namespace) -> int:
         return inspect(args.inspect, args.json)
     if not args.output:
         raise SpecsimError("-o/--output: a trace file to write is required (or use --inspect FILE)")
-    check_output_file(args.output, "-o", (".npz",), is_trace_file, "a trace")   # before any model loads
+    check_output_file(args.output, "-o", (".npz",), is_trace_file, "a trace")  # before any model loads
     if args.shape:
         return record_shape(args)
     require_workload_extra("trace")
     from specsim.workload.capture import CaptureConfig  # torch: only to record real-model traces
 
     cfg = CaptureConfig(
-        model=args.model, draft=args.draft, gamma=args.gamma, inner_gamma=args.inner_gamma, prompts=args.prompts,
-        limit=args.limit, max_new_tokens=args.max_new_tokens, verify=args.verify, temperature=args.temperature,
-        top_p=args.top_p, seed=args.seed, operands=not args.no_operands, layer_stats=not args.no_layer_stats,
+        model=args.model,
+        draft=args.draft,
+        gamma=args.gamma,
+        inner_gamma=args.inner_gamma,
+        prompts=args.prompts,
+        limit=args.limit,
+        max_new_tokens=args.max_new_tokens,
+        verify=args.verify,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        operands=not args.no_operands,
+        layer_stats=not args.no_layer_stats,
     )
     cfg.validate()
     return record(cfg, args.output, cache=not args.no_cache)
@@ -102,8 +138,10 @@ def record(cfg, output: str, cache: bool = True) -> int:
         line += f", {s.rounds} rounds, {s.mean_tokens_per_round:.2f} tokens/round, alpha {s.alpha:.3f}"
     if "drift" in header:
         d = header["drift"]
-        line += (f", agreement with FP16 {d['token_agreement']:.3f}, perplexity {d['perplexity']:.2f} "
-                 f"(FP16 {d['perplexity_fp16']:.2f})")
+        line += (
+            f", agreement with FP16 {d['token_agreement']:.3f}, perplexity {d['perplexity']:.2f} "
+            f"(FP16 {d['perplexity_fp16']:.2f})"
+        )
     print(f"{line}, {sum(s.steps_by_phase.values())} steps, payload {digest[:16]}")
     return 0
 
@@ -120,15 +158,27 @@ def record_shape(args: argparse.Namespace) -> int:
     draft_format = shape_draft_format(args.draft)
     if draft_format is not None and (args.alpha is None) == (args.acceptance_from is None):
         raise SpecsimError("--shape: give exactly one of --alpha A or --acceptance-from TRACE")
-    shape = build(ShapeWorkload, {"architecture": args.shape, "prompts": args.limit or 8, "prompt_len": args.prompt_len,
-                                  "max_new_tokens": args.max_new_tokens, "seed": args.seed}, "--shape")
-    acceptance = args.alpha if args.alpha is not None else (
-        read_trace(args.acceptance_from) if args.acceptance_from else None)
+    shape = build(
+        ShapeWorkload,
+        {
+            "architecture": args.shape,
+            "prompts": args.limit or 8,
+            "prompt_len": args.prompt_len,
+            "max_new_tokens": args.max_new_tokens,
+            "seed": args.seed,
+        },
+        "--shape",
+    )
+    acceptance = (
+        args.alpha if args.alpha is not None else (read_trace(args.acceptance_from) if args.acceptance_from else None)
+    )
     trace = shape_workload_trace(shape, draft_format, args.gamma, acceptance, workload=args.shape)
     digest = write_trace(args.output, trace.header, trace.arrays)
     read_trace(args.output)
-    print(f"wrote {args.output}: {trace.header['shape_note']}; {shape.prompts} prompts x {shape.max_new_tokens} "
-          f"tokens, {trace['step_level'].size} steps, payload {digest[:16]}")
+    print(
+        f"wrote {args.output}: {trace.header['shape_note']}; {shape.prompts} prompts x {shape.max_new_tokens} "
+        f"tokens, {trace['step_level'].size} steps, payload {digest[:16]}"
+    )
     return 0
 
 

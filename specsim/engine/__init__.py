@@ -26,9 +26,9 @@ class SimResult:
 
     ops: OpTable
     mapping: Mapping
-    op_start: np.ndarray        #: cycle the op's first DRAM read or compute started
-    op_end: np.ndarray          #: cycle its last compute or write-back ended
-    stalls: np.ndarray          #: (ops, len(STALL_CAUSES)) compute-pipeline stall cycles by cause
+    op_start: np.ndarray  #: cycle the op's first DRAM read or compute started
+    op_end: np.ndarray  #: cycle its last compute or write-back ended
+    stalls: np.ndarray  #: (ops, len(STALL_CAUSES)) compute-pipeline stall cycles by cause
     dram_read_bytes: np.ndarray  #: per op, burst-rounded
     dram_write_bytes: np.ndarray
     mode_switches: np.ndarray
@@ -69,11 +69,11 @@ class SimResult:
         m = self.mapping
         dram, compute, reads = self._floors(hw)
         tiles = np.maximum(m.tiles, 1)
-        per_tile = -(-m.load_bytes // tiles)                     # bytes of an op's largest read
+        per_tile = -(-m.load_bytes // tiles)  # bytes of an op's largest read
         buffer_of = np.where(m.stream_buffer >= 0, m.stream_buffer, BUFFER_NAMES.index("activations"))
         burst = hw.dram.burst_bytes
         cap = 0.0
-        for b, name in enumerate(BUFFER_NAMES):                  # every slot of every buffer holding a read
+        for b, name in enumerate(BUFFER_NAMES):  # every slot of every buffer holding a read
             largest = int(per_tile[buffer_of == b].max(initial=0))
             cap += hw.buffers.get(name).slots * math.ceil(-(-largest // burst) * burst / hw.dram_bytes_per_cycle)
         return max(float(dram.sum()), float(compute.sum()), ordered_floor(reads, compute, float(cap)))
@@ -82,16 +82,25 @@ class SimResult:
         """The action counts of every operator (what :meth:`actions` sums)."""
         m = self.mapping
         on_array = m.unit == UNIT_ARRAY
-        return OpActions(dram_bytes=self.dram_read_bytes + self.dram_write_bytes,
-                         sram_bytes=m.sram_read_bytes + m.sram_write_bytes, macs=np.where(on_array, m.macs, 0),
-                         mode=m.mode, modes=self.ops.modes, on_array=on_array,
-                         vector_busy_cycles=np.where(on_array, 0, m.compute_cycles), mode_switches=self.mode_switches)
+        return OpActions(
+            dram_bytes=self.dram_read_bytes + self.dram_write_bytes,
+            sram_bytes=m.sram_read_bytes + m.sram_write_bytes,
+            macs=np.where(on_array, m.macs, 0),
+            mode=m.mode,
+            modes=self.ops.modes,
+            on_array=on_array,
+            vector_busy_cycles=np.where(on_array, 0, m.compute_cycles),
+            mode_switches=self.mode_switches,
+        )
 
     def actions(self) -> Actions:
         m = self.mapping
-        a = Actions(cycles=int(self.total_cycles), dram_read_bytes=int(self.dram_read_bytes.sum()),
-                    dram_write_bytes=int(self.dram_write_bytes.sum()),
-                    mode_switches=int(self.mode_switches.sum()))
+        a = Actions(
+            cycles=int(self.total_cycles),
+            dram_read_bytes=int(self.dram_read_bytes.sum()),
+            dram_write_bytes=int(self.dram_write_bytes.sum()),
+            mode_switches=int(self.mode_switches.sum()),
+        )
         for b, name in enumerate(BUFFER_NAMES):
             a.sram_read_bytes[name] = int(m.sram_read_bytes[:, b].sum())
             a.sram_write_bytes[name] = int(m.sram_write_bytes[:, b].sum())
@@ -105,8 +114,8 @@ class SimResult:
         return a
 
 
-MAX_CYCLES = 2**62   #: simulated time must fit int64 with room: a longer run is refused, never wrapped
-MAX_TILES = 2**31    #: buffer-slot tiles one replay may visit (seconds with the exact fast-forward, a minute without)
+MAX_CYCLES = 2**62  #: simulated time must fit int64 with room: a longer run is refused, never wrapped
+MAX_TILES = 2**31  #: buffer-slot tiles one replay may visit (seconds with the exact fast-forward, a minute without)
 
 
 def _check_work(hw: HardwareConfig, m) -> None:
@@ -115,21 +124,35 @@ def _check_work(hw: HardwareConfig, m) -> None:
     byte at the bandwidth, and a latency, a switch and a burst per tile."""
     tiles = float(np.maximum(m.tiles, 1).astype(np.float64).sum())
     if tiles > MAX_TILES:
-        raise SpecsimError(f"{hw.path}: this workload streams {tiles:.3g} buffer tiles through the engine, more "
-                           f"than the {MAX_TILES:.3g} one run may simulate; shrink the workload (prompt length, "
-                           "tokens) or give larger buffers")
+        raise SpecsimError(
+            f"{hw.path}: this workload streams {tiles:.3g} buffer tiles through the engine, more "
+            f"than the {MAX_TILES:.3g} one run may simulate; shrink the workload (prompt length, "
+            "tokens) or give larger buffers"
+        )
     transfer = float((m.load_bytes.astype(np.float64) + m.write_bytes).sum()) / hw.dram_bytes_per_cycle
     per_tile = hw.dram_latency_cycles + hw.array.mode_switch_cycles + hw.dram.burst_bytes / hw.dram_bytes_per_cycle + 2
-    upper = (float(m.compute_cycles.astype(np.float64).sum()) + float(m.sram_read_cycles.astype(np.float64).sum())
-             + transfer + tiles * per_tile)
+    upper = (
+        float(m.compute_cycles.astype(np.float64).sum())
+        + float(m.sram_read_cycles.astype(np.float64).sum())
+        + transfer
+        + tiles * per_tile
+    )
     if not upper < MAX_CYCLES:
-        raise SpecsimError(f"{hw.path}: this workload could take up to {upper:.3g} cycles at "
-                           f"{hw.dram.bandwidth_gbps:g} GB/s and {hw.clock_ghz:g} GHz, more than the {MAX_CYCLES:.3g} "
-                           "the simulator counts exactly; raise the bandwidth or shrink the workload")
+        raise SpecsimError(
+            f"{hw.path}: this workload could take up to {upper:.3g} cycles at "
+            f"{hw.dram.bandwidth_gbps:g} GB/s and {hw.clock_ghz:g} GHz, more than the {MAX_CYCLES:.3g} "
+            "the simulator counts exactly; raise the bandwidth or shrink the workload"
+        )
 
 
-def simulate(hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False,
-             scalesim_compatible: bool = False, fast_forward: bool = True) -> SimResult:
+def simulate(
+    hw: HardwareConfig,
+    ops: OpTable,
+    *,
+    ideal_memory: bool = False,
+    scalesim_compatible: bool = False,
+    fast_forward: bool = True,
+) -> SimResult:
     """Map ``ops`` onto ``hw`` and replay them with the Numba event core.
 
     ``fast_forward`` skips steady runs of equal tiles exactly (same results, see
@@ -138,10 +161,23 @@ def simulate(hw: HardwareConfig, ops: OpTable, *, ideal_memory: bool = False,
     m = map_ops(hw, ops, scalesim_compatible=scalesim_compatible)
     _check_work(hw, m)
     slots = np.array([hw.buffers.get(b).slots for b in BUFFER_NAMES], dtype=np.int64)
-    op_arrays = OpArrays(m.unit, m.mode, m.tiles, m.stream_buffer, m.load_bytes, m.write_bytes, m.fill_cycles,
-                         m.compute_cycles, m.sram_read_cycles)
-    machine = MachineParams(slots=slots, bytes_per_cycle=float(hw.dram_bytes_per_cycle),
-                            latency=np.int64(hw.dram_latency_cycles), burst=np.int64(hw.dram.burst_bytes),
-                            switch_cycles=np.int64(hw.array.mode_switch_cycles))
+    op_arrays = OpArrays(
+        m.unit,
+        m.mode,
+        m.tiles,
+        m.stream_buffer,
+        m.load_bytes,
+        m.write_bytes,
+        m.fill_cycles,
+        m.compute_cycles,
+        m.sram_read_cycles,
+    )
+    machine = MachineParams(
+        slots=slots,
+        bytes_per_cycle=float(hw.dram_bytes_per_cycle),
+        latency=np.int64(hw.dram_latency_cycles),
+        burst=np.int64(hw.dram.burst_bytes),
+        switch_cycles=np.int64(hw.array.mode_switch_cycles),
+    )
     start, end, stalls, dread, dwrite, switches, total = replay_tiles(op_arrays, machine, ideal_memory, fast_forward)
     return SimResult(ops, m, start, end, stalls, dread, dwrite, switches, int(total))

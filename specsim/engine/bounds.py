@@ -31,7 +31,7 @@ def ordered_floor(reads: np.ndarray, compute: np.ndarray, cap: float) -> float:
     a = 0.0
     b = 0.0
     read_sum = 0.0
-    best = 0.0          # max over j of (b_j - reads of operators <= j), with b_(-1) = 0
+    best = 0.0  # max over j of (b_j - reads of operators <= j), with b_(-1) = 0
     for k in range(reads.size):
         read_sum += reads[k]
         a = max(a + reads[k], best + read_sum - cap)

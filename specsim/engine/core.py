@@ -49,36 +49,36 @@ ST_DRAM, ST_FILL, ST_BUFFER, ST_READ, ST_SWITCH, ST_DRAIN = range(6)
 N_CAUSES = len(STALL_CAUSES)
 N_BUFFERS = 4
 BUF_ACTIVATIONS = 1
-MAX_SLOTS = 8                 # slots per buffer the rings hold (hardware config check)
-IN_FLIGHT = 64                # ring of reads issued but not yet computed (>= N_BUFFERS * MAX_SLOTS)
+MAX_SLOTS = 8  # slots per buffer the rings hold (hardware config check)
+IN_FLIGHT = 64  # ring of reads issued but not yet computed (>= N_BUFFERS * MAX_SLOTS)
 
 # an operator's totals, each split into equal per-segment shares (OP_RECORD share_base / share_rem)
 SHARE_BYTES, SHARE_FILL, SHARE_COMPUTE, SHARE_READ = range(4)
 N_SHARES = 4
-N_OBSERVED = 3 + MAX_SLOTS    # fast-forward state vector: DMA, compute, write port free, fill ends in flight
+N_OBSERVED = 3 + MAX_SLOTS  # fast-forward state vector: DMA, compute, write port free, fill ends in flight
 
 
 class OpArrays(NamedTuple):
     """Per-operator inputs of a replay: one entry per mapped operator, in program order."""
 
-    unit: np.ndarray              #: 0 = PE array (runs in a mode), otherwise the vector unit
-    mode: np.ndarray              #: PE-array mode index the op runs in
-    tiles: np.ndarray             #: segments the op is cut into (< 1 counts as 1)
-    stream_buffer: np.ndarray     #: buffer its reads stream into (-1: the activations buffer)
-    load_bytes: np.ndarray        #: bytes read from DRAM (0: the op reads nothing)
-    write_bytes: np.ndarray       #: bytes written back to DRAM after its last segment (0: none)
-    fill_cycles: np.ndarray       #: cycles of the buffer's write port filling its reads
-    compute_cycles: np.ndarray    #: cycles of compute with operands on chip
+    unit: np.ndarray  #: 0 = PE array (runs in a mode), otherwise the vector unit
+    mode: np.ndarray  #: PE-array mode index the op runs in
+    tiles: np.ndarray  #: segments the op is cut into (< 1 counts as 1)
+    stream_buffer: np.ndarray  #: buffer its reads stream into (-1: the activations buffer)
+    load_bytes: np.ndarray  #: bytes read from DRAM (0: the op reads nothing)
+    write_bytes: np.ndarray  #: bytes written back to DRAM after its last segment (0: none)
+    fill_cycles: np.ndarray  #: cycles of the buffer's write port filling its reads
+    compute_cycles: np.ndarray  #: cycles of compute with operands on chip
     sram_read_cycles: np.ndarray  #: cycles of SRAM reads feeding that compute
 
 
 class MachineParams(NamedTuple):
     """Memory, DMA and pipeline parameters of the hardware."""
 
-    slots: np.ndarray        #: (N_BUFFERS,) slots per buffer (2 when double-buffered), at most MAX_SLOTS
-    bytes_per_cycle: float   #: DMA queue width over all DRAM channels, bytes per cycle
-    latency: np.int64        #: cycles from a transfer to its data arriving (pipelined)
-    burst: np.int64          #: bytes; every transfer is rounded up to whole bursts
+    slots: np.ndarray  #: (N_BUFFERS,) slots per buffer (2 when double-buffered), at most MAX_SLOTS
+    bytes_per_cycle: float  #: DMA queue width over all DRAM channels, bytes per cycle
+    latency: np.int64  #: cycles from a transfer to its data arriving (pipelined)
+    burst: np.int64  #: bytes; every transfer is rounded up to whole bursts
     switch_cycles: np.int64  #: cycles of a PE-array mode change
 
 
@@ -86,66 +86,78 @@ _i8 = np.int64
 
 #: One operator: inputs, layout (segment s of the op is part s - first_seg, read l is part l - first_load)
 #: and outputs. The table has a sentinel row after the last op (first_seg / first_load = the totals).
-OP_RECORD = np.dtype([
-    ("unit", _i8), ("mode", _i8),          # 0 = PE array, else vector unit; PE-array mode index
-    ("parts", _i8),                        # segments (tiles, at least 1)
-    ("buffer", _i8),                       # buffer its reads stream into
-    ("load_bytes", _i8),                   # bytes read from DRAM (0: no reads)
-    ("write_bytes", _i8),                  # bytes written back after its last segment (0: none)
-    ("first_seg", _i8),                    # its first segment
-    ("first_load", _i8),                   # its first read (load index)
-    ("share_base", _i8, (N_SHARES,)),      # per-segment share of bytes, fill, compute, SRAM-read cycles:
-    ("share_rem", _i8, (N_SHARES,)),       # base, plus 1 on the last `rem` parts (they sum to the total)
-    ("start", _i8),                        # out: cycle its first DRAM read or compute started
-    ("end", _i8),                          # out: cycle its last compute or write-back ended
-    ("compute_end", _i8),                  # out: cycle its last segment computed (its write-back may start)
-    ("stalls", _i8, (N_CAUSES,)),          # out: compute-pipeline stall cycles by cause
-    ("dram_read", _i8),                    # out: bytes read, burst-rounded
-    ("dram_write", _i8),                   # out: bytes written, burst-rounded
-    ("switches", _i8),                     # out: mode switches before its segments
-])
+OP_RECORD = np.dtype(
+    [
+        ("unit", _i8),
+        ("mode", _i8),  # 0 = PE array, else vector unit; PE-array mode index
+        ("parts", _i8),  # segments (tiles, at least 1)
+        ("buffer", _i8),  # buffer its reads stream into
+        ("load_bytes", _i8),  # bytes read from DRAM (0: no reads)
+        ("write_bytes", _i8),  # bytes written back after its last segment (0: none)
+        ("first_seg", _i8),  # its first segment
+        ("first_load", _i8),  # its first read (load index)
+        ("share_base", _i8, (N_SHARES,)),  # per-segment share of bytes, fill, compute, SRAM-read cycles:
+        ("share_rem", _i8, (N_SHARES,)),  # base, plus 1 on the last `rem` parts (they sum to the total)
+        ("start", _i8),  # out: cycle its first DRAM read or compute started
+        ("end", _i8),  # out: cycle its last compute or write-back ended
+        ("compute_end", _i8),  # out: cycle its last segment computed (its write-back may start)
+        ("stalls", _i8, (N_CAUSES,)),  # out: compute-pipeline stall cycles by cause
+        ("dram_read", _i8),  # out: bytes read, burst-rounded
+        ("dram_write", _i8),  # out: bytes written, burst-rounded
+        ("switches", _i8),  # out: mode switches before its segments
+    ]
+)
 
 #: Hardware parameters as the replay uses them (``ideal``: memory is free, no transfer, fill or read time).
-MACHINE = np.dtype([
-    ("slots", _i8, (N_BUFFERS,)),          # slots per buffer
-    ("bytes_per_cycle", np.float64),       # DMA width, bytes per cycle (0 when ideal)
-    ("latency", _i8),                      # cycles from a transfer to its data arriving (0 when ideal)
-    ("burst", _i8),                        # bytes per burst
-    ("switch_cycles", _i8),                # cycles of a PE-array mode change
-    ("ideal", np.bool_),
-])
+MACHINE = np.dtype(
+    [
+        ("slots", _i8, (N_BUFFERS,)),  # slots per buffer
+        ("bytes_per_cycle", np.float64),  # DMA width, bytes per cycle (0 when ideal)
+        ("latency", _i8),  # cycles from a transfer to its data arriving (0 when ideal)
+        ("burst", _i8),  # bytes per burst
+        ("switch_cycles", _i8),  # cycles of a PE-array mode change
+        ("ideal", np.bool_),
+    ]
+)
 
 #: The mutable simulation state (times in cycles).
-STATE = np.dtype([
-    ("dma_free", _i8),                     # cycle the DMA queue is free
-    ("compute_free", _i8),                 # cycle the compute pipeline is free (last segment's end)
-    ("mode", _i8),                         # PE-array mode of the last array segment (-1: none yet)
-    ("issue", _i8),                        # issue point of the last read: the latest segment a read waited for
-    ("next_seg", _i8), ("seg_op", _i8),    # next segment to compute, its operator
-    ("next_load", _i8), ("load_op", _i8),  # next read to issue (load index), its operator
-    ("next_write", _i8),                   # next operator whose write-back may be due
-    ("slot_seg", _i8, (N_BUFFERS, MAX_SLOTS)),   # segment whose read holds each buffer slot (-1: none)
-    ("slot_free", _i8, (N_BUFFERS, MAX_SLOTS)),  # cycle that segment finished computing
-    ("buf_reads", _i8, (N_BUFFERS,)),      # reads issued into each buffer (its next slot: buf_reads % slots)
-    ("port_free", _i8, (N_BUFFERS,)),      # cycle each buffer's SRAM write port is free
-    ("fill_end", _i8, (IN_FLIGHT,)),       # reads in flight, by load % IN_FLIGHT: cycle its SRAM fill ends,
-    ("cause", _i8, (IN_FLIGHT,)),          # the stall cause charged when compute waits for it,
-    ("slot", _i8, (IN_FLIGHT,)),           # the buffer slot it occupies
-])
+STATE = np.dtype(
+    [
+        ("dma_free", _i8),  # cycle the DMA queue is free
+        ("compute_free", _i8),  # cycle the compute pipeline is free (last segment's end)
+        ("mode", _i8),  # PE-array mode of the last array segment (-1: none yet)
+        ("issue", _i8),  # issue point of the last read: the latest segment a read waited for
+        ("next_seg", _i8),
+        ("seg_op", _i8),  # next segment to compute, its operator
+        ("next_load", _i8),
+        ("load_op", _i8),  # next read to issue (load index), its operator
+        ("next_write", _i8),  # next operator whose write-back may be due
+        ("slot_seg", _i8, (N_BUFFERS, MAX_SLOTS)),  # segment whose read holds each buffer slot (-1: none)
+        ("slot_free", _i8, (N_BUFFERS, MAX_SLOTS)),  # cycle that segment finished computing
+        ("buf_reads", _i8, (N_BUFFERS,)),  # reads issued into each buffer (its next slot: buf_reads % slots)
+        ("port_free", _i8, (N_BUFFERS,)),  # cycle each buffer's SRAM write port is free
+        ("fill_end", _i8, (IN_FLIGHT,)),  # reads in flight, by load % IN_FLIGHT: cycle its SRAM fill ends,
+        ("cause", _i8, (IN_FLIGHT,)),  # the stall cause charged when compute waits for it,
+        ("slot", _i8, (IN_FLIGHT,)),  # the buffer slot it occupies
+    ]
+)
 
 #: Fast-forward: the state at the start of the previous read step (see :func:`replay_tiles`).
-SNAPSHOT = np.dtype([
-    ("load", _i8),                         # the read that step issued (-1: no snapshot)
-    ("times", _i8, (N_OBSERVED,)),         # DMA, compute and write-port free, fill ends of the reads in flight
-    ("now", _i8, (N_OBSERVED,)),           # the same at the start of the current step
-    ("stalls", _i8, (N_CAUSES,)),          # the operator's stall cycles then
-    ("dram", _i8),                         # its DRAM read bytes then
-])
+SNAPSHOT = np.dtype(
+    [
+        ("load", _i8),  # the read that step issued (-1: no snapshot)
+        ("times", _i8, (N_OBSERVED,)),  # DMA, compute and write-port free, fill ends of the reads in flight
+        ("now", _i8, (N_OBSERVED,)),  # the same at the start of the current step
+        ("stalls", _i8, (N_CAUSES,)),  # the operator's stall cycles then
+        ("dram", _i8),  # its DRAM read bytes then
+    ]
+)
 
 SIM_RECORD = np.dtype([("machine", MACHINE), ("state", STATE), ("snapshot", SNAPSHOT)])
 
 
 # ---- set-up and results -----------------------------------------------------------------------------
+
 
 @njit(cache=True, inline="always")
 def _op_table(ops):
@@ -165,7 +177,7 @@ def _op_table(ops):
         _split(op, SHARE_FILL, fill_cycles[i])
         _split(op, SHARE_COMPUTE, compute_cycles[i])
         _split(op, SHARE_READ, sram_read_cycles[i])
-        op.start = np.iinfo(np.int64).max          # the first event sets it
+        op.start = np.iinfo(np.int64).max  # the first event sets it
     return table
 
 
@@ -207,14 +219,20 @@ def _results(table):
     switches = np.empty(n_ops, np.int64)
     for i in range(n_ops):
         op = table[i]
-        start[i], end[i], dram_read[i], dram_write[i], switches[i] = (op.start, op.end, op.dram_read,
-                                                                       op.dram_write, op.switches)
+        start[i], end[i], dram_read[i], dram_write[i], switches[i] = (
+            op.start,
+            op.end,
+            op.dram_read,
+            op.dram_write,
+            op.switches,
+        )
         for c in range(N_CAUSES):
             stalls[i, c] = op.stalls[c]
     return start, end, stalls, dram_read, dram_write, switches
 
 
 # ---- the entry point -----------------------------------------------------------------------------------
+
 
 @njit(cache=True)
 def replay_tiles(ops, machine, ideal, fast_forward):
@@ -231,7 +249,7 @@ def replay_tiles(ops, machine, ideal, fast_forward):
     stall and DRAM counters advanced by ``m`` times the last step's increments."""
     table = _op_table(ops)
     sim = _new_sim(machine, ideal)
-    return _replay(table, sim, fast_forward)        # (records view table and sim: this call keeps them alive)
+    return _replay(table, sim, fast_forward)  # (records view table and sim: this call keeps them alive)
 
 
 @njit(cache=True)
@@ -250,7 +268,7 @@ def _replay(table, sim, fast_forward):
         have_write = next_write < n_ops
         if not have_load and not have_write:
             break
-        buf, slot, slot_seg = 0, 0, np.int64(-1)     # the next read's buffer, slot and the slot's last segment
+        buf, slot, slot_seg = 0, 0, np.int64(-1)  # the next read's buffer, slot and the slot's last segment
         read_issue = state.issue
         if have_load:
             buf, slot, slot_seg = _next_read_slot(table, mach, state)
@@ -259,10 +277,11 @@ def _replay(table, sim, fast_forward):
         take_write = have_write and (not have_load or write_last_seg <= read_issue)
         if take_write:
             snap.load = -1
-        elif fast_forward and _fast_forward(table[state.load_op], buf, slot_seg, have_write, write_last_seg, mach,
-                                            state, snap):
+        elif fast_forward and _fast_forward(
+            table[state.load_op], buf, slot_seg, have_write, write_last_seg, mach, state, snap
+        ):
             continue
-        _compute_through(write_last_seg if take_write else slot_seg, table, mach, state)   # what the command waits for
+        _compute_through(write_last_seg if take_write else slot_seg, table, mach, state)  # what the command waits for
         if take_write:
             _issue_write(table[next_write], mach, state)
             state.next_write = next_write + 1
@@ -277,6 +296,7 @@ def _replay(table, sim, fast_forward):
 
 
 # ---- DMA commands ------------------------------------------------------------------------------------
+
 
 @njit(cache=True, inline="always")
 def _next_read_slot(table, mach, state):
@@ -315,7 +335,7 @@ def _issue_read(op, buf, slot, slot_seg, read_issue, mach, state):
     last segment, -1: none) computed: DMA transfer, then SRAM fill on the buffer's write port."""
     load = state.next_load
     dma_free = state.dma_free
-    ready = state.slot_free[buf, slot] if slot_seg >= 0 else np.int64(0)   # cycle the slot is free
+    ready = state.slot_free[buf, slot] if slot_seg >= 0 else np.int64(0)  # cycle the slot is free
     start = max(dma_free, ready)
     part = load - op.first_load
     share = _share(op, SHARE_BYTES, part)
@@ -341,6 +361,7 @@ def _issue_read(op, buf, slot, slot_seg, read_issue, mach, state):
 
 
 # ---- the compute pipeline --------------------------------------------------------------------------------
+
 
 @njit(cache=True, inline="always")
 def _share(op, which, part):
@@ -371,14 +392,14 @@ def _compute_segment(seg, op, free, mode, mach, state):
     """Compute segment ``seg`` of operator ``op`` on the pipeline, free from cycle ``free`` and last in
     PE-array mode ``mode``; charges its stalls and returns (its end cycle, the mode after it)."""
     part = seg - op.first_seg
-    ready = free                                   # cycle the mode switch (if any) is done
+    ready = free  # cycle the mode switch (if any) is done
     if op.unit == 0:
         if mode >= 0 and op.mode != mode:
             ready = free + mach.switch_cycles
             op.switches += 1
         mode = op.mode
     has_load = op.load_bytes > 0
-    f = (op.first_load + part) % IN_FLIGHT        # its read in the in-flight ring
+    f = (op.first_load + part) % IN_FLIGHT  # its read in the in-flight ring
     data = state.fill_end[f] if has_load else np.int64(0)
     start = max(ready, data)
     gap = start - free
@@ -402,6 +423,7 @@ def _compute_segment(seg, op, free, mode, mach, state):
 
 # ---- exact fast-forward ------------------------------------------------------------------------------
 
+
 @njit(cache=True, inline="always")
 def _fast_forward(op, buf, wait_seg, have_write, write_last_seg, mach, state, snap):
     """Before the read step that computes through ``wait_seg`` and issues operator ``op``'s next read into
@@ -421,13 +443,13 @@ def _fast_forward(op, buf, wait_seg, have_write, write_last_seg, mach, state, sn
     for k in range(n_slots):
         now[3 + k] = state.fill_end[(load - 1 - k) % IN_FLIGHT]
     if snap.load == load - 1:
-        delta = now[0] - snap.times[0]             # cycles the previous step shifted the state by
+        delta = now[0] - snap.times[0]  # cycles the previous step shifted the state by
         uniform = True
         for c in range(3 + n_slots):
             if now[c] - snap.times[c] != delta:
                 uniform = False
         steps = run_end - (load - op.first_load)
-        if have_write:                             # stop before a write-back falls due
+        if have_write:  # stop before a write-back falls due
             steps = min(steps, write_last_seg - wait_seg)
         if uniform and steps > n_slots:
             _skip_steps(steps, delta, op, buf, wait_seg, n_slots, state, snap)
@@ -447,8 +469,8 @@ def _steady_run_end(op, load, wait_seg, n_slots, state):
     """The part of operator ``op`` where the run of equal read steps holding this one (compute ``wait_seg``,
     issue read ``load``) ends, or -1 when this step cannot be skipped: it must compute the next segment,
     follow a step of the same op and have ``n_slots`` + 1 reads of it before, all stalled alike."""
-    part = load - op.first_load                   # part of the read about to be issued
-    prev = wait_seg - op.first_seg - 1            # part of the previous step's compute
+    part = load - op.first_load  # part of the read about to be issued
+    prev = wait_seg - op.first_seg - 1  # part of the previous step's compute
     # parts [prev, run_end) get equal shares: _share adds 1 from part parts - remainder of each share on
     run_end = op.parts
     for c in range(N_SHARES):
@@ -458,7 +480,7 @@ def _steady_run_end(op, load, wait_seg, n_slots, state):
     if not (wait_seg == state.next_seg and prev >= 0 and part >= n_slots + 1 and part < run_end):
         return np.int64(-1)
     last_cause = state.cause[(load - 1) % IN_FLIGHT]
-    for k in range(1, n_slots + 1):               # the reads in flight (and the one before) stalled alike
+    for k in range(1, n_slots + 1):  # the reads in flight (and the one before) stalled alike
         if state.cause[(load - 1 - k) % IN_FLIGHT] != last_cause:
             return np.int64(-1)
     return run_end
@@ -473,7 +495,7 @@ def _skip_steps(steps, delta, op, buf, wait_seg, n_slots, state, snap):
     last = (load - 1) % IN_FLIGHT
     last_fill = state.fill_end[last]
     cause = state.cause[last]
-    for t in range(steps - n_slots - 1, steps):    # reads left in flight (and the one before)
+    for t in range(steps - n_slots - 1, steps):  # reads left in flight (and the one before)
         f = (load + t) % IN_FLIGHT
         state.fill_end[f] = last_fill + (t + 1) * delta
         state.cause[f] = cause

@@ -36,8 +36,11 @@ class PEMode:
     lane_dim: str = spec("k", choices=("k", "n"), doc="GEMM dim the lanes extend (k: more rows, n: more columns)")
     weight_bits: float = spec(16.0, unit="bits", gt=0, le=32, doc="stored bits per weight incl. scale overhead")
     activation_bits: float = spec(16.0, unit="bits", gt=0, le=32, doc="bits per activation operand")
-    draft_fetch: bool = spec(False, doc="weights come from the top-nibble plane of the FP16 weights "
-                                        "(a quarter of their bytes with the nibble_planes layout)")
+    draft_fetch: bool = spec(
+        False,
+        doc="weights come from the top-nibble plane of the FP16 weights "
+        "(a quarter of their bytes with the nibble_planes layout)",
+    )
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,18 @@ class ArrayConfig:
     rows: int = spec(ge=1, le=65536, doc="PE rows (the reduction/K side in weight-stationary)")
     cols: int = spec(ge=1, le=65536, doc="PE columns")
     dataflow: str = spec("ws", choices=DATAFLOWS, doc="ws weight-, os output-, is input-stationary")
-    mode_switch_cycles: int = spec(0, ge=0, le=10**6, unit="cycles",
-                                   doc="pipeline drain + reconfiguration per mode change")
+    mode_switch_cycles: int = spec(
+        0, ge=0, le=10**6, unit="cycles", doc="pipeline drain + reconfiguration per mode change"
+    )
     accumulator_bits: int = spec(32, ge=8, le=64, unit="bits", doc="partial-sum width in the output buffer")
-    preload_bits_per_column: int = spec(16, ge=1, le=65536, unit="bits/cycle",
-                                        doc="stationary-operand bits written into each PE column per cycle "
-                                            "(pipelined timing only; SCALE-Sim's one FP16 row per cycle is 16)")
+    preload_bits_per_column: int = spec(
+        16,
+        ge=1,
+        le=65536,
+        unit="bits/cycle",
+        doc="stationary-operand bits written into each PE column per cycle "
+        "(pipelined timing only; SCALE-Sim's one FP16 row per cycle is 16)",
+    )
     source: str = spec("", doc="where the numbers come from")
 
 
@@ -109,31 +118,40 @@ class DRAMConfig:
     instead. Requests are served in order by one DMA queue striped over all channels.
     """
 
-    preset: str = spec("hbm2", doc="memory technology: a shipped preset (hbm2, hbm2e, hbm3, lpddr5) or a "
-                                   "preset YAML path")
+    preset: str = spec(
+        "hbm2", doc="memory technology: a shipped preset (hbm2, hbm2e, hbm3, lpddr5) or a preset YAML path"
+    )
     stacks: int = spec(1, ge=1, le=1024, doc="HBM stacks (or LPDDR packages) of the preset")
-    bandwidth_gbps: float | None = spec(None, ge=1e-3, le=1e6, unit="GB/s",
-                                        doc="peak bandwidth summed over stacks (default: stacks x preset)")
-    capacity_gib: float | None = spec(None, ge=1e-3, le=1e6, unit="GiB",
-                                      doc="capacity of the memory system (default: stacks x preset)")
+    bandwidth_gbps: float | None = spec(
+        None, ge=1e-3, le=1e6, unit="GB/s", doc="peak bandwidth summed over stacks (default: stacks x preset)"
+    )
+    capacity_gib: float | None = spec(
+        None, ge=1e-3, le=1e6, unit="GiB", doc="capacity of the memory system (default: stacks x preset)"
+    )
     channels: int | None = spec(None, ge=1, le=1 << 20, doc="channels in all (default: stacks x preset)")
-    burst_bytes: int | None = spec(None, ge=1, le=1 << 20, unit="bytes",
-                                   doc="transfer granularity: requests round up to bursts (default: preset)")
-    latency_ns: float | None = spec(None, ge=0, le=1e6, unit="ns",
-                                    doc="request-to-first-data latency, pipelined (default: preset)")
-    weight_layout: str = spec("nibble_planes", choices=WEIGHT_LAYOUTS,
-                              doc="nibble_planes: a draft pass fetches only the top-nibble plane")
+    burst_bytes: int | None = spec(
+        None, ge=1, le=1 << 20, unit="bytes", doc="transfer granularity: requests round up to bursts (default: preset)"
+    )
+    latency_ns: float | None = spec(
+        None, ge=0, le=1e6, unit="ns", doc="request-to-first-data latency, pipelined (default: preset)"
+    )
+    weight_layout: str = spec(
+        "nibble_planes", choices=WEIGHT_LAYOUTS, doc="nibble_planes: a draft pass fetches only the top-nibble plane"
+    )
     source: str = spec("")
 
     def __post_init__(self) -> None:
         try:
             tech = self.technology
         except SpecsimError:
-            return                          # validate() reports it with the key's location
-        derived = {"bandwidth_gbps": self.stacks * tech.bandwidth_gbps.value,
-                   "capacity_gib": self.stacks * tech.capacity_gib.value,
-                   "channels": self.stacks * int(tech.channels.value), "burst_bytes": int(tech.burst_bytes.value),
-                   "latency_ns": tech.latency_ns.value}
+            return  # validate() reports it with the key's location
+        derived = {
+            "bandwidth_gbps": self.stacks * tech.bandwidth_gbps.value,
+            "capacity_gib": self.stacks * tech.capacity_gib.value,
+            "channels": self.stacks * int(tech.channels.value),
+            "burst_bytes": int(tech.burst_bytes.value),
+            "latency_ns": tech.latency_ns.value,
+        }
         for key, value in derived.items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)
@@ -154,10 +172,15 @@ class DRAMConfig:
         the stacks deliver): allowed for what-if studies, and shown in the report."""
         tech = self.technology
         peak, room = self.stacks * tech.bandwidth_gbps.value, self.stacks * tech.capacity_gib.value
-        return ([f"bandwidth {self.bandwidth_gbps:g} GB/s above the {peak:g} GB/s of {self.stacks} x {self.preset}"]
-                if self.bandwidth_gbps > peak * (1 + 1e-9) else []) + \
-               ([f"capacity {self.capacity_gib:g} GiB above the {room:g} GiB of {self.stacks} x {self.preset}"]
-                if self.capacity_gib > room * (1 + 1e-9) else [])
+        return (
+            [f"bandwidth {self.bandwidth_gbps:g} GB/s above the {peak:g} GB/s of {self.stacks} x {self.preset}"]
+            if self.bandwidth_gbps > peak * (1 + 1e-9)
+            else []
+        ) + (
+            [f"capacity {self.capacity_gib:g} GiB above the {room:g} GiB of {self.stacks} x {self.preset}"]
+            if self.capacity_gib > room * (1 + 1e-9)
+            else []
+        )
 
     @property
     def capacity_bytes(self) -> int:
@@ -176,7 +199,8 @@ class VectorConfig:
     lanes: int = spec(64, ge=1, le=2**20)
     cycles_per_element: dict[str, float] = spec(
         {"softmax": 4.0, "norm": 2.0, "activation": 1.0, "elementwise": 1.0, "requant": 1.0},
-        unit="cycles per element per lane")
+        unit="cycles per element per lane",
+    )
     source: str = spec("")
 
     def validate(self, where: str) -> None:
@@ -213,16 +237,20 @@ class HardwareConfig:
                     raise SpecsimError(
                         f"{where}.buffers.{buf}.size_kib: too small for one {self.array.rows}x{self.array.cols} "
                         f"tile in mode {name!r} ({need} bytes per slot needed, "
-                        f"{self.buffers.get(buf).slot_bytes} available)")
+                        f"{self.buffers.get(buf).slot_bytes} available)"
+                    )
             out_cols = self.array.cols * (mode.lanes if mode.lane_dim == "n" else 1)
-            need_out = math.ceil(self.array.rows * out_cols * acc_bytes)   # one array of partial sums
+            need_out = math.ceil(self.array.rows * out_cols * acc_bytes)  # one array of partial sums
             if self.buffers.outputs.size_bytes < need_out:
-                raise SpecsimError(f"{where}.buffers.outputs.size_kib: too small for one output tile in mode "
-                                   f"{name!r} ({need_out} bytes of partial sums needed)")
+                raise SpecsimError(
+                    f"{where}.buffers.outputs.size_kib: too small for one output tile in mode "
+                    f"{name!r} ({need_out} bytes of partial sums needed)"
+                )
         need_act = math.ceil(self.array.rows * max(m.lanes for m in self.modes.values()) * 2)
         if self.buffers.activations.slot_bytes < need_act:
-            raise SpecsimError(f"{where}.buffers.activations.size_kib: too small for one row of activations "
-                               f"({need_act} bytes needed)")
+            raise SpecsimError(
+                f"{where}.buffers.activations.size_kib: too small for one row of activations ({need_act} bytes needed)"
+            )
 
     # -- derived quantities -------------------------------------------------------------------------
     def mode(self, name: str) -> PEMode:

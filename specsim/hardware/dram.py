@@ -21,8 +21,15 @@ from specsim.errors import SpecsimError
 from specsim.typedconfig import Constant, build, cached, check_units, load_yaml, spec
 
 #: unit each preset figure must carry
-PRESET_UNITS = {"bandwidth_gbps": "GB/s", "capacity_gib": "GiB", "channels": "channels", "burst_bytes": "bytes",
-                "latency_ns": "ns", "access_energy": "pJ/bit", "background_power": "mW"}
+PRESET_UNITS = {
+    "bandwidth_gbps": "GB/s",
+    "capacity_gib": "GiB",
+    "channels": "channels",
+    "burst_bytes": "bytes",
+    "latency_ns": "ns",
+    "access_energy": "pJ/bit",
+    "background_power": "mW",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ def load_preset(name_or_path: str) -> DRAMPreset:
     if path.suffix not in (".yaml", ".yml"):
         path = Path(str(resources.files("specsim") / "data" / "dram" / f"{name_or_path}.yaml"))
         if not path.is_file():
-            raise SpecsimError(f"unknown DRAM preset {name_or_path!r} (shipped: {', '.join(shipped_presets())}; "
-                               "or a path to a preset .yaml file)")
+            raise SpecsimError(
+                f"unknown DRAM preset {name_or_path!r} (shipped: {', '.join(shipped_presets())}; "
+                "or a path to a preset .yaml file)"
+            )
     return cached(DRAMPreset, (path,), lambda: build(DRAMPreset, {**load_yaml(path), "path": str(path)}, path))

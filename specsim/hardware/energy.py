@@ -28,13 +28,30 @@ from specsim.errors import SpecsimError
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
 from specsim.typedconfig import Constant, build, cached, check_units, load_yaml, spec
 
-__all__ = ["Actions", "Constant", "EnergyTable", "OpActions", "SRAMPoint", "energy_breakdown", "energy_table_for",
-           "group_breakdown", "load_energy_table", "op_energy_pj", "static_mw_total"]
+__all__ = [
+    "Actions",
+    "Constant",
+    "EnergyTable",
+    "OpActions",
+    "SRAMPoint",
+    "energy_breakdown",
+    "energy_table_for",
+    "group_breakdown",
+    "load_energy_table",
+    "op_energy_pj",
+    "static_mw_total",
+]
 
 
 #: unit each single constant of an energy table must carry
-TABLE_UNITS = {"vector_per_lane_cycle": "pJ/lane-cycle", "mode_switch": "pJ", "leakage_density": "mW/mm^2",
-               "pe_area": "um^2/PE", "vector_lane_area": "um^2/lane", "sram_leakage": "mW/KiB"}
+TABLE_UNITS = {
+    "vector_per_lane_cycle": "pJ/lane-cycle",
+    "mode_switch": "pJ",
+    "leakage_density": "mW/mm^2",
+    "pe_area": "um^2/PE",
+    "vector_lane_area": "um^2/lane",
+    "sram_leakage": "mW/KiB",
+}
 
 
 @dataclass(frozen=True)
@@ -74,35 +91,40 @@ class EnergyTable:
             raise SpecsimError(f"{where}.sram_points: expected points at two or more sizes to fit the size model")
         for i, point in enumerate(self.sram_points):
             if not (1e-6 <= point.size_kib <= 1e9 and 1e-6 <= point.pj_per_64bit <= 1e9):
-                raise SpecsimError(f"{where}.sram_points[{i}]: expected a size in [1e-6, 1e9] KiB and an energy in "
-                                   "[1e-6, 1e9] pJ")
+                raise SpecsimError(
+                    f"{where}.sram_points[{i}]: expected a size in [1e-6, 1e9] KiB and an energy in [1e-6, 1e9] pJ"
+                )
         a, b = self.sram_fit
         if not (0 <= b <= 2 and 0 < a < 1e12):
-            raise SpecsimError(f"{where}.sram_points: the size model's exponent is {b:.3g}; published SRAM energies "
-                               "grow with size between constant and quadratic (0..2): check the points")
+            raise SpecsimError(
+                f"{where}.sram_points: the size model's exponent is {b:.3g}; published SRAM energies "
+                "grow with size between constant and quadratic (0..2): check the points"
+            )
 
     @functools.cached_property
     def sram_fit(self) -> tuple[float, float]:
         """``(a, b)`` of the SRAM size model: pJ per 64-bit access = a * (size / 1 KiB) ** b."""
         x = np.log([p.size_kib for p in self.sram_points])
         y = np.log([p.pj_per_64bit for p in self.sram_points])
-        with np.errstate(all="ignore"):               # a degenerate fit is refused by validate(), not warned
+        with np.errstate(all="ignore"):  # a degenerate fit is refused by validate(), not warned
             b, log_a = np.polyfit(x, y, 1)
             return float(np.exp(log_a)), float(b)
 
     def sram_pj_per_byte(self, size_kib: float) -> float:
         """Energy per byte read or written in an SRAM of ``size_kib`` (the fitted size model / 8)."""
         a, b = self.sram_fit
-        return a * size_kib ** b / 8
+        return a * size_kib**b / 8
 
     def static_mw(self, hw: HardwareConfig) -> dict[str, float]:
         """Static power (mW) of the on-chip parts of ``hw`` and of its DRAM's stacks."""
-        per_um2 = self.leakage_density.value * 1e-6             # mW/mm^2 -> mW/um^2
+        per_um2 = self.leakage_density.value * 1e-6  # mW/mm^2 -> mW/um^2
         sram_kib = sum(hw.buffers.get(b).size_kib for b in BUFFER_NAMES)
-        return {"pe_array": per_um2 * self.pe_area.value * hw.pes,
-                "vector": per_um2 * self.vector_lane_area.value * hw.vector.lanes,
-                "sram": self.sram_leakage.value * sram_kib,
-                "dram": hw.dram.background_mw}
+        return {
+            "pe_array": per_um2 * self.pe_area.value * hw.pes,
+            "vector": per_um2 * self.vector_lane_area.value * hw.vector.lanes,
+            "sram": self.sram_leakage.value * sram_kib,
+            "dram": hw.dram.background_mw,
+        }
 
 
 def load_energy_table(name_or_path: str | Path, relative_to: Path | None = None) -> EnergyTable:
@@ -160,12 +182,12 @@ class Actions:
 class OpActions:
     """The same counts per operator (numpy arrays of one entry per operator)."""
 
-    dram_bytes: np.ndarray          #: read + written
-    sram_bytes: np.ndarray          #: (ops, 4) read + written per buffer (BUFFER_NAMES order)
+    dram_bytes: np.ndarray  #: read + written
+    sram_bytes: np.ndarray  #: (ops, 4) read + written per buffer (BUFFER_NAMES order)
     macs: np.ndarray
-    mode: np.ndarray                #: PE mode index of each op (into ``modes``)
+    mode: np.ndarray  #: PE mode index of each op (into ``modes``)
     modes: tuple[str, ...]
-    on_array: np.ndarray            #: bool: array op (else vector unit)
+    on_array: np.ndarray  #: bool: array op (else vector unit)
     vector_busy_cycles: np.ndarray
     mode_switches: np.ndarray
 
@@ -180,8 +202,9 @@ def energy_breakdown(actions: Actions, table: EnergyTable, hw: HardwareConfig) -
     seconds = actions.cycles / (hw.clock_ghz * 1e9)
     out: dict[str, float] = {"dram": (actions.dram_read_bytes + actions.dram_write_bytes) * _dram_pj_per_byte(hw)}
     for b in BUFFER_NAMES:
-        out[f"sram.{b}"] = ((actions.sram_read_bytes[b] + actions.sram_write_bytes[b])
-                            * table.sram_pj_per_byte(hw.buffers.get(b).size_kib))
+        out[f"sram.{b}"] = (actions.sram_read_bytes[b] + actions.sram_write_bytes[b]) * table.sram_pj_per_byte(
+            hw.buffers.get(b).size_kib
+        )
     for mode, macs in actions.macs.items():
         out[f"pe.{mode}"] = macs * table.mac[mode].value
     out["vector"] = actions.vector_busy_cycles * hw.vector.lanes * table.vector_per_lane_cycle.value
@@ -196,10 +219,13 @@ def op_energy_pj(ops: OpActions, table: EnergyTable, hw: HardwareConfig) -> np.n
     summed over operators it equals the dynamic part of :func:`energy_breakdown`."""
     sram = np.array([table.sram_pj_per_byte(hw.buffers.get(b).size_kib) for b in BUFFER_NAMES])
     mac = np.array([table.mac[m].value for m in ops.modes])[ops.mode.astype(np.int64)]
-    return (ops.dram_bytes * _dram_pj_per_byte(hw) + ops.sram_bytes @ sram
-            + np.where(ops.on_array, ops.macs * mac, 0.0)
-            + ops.vector_busy_cycles * hw.vector.lanes * table.vector_per_lane_cycle.value
-            + ops.mode_switches * table.mode_switch.value)
+    return (
+        ops.dram_bytes * _dram_pj_per_byte(hw)
+        + ops.sram_bytes @ sram
+        + np.where(ops.on_array, ops.macs * mac, 0.0)
+        + ops.vector_busy_cycles * hw.vector.lanes * table.vector_per_lane_cycle.value
+        + ops.mode_switches * table.mode_switch.value
+    )
 
 
 def static_mw_total(table: EnergyTable, hw: HardwareConfig) -> float:
@@ -213,6 +239,14 @@ def group_breakdown(breakdown: dict[str, float]) -> dict[str, float]:
     groups = {"dram": 0.0, "sram": 0.0, "pe_array": 0.0, "vector": 0.0, "static": 0.0}
     for key, pj in breakdown.items():
         head = key.split(".")[0]
-        groups[{"dram": "dram", "sram": "sram", "pe": "pe_array", "mode_switch": "pe_array", "vector": "vector",
-                "static": "static"}[head]] += pj
+        groups[
+            {
+                "dram": "dram",
+                "sram": "sram",
+                "pe": "pe_array",
+                "mode_switch": "pe_array",
+                "vector": "vector",
+                "static": "static",
+            }[head]
+        ] += pj
     return groups

@@ -25,10 +25,11 @@ from specsim.hardware.config import VECTOR_OPS
 from specsim.hardware.ops import COLUMNS, EXTRA_COLUMNS, KIND_GEMM, KIND_KV_GEMM, KIND_VECTOR, OpTable
 from specsim.trace.tracefile import OP_KINDS, Trace
 
-M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1   # symbolic dims of trace templates (see trace.operators)
-_T_GEMM, _T_QK, _T_PV, _T_SOFTMAX, _T_NORM = (OP_KINDS.index(k) for k in
-                                             ("gemm", "attn_qk", "attn_pv", "softmax", "norm"))
-KV_WRITERS = ("k_proj", "v_proj")   #: their outputs are appended to the KV cache in DRAM
+M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1  # symbolic dims of trace templates (see trace.operators)
+_T_GEMM, _T_QK, _T_PV, _T_SOFTMAX, _T_NORM = (
+    OP_KINDS.index(k) for k in ("gemm", "attn_qk", "attn_pv", "softmax", "norm")
+)
+KV_WRITERS = ("k_proj", "v_proj")  #: their outputs are appended to the KV cache in DRAM
 
 
 @dataclass
@@ -51,11 +52,11 @@ class LevelOps:
     """
 
     columns: dict[str, np.ndarray]
-    level: int                    #: chain level (0 = the model whose output is produced)
-    quantized: np.ndarray         #: bool: GEMMs whose weights are not stored FP16
-    layers: np.ndarray            #: decoder layer of each row
-    linears: np.ndarray           #: short name of each row's operator (q_proj, ..., lm_head)
-    trace: Trace                  #: the trace (header, layer statistics)
+    level: int  #: chain level (0 = the model whose output is produced)
+    quantized: np.ndarray  #: bool: GEMMs whose weights are not stored FP16
+    layers: np.ndarray  #: decoder layer of each row
+    linears: np.ndarray  #: short name of each row's operator (q_proj, ..., lm_head)
+    trace: Trace  #: the trace (header, layer statistics)
 
     def with_columns(self, **columns: np.ndarray) -> LevelOps:
         """A copy with some columns replaced (arrays of one value per row)."""
@@ -73,19 +74,27 @@ class LevelOps:
         (bool mask), placed right after it (e.g. a requantization after every quantized GEMM)."""
         picked = np.flatnonzero(rows)
         extra = {k: v[picked].copy() for k, v in self.columns.items()}
-        extra.update(kind=np.full(picked.size, KIND_VECTOR, extra["kind"].dtype),
-                     vector_op=np.full(picked.size, VECTOR_OPS.index(vector_op), extra["vector_op"].dtype),
-                     k=np.ones(picked.size, extra["k"].dtype),
-                     output_resident=np.ones(picked.size, bool))
+        extra.update(
+            kind=np.full(picked.size, KIND_VECTOR, extra["kind"].dtype),
+            vector_op=np.full(picked.size, VECTOR_OPS.index(vector_op), extra["vector_op"].dtype),
+            k=np.ones(picked.size, extra["k"].dtype),
+            output_resident=np.ones(picked.size, bool),
+        )
         for name, (dtype, default) in COLUMNS.items():
             if name in EXTRA_COLUMNS:
                 extra[name] = np.full(picked.size, default, dtype)
         position = np.concatenate([np.arange(len(self.layers)), picked]).argsort(kind="stable")
         merged = {k: np.concatenate([v, extra[k]])[position] for k, v in self.columns.items()}
-        per_row = {name: np.concatenate([getattr(self, name), getattr(self, name)[picked]])[position]
-                   for name in ("layers", "linears")}
-        return replace(self, columns=merged, quantized=np.concatenate([self.quantized, np.zeros(picked.size, bool)])
-                       [position], **per_row)
+        per_row = {
+            name: np.concatenate([getattr(self, name), getattr(self, name)[picked]])[position]
+            for name in ("layers", "linears")
+        }
+        return replace(
+            self,
+            columns=merged,
+            quantized=np.concatenate([self.quantized, np.zeros(picked.size, bool)])[position],
+            **per_row,
+        )
 
     def layer_stat(self, name: str) -> dict[tuple[int, str], float]:
         """A layer statistic of the trace (``ls_<...>`` arrays) by (decoder layer, linear short name); empty
@@ -95,10 +104,14 @@ class LevelOps:
             return {}
         names = self.trace.header.get("layer_names")
         if names is None:
-            raise SpecsimError(f"{self.trace.path}: trace has layer statistics but no 'layer_names' header table "
-                               "(made by an older specsim); regenerate it with traces/make_default_traces.sh")
-        return {(int(lay), names[int(nm)]): float(v) for lay, nm, v in
-                zip(self.trace["ls_layer"], self.trace["ls_name"], values)}
+            raise SpecsimError(
+                f"{self.trace.path}: trace has layer statistics but no 'layer_names' header table "
+                "(made by an older specsim); regenerate it with traces/make_default_traces.sh"
+            )
+        return {
+            (int(lay), names[int(nm)]): float(v)
+            for lay, nm, v in zip(self.trace["ls_layer"], self.trace["ls_name"], values)
+        }
 
 
 def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None) -> dict[str, np.ndarray]:
@@ -109,9 +122,11 @@ def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None) ->
     cols["kind"][:] = np.select([gemm, kv], [KIND_GEMM, KIND_KV_GEMM], KIND_VECTOR)
     cols["m"][:], cols["n"][:], cols["k"][:], cols["batch"][:] = m, n, k, count
     cols["streams"][:] = cols["batch"] if kv_streams is None else np.minimum(cols["batch"], kv_streams)
-    cols["vector_op"][:] = np.select([kind_t == _T_SOFTMAX, kind_t == _T_NORM],
-                                     [VECTOR_OPS.index("softmax"), VECTOR_OPS.index("norm")],
-                                     VECTOR_OPS.index("activation"))
+    cols["vector_op"][:] = np.select(
+        [kind_t == _T_SOFTMAX, kind_t == _T_NORM],
+        [VECTOR_OPS.index("softmax"), VECTOR_OPS.index("norm")],
+        VECTOR_OPS.index("activation"),
+    )
     return cols
 
 
@@ -119,8 +134,15 @@ def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None) ->
 Lowering = Callable[[LevelOps], LevelOps]
 
 
-def level_templates(trace: Trace, level_modes: list[str], modes: tuple[str, ...], *, attention_mode: str = "fp16",
-                    lower: Lowering | None = None, kv_streams: int | None = None) -> list[LevelTemplate]:
+def level_templates(
+    trace: Trace,
+    level_modes: list[str],
+    modes: tuple[str, ...],
+    *,
+    attention_mode: str = "fp16",
+    lower: Lowering | None = None,
+    kv_streams: int | None = None,
+) -> list[LevelTemplate]:
     """Hardware templates of every level of ``trace``; PE modes by the module docstring's rule (the
     modes are checked when the run config loads), then the method's ``lower`` applied to each level."""
     formats = trace.header["formats"]
@@ -131,12 +153,14 @@ def level_templates(trace: Trace, level_modes: list[str], modes: tuple[str, ...]
     for level in range(len(trace.header["levels"])):
         sel = trace["op_level"] == level
         kind_t = trace["op_kind"][sel].astype(np.int64)
-        cols = _base_columns(kind_t, trace["op_m"][sel], trace["op_n"][sel], trace["op_k"][sel],
-                             trace["op_count"][sel], kv_streams)
+        cols = _base_columns(
+            kind_t, trace["op_m"][sel], trace["op_n"][sel], trace["op_k"][sel], trace["op_count"][sel], kv_streams
+        )
         kv = (kind_t == _T_QK) | (kind_t == _T_PV)
         fmt = trace["op_weight_format"][sel]
-        cols["mode"][:] = np.where(kv, modes.index(attention_mode),
-                                   np.where(fmt == fp16, fp16_mode, modes.index(level_modes[level])))
+        cols["mode"][:] = np.where(
+            kv, modes.index(attention_mode), np.where(fmt == fp16, fp16_mode, modes.index(level_modes[level]))
+        )
         linears = names[trace["op_name"][sel]]
         cols["output_resident"][:] = ~np.isin(linears, KV_WRITERS)
         ops = LevelOps(cols, level, (kind_t == _T_GEMM) & (fmt != fp16), trace["op_layer"][sel], linears, trace)
@@ -144,8 +168,14 @@ def level_templates(trace: Trace, level_modes: list[str], modes: tuple[str, ...]
     return out
 
 
-def steps_table(templates: list[LevelTemplate], modes: tuple[str, ...], levels: np.ndarray, tokens: np.ndarray,
-                past: np.ndarray, logits: np.ndarray) -> tuple[OpTable, np.ndarray]:
+def steps_table(
+    templates: list[LevelTemplate],
+    modes: tuple[str, ...],
+    levels: np.ndarray,
+    tokens: np.ndarray,
+    past: np.ndarray,
+    logits: np.ndarray,
+) -> tuple[OpTable, np.ndarray]:
     """One operator table for a run of forward passes (vectorised); also each pass's first row index.
 
     Pass ``s`` runs level ``levels[s]`` over ``tokens[s]`` new tokens after ``past[s]`` cached ones,
@@ -167,16 +197,24 @@ def steps_table(templates: list[LevelTemplate], modes: tuple[str, ...], levels: 
     cols["m"] = np.where(m == M_LOGITS, lg, np.where(m == M_TOKENS, t, m))
     cols["n"] = np.where(cols["n"] == DIM_KV, kv, cols["n"])
     cols["k"] = np.where(cols["k"] == DIM_KV, kv, cols["k"])
-    keep = cols["m"] > 0                       # a pass with no lm_head rows skips lm_head
+    keep = cols["m"] > 0  # a pass with no lm_head rows skips lm_head
     if not keep.all():
         cols = {k: v[keep] for k, v in cols.items()}
         starts = np.searchsorted(np.flatnonzero(keep), starts)
     return OpTable(tuple(modes), cols, []), starts
 
 
-def step_table(template: dict[str, np.ndarray], formats: list[str], format_modes: dict[str, str],
-               modes: tuple[str, ...], tokens: int, kv_len: int, logits_rows: int | None = None,
-               kv_streams: int | None = None, attention_mode: str = "fp16") -> OpTable:
+def step_table(
+    template: dict[str, np.ndarray],
+    formats: list[str],
+    format_modes: dict[str, str],
+    modes: tuple[str, ...],
+    tokens: int,
+    kv_len: int,
+    logits_rows: int | None = None,
+    kv_streams: int | None = None,
+    attention_mode: str = "fp16",
+) -> OpTable:
     """One forward pass of a raw ``op_*`` template with a mode per weight format (for shape studies)."""
     kind_t = template["op_kind"]
     fmt = template["op_weight_format"]
@@ -184,10 +222,15 @@ def step_table(template: dict[str, np.ndarray], formats: list[str], format_modes
         if format_modes.get(f) not in modes:
             raise SpecsimError(f"no PE mode configured for weight format {f!r} (have {format_modes})")
     lookup = np.asarray([modes.index(format_modes[f]) for f in formats] + [modes.index(attention_mode)])
-    cols = _base_columns(kind_t, template["op_m"], template["op_n"], template["op_k"], template["op_count"],
-                         kv_streams)
+    cols = _base_columns(kind_t, template["op_m"], template["op_n"], template["op_k"], template["op_count"], kv_streams)
     kv = (kind_t == _T_QK) | (kind_t == _T_PV)
     cols["mode"][:] = lookup[np.where(kv | (fmt < 0), len(formats), fmt)]
-    table, _ = steps_table([LevelTemplate(cols)], modes, np.zeros(1, np.int64), np.array([tokens]),
-                           np.array([kv_len - tokens]), np.array([tokens if logits_rows is None else logits_rows]))
+    table, _ = steps_table(
+        [LevelTemplate(cols)],
+        modes,
+        np.zeros(1, np.int64),
+        np.array([tokens]),
+        np.array([kv_len - tokens]),
+        np.array([tokens if logits_rows is None else logits_rows]),
+    )
     return table

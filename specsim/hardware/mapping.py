@@ -50,8 +50,9 @@ from specsim.hardware.config import BUFFER_NAMES, VECTOR_OPS, HardwareConfig
 from specsim.hardware.ops import KIND_KV_GEMM, KIND_VECTOR, OpTable
 
 UNIT_ARRAY, UNIT_VECTOR = 0, 1
-BUF_WEIGHTS, BUF_ACTIVATIONS, BUF_OUTPUTS, BUF_KV = (BUFFER_NAMES.index(b) for b in
-                                                     ("weights", "activations", "outputs", "kv_cache"))
+BUF_WEIGHTS, BUF_ACTIVATIONS, BUF_OUTPUTS, BUF_KV = (
+    BUFFER_NAMES.index(b) for b in ("weights", "activations", "outputs", "kv_cache")
+)
 OUTPUT_BITS = 16  #: bits per activation written back (FP16 activations between operators)
 
 
@@ -71,23 +72,23 @@ def preload_cycles(hw: HardwareConfig, lanes: np.ndarray, stationary_bits: np.nd
 class Mapping:
     """Per-operator mapping results (numpy arrays of one entry per operator; units in names)."""
 
-    unit: np.ndarray               #: UNIT_ARRAY or UNIT_VECTOR
-    mode: np.ndarray               #: PE mode index (array ops)
-    macs: np.ndarray               #: multiply-accumulates
+    unit: np.ndarray  #: UNIT_ARRAY or UNIT_VECTOR
+    mode: np.ndarray  #: PE mode index (array ops)
+    macs: np.ndarray  #: multiply-accumulates
     peak_macs_per_cycle: np.ndarray
-    folds: np.ndarray              #: array folds (0 for vector ops)
-    compute_cycles: np.ndarray     #: array or vector busy cycles with operands on chip
-    sram_read_cycles: np.ndarray   #: cycles the SRAM read ports need for the operands (bandwidth floor)
-    stream_buffer: np.ndarray      #: buffer index the DRAM reads fill (-1: none)
-    stream_bytes: np.ndarray       #: DRAM bytes of the streamed operand, re-reads included
-    input_bytes: np.ndarray        #: DRAM bytes of input activations
-    load_bytes: np.ndarray         #: stream_bytes + input_bytes
-    write_bytes: np.ndarray        #: DRAM bytes written (outputs not kept on chip)
-    fill_cycles: np.ndarray        #: SRAM write-port cycles to fill load_bytes
-    tiles: np.ndarray              #: DRAM tiles (one buffer slot each; >= 1 for array ops)
-    compulsory_bytes: np.ndarray   #: unique bytes that must cross the DRAM interface
-    sram_read_bytes: np.ndarray    #: (ops, 4) bytes read per buffer (BUFFER_NAMES order)
-    sram_write_bytes: np.ndarray   #: (ops, 4) bytes written per buffer
+    folds: np.ndarray  #: array folds (0 for vector ops)
+    compute_cycles: np.ndarray  #: array or vector busy cycles with operands on chip
+    sram_read_cycles: np.ndarray  #: cycles the SRAM read ports need for the operands (bandwidth floor)
+    stream_buffer: np.ndarray  #: buffer index the DRAM reads fill (-1: none)
+    stream_bytes: np.ndarray  #: DRAM bytes of the streamed operand, re-reads included
+    input_bytes: np.ndarray  #: DRAM bytes of input activations
+    load_bytes: np.ndarray  #: stream_bytes + input_bytes
+    write_bytes: np.ndarray  #: DRAM bytes written (outputs not kept on chip)
+    fill_cycles: np.ndarray  #: SRAM write-port cycles to fill load_bytes
+    tiles: np.ndarray  #: DRAM tiles (one buffer slot each; >= 1 for array ops)
+    compulsory_bytes: np.ndarray  #: unique bytes that must cross the DRAM interface
+    sram_read_bytes: np.ndarray  #: (ops, 4) bytes read per buffer (BUFFER_NAMES order)
+    sram_write_bytes: np.ndarray  #: (ops, 4) bytes written per buffer
 
     def __len__(self) -> int:
         return len(self.unit)
@@ -100,14 +101,20 @@ MAX_COUNT = 2**53
 def check_sizes(ops: OpTable) -> None:
     """One line when an operator is too large for exact int64 arithmetic (products computed in floats)."""
     m, n, k, b = (ops.columns[c].astype(np.float64) for c in ("m", "n", "k", "batch"))
-    for what, size in (("M x N x K x batch (MACs)", m * n * k * b), ("K x N x heads (weights)", k * n * b),
-                       ("M x K x batch (inputs)", m * k * b), ("M x N x batch (outputs)", m * n * b)):
+    for what, size in (
+        ("M x N x K x batch (MACs)", m * n * k * b),
+        ("K x N x heads (weights)", k * n * b),
+        ("M x K x batch (inputs)", m * k * b),
+        ("M x N x batch (outputs)", m * n * b),
+    ):
         bad = np.flatnonzero(size > MAX_COUNT)
         if bad.size:
             i = int(bad[0])
             name = ops.names[i] if ops.names else f"operator {i}"
-            raise SpecsimError(f"{name}: {what} = {size[i]:.3g} exceeds {MAX_COUNT:.3g}: too large to simulate "
-                               f"(M={int(m[i])}, N={int(n[i])}, K={int(k[i])}, batch={int(b[i])})")
+            raise SpecsimError(
+                f"{name}: {what} = {size[i]:.3g} exceeds {MAX_COUNT:.3g}: too large to simulate "
+                f"(M={int(m[i])}, N={int(n[i])}, K={int(k[i])}, batch={int(b[i])})"
+            )
 
 
 @dataclass(frozen=True)
@@ -118,16 +125,16 @@ class _Shapes:
     N: np.ndarray
     K: np.ndarray
     B: np.ndarray
-    lanes: np.ndarray              #: MACs per PE in the operator's mode
-    R: np.ndarray                  #: logical array rows (rows x lanes when lanes widen K)
-    C: np.ndarray                  #: logical array columns
-    folds: np.ndarray              #: folds of the two spatial dims over R x C
-    t: np.ndarray                  #: length of the temporal dim (cycles per fold at one vector per cycle)
-    wbits: np.ndarray              #: bits per streamed element fetched from DRAM (weights or KV cache)
-    wbits_sram: np.ndarray         #: bits per streamed element stored in SRAM
-    abits: np.ndarray              #: bits per input activation
-    kv: np.ndarray                 #: attention (streams the KV cache)
-    vec: np.ndarray                #: vector-unit operator
+    lanes: np.ndarray  #: MACs per PE in the operator's mode
+    R: np.ndarray  #: logical array rows (rows x lanes when lanes widen K)
+    C: np.ndarray  #: logical array columns
+    folds: np.ndarray  #: folds of the two spatial dims over R x C
+    t: np.ndarray  #: length of the temporal dim (cycles per fold at one vector per cycle)
+    wbits: np.ndarray  #: bits per streamed element fetched from DRAM (weights or KV cache)
+    wbits_sram: np.ndarray  #: bits per streamed element stored in SRAM
+    abits: np.ndarray  #: bits per input activation
+    kv: np.ndarray  #: attention (streams the KV cache)
+    vec: np.ndarray  #: vector-unit operator
 
 
 def _shapes(hw: HardwareConfig, ops: OpTable) -> _Shapes:
@@ -136,24 +143,40 @@ def _shapes(hw: HardwareConfig, ops: OpTable) -> _Shapes:
     mode_idx = ops.mode.astype(np.int64)
     lanes = np.array([m.lanes for m in modes], dtype=np.int64)[mode_idx]
     lane_k = np.array([m.lane_dim == "k" for m in modes])[mode_idx]
-    wbits = np.array([16.0 if (m.draft_fetch and hw.dram.weight_layout == "packed") else m.weight_bits
-                      for m in modes])[mode_idx]
+    wbits = np.array([16.0 if (m.draft_fetch and hw.dram.weight_layout == "packed") else m.weight_bits for m in modes])[
+        mode_idx
+    ]
     wbits_sram = np.array([m.weight_bits for m in modes])[mode_idx]
     abits = np.array([m.activation_bits for m in modes])[mode_idx]
     kv = ops.kind == KIND_KV_GEMM
     R = hw.array.rows * np.where(lane_k, lanes, 1)
     C = hw.array.cols * np.where(lane_k, 1, lanes)
-    sr, sc, t = {"ws": (ops.k, ops.n, ops.m), "os": (ops.m, ops.n, ops.k), "is": (ops.k, ops.m, ops.n)}[hw.array.dataflow]
-    return _Shapes(M=ops.m, N=ops.n, K=ops.k, B=ops.batch, lanes=lanes, R=R, C=C, folds=_cdiv(sr, R) * _cdiv(sc, C), t=t,
-                   wbits=np.where(kv, 16.0, wbits), wbits_sram=np.where(kv, 16.0, wbits_sram),  # KV cache stays FP16
-                   abits=abits, kv=kv, vec=ops.kind == KIND_VECTOR)
+    sr, sc, t = {"ws": (ops.k, ops.n, ops.m), "os": (ops.m, ops.n, ops.k), "is": (ops.k, ops.m, ops.n)}[
+        hw.array.dataflow
+    ]
+    return _Shapes(
+        M=ops.m,
+        N=ops.n,
+        K=ops.k,
+        B=ops.batch,
+        lanes=lanes,
+        R=R,
+        C=C,
+        folds=_cdiv(sr, R) * _cdiv(sc, C),
+        t=t,
+        wbits=np.where(kv, 16.0, wbits),
+        wbits_sram=np.where(kv, 16.0, wbits_sram),  # KV cache stays FP16
+        abits=abits,
+        kv=kv,
+        vec=ops.kind == KIND_VECTOR,
+    )
 
 
 def _array_cycles(hw: HardwareConfig, ops: OpTable, s: _Shapes, scalesim_compatible: bool) -> np.ndarray:
     """Cycles of every operator on the array (SCALE-Sim or pipelined timing, plus the method's extras)."""
     df = hw.array.dataflow
     if scalesim_compatible:
-        preload = s.R if df != "os" else 0                      # os keeps outputs in place: no preload
+        preload = s.R if df != "os" else 0  # os keeps outputs in place: no preload
         cycles = s.B * (s.folds * (preload + s.R + s.C + s.t - 2) - 1)
         # SCALE-Sim reports the index of the last cycle; on degenerate arrays (1 x 1, os) that index is
         # below the MACs the array must do, so the physical minimum wins there
@@ -183,8 +206,8 @@ class _Traffic:
     write_bytes: np.ndarray
     compulsory: np.ndarray
     tiles: np.ndarray
-    weight_passes: np.ndarray      #: passes over the streamed operand (one per input chunk re-streamed)
-    out_resident: np.ndarray       #: outputs stay in the activations buffer
+    weight_passes: np.ndarray  #: passes over the streamed operand (one per input chunk re-streamed)
+    out_resident: np.ndarray  #: outputs stay in the activations buffer
 
 
 def _dram_traffic(hw: HardwareConfig, ops: OpTable, s: _Shapes) -> _Traffic:
@@ -192,13 +215,13 @@ def _dram_traffic(hw: HardwareConfig, ops: OpTable, s: _Shapes) -> _Traffic:
     M, N, K, B, vec = s.M, s.N, s.K, s.B, s.vec
     act = hw.buffers.activations
     rows_fit = np.maximum(1, act.slot_bytes // np.maximum(np.ceil(K * s.abits / 8).astype(np.int64), 1))
-    m_chunks = _cdiv(M, rows_fit)                       # M chunks whose inputs fit one activations slot
+    m_chunks = _cdiv(M, rows_fit)  # M chunks whose inputs fit one activations slot
     in_fits = m_chunks == 1
     out_resident = ops.output_resident & (M * N * B * OUTPUT_BITS // 8 <= act.size_bytes)
     slot = np.where(s.kv, hw.buffers.kv_cache.slot_bytes, hw.buffers.weights.slot_bytes)
     unique_stream = np.ceil(ops.streams * K * N * s.wbits / 8).astype(np.int64)
     reuse_block, passes = _reuse(hw, s)
-    pass_bytes = unique_stream * np.where(reuse_block <= slot, 1, passes)   # one pass over the streamed operand
+    pass_bytes = unique_stream * np.where(reuse_block <= slot, 1, passes)  # one pass over the streamed operand
     in_bytes_all = np.ceil(M * K * s.abits / 8).astype(np.int64) * np.where(s.kv, B, 1)
     # inputs too big for a slot: either re-stream the weights per input chunk (a) or the inputs per
     # weight tile (b), whichever moves fewer DRAM bytes
@@ -206,27 +229,40 @@ def _dram_traffic(hw: HardwareConfig, ops: OpTable, s: _Shapes) -> _Traffic:
     restream_inputs = ~in_fits & (pass_bytes + in_bytes_all * per_tile < pass_bytes * m_chunks + in_bytes_all)
     weight_passes = np.where(restream_inputs, 1, m_chunks)
     stream_bytes = np.where(vec, 0, pass_bytes * weight_passes)
-    input_bytes = np.where(vec | (ops.input_resident & in_fits), 0, in_bytes_all * np.where(restream_inputs, per_tile, 1))
+    input_bytes = np.where(
+        vec | (ops.input_resident & in_fits), 0, in_bytes_all * np.where(restream_inputs, per_tile, 1)
+    )
     out_bytes_all = M * N * B * OUTPUT_BITS // 8
-    vec_spill = vec & ~(M * N * B * OUTPUT_BITS // 8 <= act.size_bytes)   # a vector op too big for the buffer
+    vec_spill = vec & ~(M * N * B * OUTPUT_BITS // 8 <= act.size_bytes)  # a vector op too big for the buffer
     input_bytes = np.where(vec_spill, M * N * B * OUTPUT_BITS // 8, input_bytes)
-    compulsory = np.where(vec, np.where(vec_spill, 2 * M * N * B * OUTPUT_BITS // 8, 0),
-                          unique_stream + np.where(ops.input_resident & in_fits, 0, in_bytes_all)
-                          + np.where(out_resident, 0, out_bytes_all))
+    compulsory = np.where(
+        vec,
+        np.where(vec_spill, 2 * M * N * B * OUTPUT_BITS // 8, 0),
+        unique_stream
+        + np.where(ops.input_resident & in_fits, 0, in_bytes_all)
+        + np.where(out_resident, 0, out_bytes_all),
+    )
     load_bytes = stream_bytes + input_bytes
     tiles = np.where(stream_bytes > 0, np.maximum(1, _cdiv(stream_bytes, slot)), np.where(load_bytes > 0, 1, 0))
-    return _Traffic(stream_bytes, input_bytes, np.where(out_resident, 0, out_bytes_all), compulsory, tiles,
-                    weight_passes, out_resident)
+    return _Traffic(
+        stream_bytes,
+        input_bytes,
+        np.where(out_resident, 0, out_bytes_all),
+        compulsory,
+        tiles,
+        weight_passes,
+        out_resident,
+    )
 
 
 def _reuse(hw: HardwareConfig, s: _Shapes) -> tuple[np.ndarray, np.ndarray]:
     """Bytes of the streamed block one fold reuses, and the passes over it when it does not fit a slot."""
     df = hw.array.dataflow
-    if df == "ws":                                          # every weight used by one fold per pass
+    if df == "ws":  # every weight used by one fold per pass
         return np.zeros(len(s.M), dtype=np.int64), np.ones(len(s.M), dtype=np.int64)
-    if df == "os":                                          # a column block (K x C) serves ceil(M/R) folds
+    if df == "os":  # a column block (K x C) serves ceil(M/R) folds
         return np.ceil(s.K * np.minimum(s.N, s.C) * s.wbits / 8).astype(np.int64), _cdiv(s.M, s.R)
-    return np.ceil(np.minimum(s.K, s.R) * s.N * s.wbits / 8).astype(np.int64), _cdiv(s.M, s.C)   # is: a row block
+    return np.ceil(np.minimum(s.K, s.R) * s.N * s.wbits / 8).astype(np.int64), _cdiv(s.M, s.C)  # is: a row block
 
 
 def _sram_traffic(hw: HardwareConfig, s: _Shapes, d: _Traffic) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +271,7 @@ def _sram_traffic(hw: HardwareConfig, s: _Shapes, d: _Traffic) -> tuple[np.ndarr
     spatial = {"ws": {"k": s.R, "n": s.C}, "os": {"m": s.R, "n": s.C}, "is": {"k": s.R, "m": s.C}}[hw.array.dataflow]
     dims = {"m": s.M, "n": s.N, "k": s.K}
 
-    def passes_without(dim: str) -> np.ndarray:    # passes over an operand that lacks GEMM dim ``dim``
+    def passes_without(dim: str) -> np.ndarray:  # passes over an operand that lacks GEMM dim ``dim``
         return _cdiv(dims[dim], spatial[dim]) if dim in spatial else np.ones(n_ops, dtype=np.int64)
 
     acc = hw.array.accumulator_bits / 8
@@ -243,7 +279,7 @@ def _sram_traffic(hw: HardwareConfig, s: _Shapes, d: _Traffic) -> tuple[np.ndarr
     elements = M * N * B
     w_reads = np.ceil(B * K * N * s.wbits_sram / 8).astype(np.int64) * passes_without("m") * d.weight_passes
     a_reads = np.ceil(B * M * K * s.abits / 8).astype(np.int64) * passes_without("n")
-    psums = np.ceil(B * M * N * acc).astype(np.int64) * passes_without("k")   # writes; (passes - 1) re-reads + final
+    psums = np.ceil(B * M * N * acc).astype(np.int64) * passes_without("k")  # writes; (passes - 1) re-reads + final
     sram_r = np.zeros((n_ops, len(BUFFER_NAMES)), dtype=np.int64)
     sram_w = np.zeros((n_ops, len(BUFFER_NAMES)), dtype=np.int64)
     rows, stream_col = np.arange(n_ops), np.where(s.kv, BUF_KV, BUF_WEIGHTS)
@@ -266,15 +302,25 @@ def map_ops(hw: HardwareConfig, ops: OpTable, scalesim_compatible: bool = False)
     port = np.array([hw.buffers.get(b).port_bytes_per_cycle for b in BUFFER_NAMES], dtype=np.int64)
     read_bw = port * np.array([hw.buffers.get(b).ports for b in BUFFER_NAMES], dtype=np.int64)
     stream_col = np.where(s.kv, BUF_KV, BUF_WEIGHTS)
-    fill_cycles = (_cdiv(sram_w[np.arange(len(ops)), stream_col] * (~s.vec), port[stream_col])
-                   + _cdiv(d.input_bytes, port[BUF_ACTIVATIONS]))
-    return Mapping(unit=np.where(s.vec, 1, 0).astype(np.int8), mode=ops.mode.astype(np.int16), macs=ops.macs,
-                   peak_macs_per_cycle=np.where(s.vec, hw.vector.lanes, hw.pes * s.lanes),
-                   folds=np.where(s.vec, 0, s.B * s.folds), compute_cycles=compute,
-                   sram_read_cycles=_cdiv(sram_r, read_bw).max(axis=1).astype(np.int64),
-                   stream_buffer=np.where(s.vec, -1, stream_col).astype(np.int8),
-                   stream_bytes=d.stream_bytes.astype(np.int64), input_bytes=d.input_bytes.astype(np.int64),
-                   load_bytes=(d.stream_bytes + d.input_bytes).astype(np.int64),
-                   write_bytes=d.write_bytes.astype(np.int64), fill_cycles=fill_cycles.astype(np.int64),
-                   tiles=d.tiles.astype(np.int64), compulsory_bytes=d.compulsory.astype(np.int64),
-                   sram_read_bytes=sram_r, sram_write_bytes=sram_w)
+    fill_cycles = _cdiv(sram_w[np.arange(len(ops)), stream_col] * (~s.vec), port[stream_col]) + _cdiv(
+        d.input_bytes, port[BUF_ACTIVATIONS]
+    )
+    return Mapping(
+        unit=np.where(s.vec, 1, 0).astype(np.int8),
+        mode=ops.mode.astype(np.int16),
+        macs=ops.macs,
+        peak_macs_per_cycle=np.where(s.vec, hw.vector.lanes, hw.pes * s.lanes),
+        folds=np.where(s.vec, 0, s.B * s.folds),
+        compute_cycles=compute,
+        sram_read_cycles=_cdiv(sram_r, read_bw).max(axis=1).astype(np.int64),
+        stream_buffer=np.where(s.vec, -1, stream_col).astype(np.int8),
+        stream_bytes=d.stream_bytes.astype(np.int64),
+        input_bytes=d.input_bytes.astype(np.int64),
+        load_bytes=(d.stream_bytes + d.input_bytes).astype(np.int64),
+        write_bytes=d.write_bytes.astype(np.int64),
+        fill_cycles=fill_cycles.astype(np.int64),
+        tiles=d.tiles.astype(np.int64),
+        compulsory_bytes=d.compulsory.astype(np.int64),
+        sram_read_bytes=sram_r,
+        sram_write_bytes=sram_w,
+    )

@@ -90,8 +90,14 @@ class OpTable:
         return table
 
     def check(self) -> None:
-        for key, least in (("m", 1), ("n", 1), ("k", 1), ("batch", 1), ("streams", 1),
-                           *((name, 0) for name in EXTRA_COLUMNS)):
+        for key, least in (
+            ("m", 1),
+            ("n", 1),
+            ("k", 1),
+            ("batch", 1),
+            ("streams", 1),
+            *((name, 0) for name in EXTRA_COLUMNS),
+        ):
             bad = np.flatnonzero(self.columns[key] < least)
             if bad.size:
                 raise SpecsimError(f"operator {self.names[bad[0]] if self.names else bad[0]}: {key} must be >= {least}")
@@ -104,5 +110,18 @@ class OpTable:
 
 def gemm_table(m: int, n: int, k: int, mode: str, modes: tuple[str, ...], resident: bool = False) -> OpTable:
     """One standalone GEMM; by default its input comes from and its output goes to DRAM."""
-    return OpTable.from_rows([{"name": f"gemm_{m}x{n}x{k}", "kind": "gemm", "m": m, "n": n, "k": k, "mode": mode,
-                               "input_resident": resident, "output_resident": resident}], modes)
+    return OpTable.from_rows(
+        [
+            {
+                "name": f"gemm_{m}x{n}x{k}",
+                "kind": "gemm",
+                "m": m,
+                "n": n,
+                "k": k,
+                "mode": mode,
+                "input_resident": resident,
+                "output_resident": resident,
+            }
+        ],
+        modes,
+    )

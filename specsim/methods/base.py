@@ -45,12 +45,12 @@ class Method:
     """One accelerator method (subclass and :func:`register` it; see the module docstring)."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]                       #: one line for listings and reports
-    kind: ClassVar[str]                          #: "speculative" or "autoregressive"
-    drafts: ClassVar[tuple[str, ...]] = ()       #: trace draft schemes it replays (speculative methods)
-    target_formats: ClassVar[tuple[str, ...]] = ()   #: prefixes of the target's weight format; () = any
+    summary: ClassVar[str]  #: one line for listings and reports
+    kind: ClassVar[str]  #: "speculative" or "autoregressive"
+    drafts: ClassVar[tuple[str, ...]] = ()  #: trace draft schemes it replays (speculative methods)
+    target_formats: ClassVar[tuple[str, ...]] = ()  #: prefixes of the target's weight format; () = any
     layer_stats: ClassVar[tuple[str, ...]] = ()  #: trace layer statistics its lowering reads
-    lossless: ClassVar[bool] = False             #: its output equals the FP16 model's (greedy: token for token)
+    lossless: ClassVar[bool] = False  #: its output equals the FP16 model's (greedy: token for token)
     Params: ClassVar[type] = NoParams
 
     def params(self, raw: dict[str, Any], where: str) -> Any:
@@ -92,8 +92,9 @@ def get_method(name: str, where: str = "decoding.method") -> Method:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise SpecsimError(f"{where}: unknown accelerator method {name!r}; expected one of "
-                           f"{', '.join(_REGISTRY)}") from None
+        raise SpecsimError(
+            f"{where}: unknown accelerator method {name!r}; expected one of {', '.join(_REGISTRY)}"
+        ) from None
 
 
 def method_for(kind: str, draft: str, target_format: str, where: str = "decoding") -> Method:
@@ -102,11 +103,15 @@ def method_for(kind: str, draft: str, target_format: str, where: str = "decoding
     if kind == "speculative":
         claim = [m for m in _REGISTRY.values() if m.kind == kind and draft in m.drafts]
     else:
-        claim = [m for m in _REGISTRY.values() if m.kind == kind and type(m).lower is Method.lower
-                 and m.accepts_target(target_format)]
+        claim = [
+            m
+            for m in _REGISTRY.values()
+            if m.kind == kind and type(m).lower is Method.lower and m.accepts_target(target_format)
+        ]
     if not claim:
         what = f"draft scheme {draft!r}" if kind == "speculative" else f"{target_format!r} weights autoregressively"
-        raise SpecsimError(f"{where}.method: no accelerator method replays {what} by default; give decoding.method "
-                           f"(one of {', '.join(_REGISTRY)})")
+        raise SpecsimError(
+            f"{where}.method: no accelerator method replays {what} by default; give decoding.method "
+            f"(one of {', '.join(_REGISTRY)})"
+        )
     return claim[0]
-

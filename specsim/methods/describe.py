@@ -15,9 +15,26 @@ def describe() -> list[dict[str, Any]]:
     out = []
     for name in method_names():
         m = get_method(name)
-        params = [{"name": f.name, "required": f.default is dataclasses.MISSING,
-                   "default": None if f.default is dataclasses.MISSING else f.default, "unit": f.metadata.get("unit", ""),
-                   "doc": f.metadata.get("doc", "")} for f in dataclasses.fields(m.Params)]
-        out.append({"name": name, "summary": m.summary, "kind": m.kind, "lossless": m.lossless, "drafts": list(m.drafts),
-                    "target_formats": list(m.target_formats), "layer_stats": list(m.layer_stats), "params": params})
+        params = [
+            {
+                "name": f.name,
+                "required": f.default is dataclasses.MISSING,
+                "default": None if f.default is dataclasses.MISSING else f.default,
+                "unit": f.metadata.get("unit", ""),
+                "doc": f.metadata.get("doc", ""),
+            }
+            for f in dataclasses.fields(m.Params)
+        ]
+        out.append(
+            {
+                "name": name,
+                "summary": m.summary,
+                "kind": m.kind,
+                "lossless": m.lossless,
+                "drafts": list(m.drafts),
+                "target_formats": list(m.target_formats),
+                "layer_stats": list(m.layer_stats),
+                "params": params,
+            }
+        )
     return out

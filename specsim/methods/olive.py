@@ -20,9 +20,13 @@ from specsim.typedconfig import spec
 class OliVeParams:
     """OliVe's edge decoders."""
 
-    decoder_cycles: int = spec(ge=0, le=10**6, unit="cycles",
-                               doc="pipeline latency of the edge decoders, once per quantized GEMM (design "
-                                   "choice: OliVe [olive2023] decodes pairs at the array edge, no cycle figure)")
+    decoder_cycles: int = spec(
+        ge=0,
+        le=10**6,
+        unit="cycles",
+        doc="pipeline latency of the edge decoders, once per quantized GEMM (design "
+        "choice: OliVe [olive2023] decodes pairs at the array edge, no cycle figure)",
+    )
 
 
 @register

@@ -22,9 +22,13 @@ from specsim.typedconfig import spec
 class TenderParams:
     """Tender's accumulator shifts and requantization."""
 
-    shift_cycles: int = spec(ge=0, le=10**6, unit="cycles",
-                             doc="accumulator shift per channel-group boundary per output tile (Tender "
-                                 "[tender2024]: a one-bit shift between groups)")
+    shift_cycles: int = spec(
+        ge=0,
+        le=10**6,
+        unit="cycles",
+        doc="accumulator shift per channel-group boundary per output tile (Tender "
+        "[tender2024]: a one-bit shift between groups)",
+    )
     default_groups: int = spec(1, ge=1, le=64, doc="channel groups G where the trace measured none (shape workloads)")
     measured_groups: bool = spec(True, doc="use the trace's measured groups per (layer, linear)")
     requant: bool = spec(True, doc="requantize every quantized GEMM's output on the vector unit")
@@ -44,7 +48,12 @@ class Tender(Method):
 
     def lower(self, params: TenderParams, level: LevelOps) -> LevelOps:
         measured = level.layer_stat("tender_groups") if params.measured_groups else {}
-        groups = np.array([max(1, round(measured.get((int(lay), str(nm)), params.default_groups))) if q else 1
-                           for lay, nm, q in zip(level.layers, level.linears, level.quantized)], dtype=np.int64)
+        groups = np.array(
+            [
+                max(1, round(measured.get((int(lay), str(nm)), params.default_groups))) if q else 1
+                for lay, nm, q in zip(level.layers, level.linears, level.quantized)
+            ],
+            dtype=np.int64,
+        )
         level = level.add_cycles("extra_cycles_per_output_tile", (groups - 1) * params.shift_cycles)
         return level.with_vector_pass_after(level.quantized, "requant") if params.requant else level

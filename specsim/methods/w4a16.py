@@ -23,9 +23,13 @@ from specsim.typedconfig import spec
 class W4A16Params:
     """The edge dequantizers."""
 
-    dequant_cycles: int = spec(ge=0, le=10**6, unit="cycles",
-                               doc="pipeline latency of the edge dequantizers (INT4 x group scale -> FP16), once "
-                                   "per quantized GEMM (design choice: no public figure; the same latency as the shipped edge decoders)")
+    dequant_cycles: int = spec(
+        ge=0,
+        le=10**6,
+        unit="cycles",
+        doc="pipeline latency of the edge dequantizers (INT4 x group scale -> FP16), once "
+        "per quantized GEMM (design choice: no public figure; the same latency as the shipped edge decoders)",
+    )
 
 
 @register

@@ -24,7 +24,7 @@ from specsim.hardware.config import HardwareConfig
 from specsim.hardware.lowering import LevelTemplate
 from specsim.hardware.ops import KIND_GEMM
 
-KV_BYTES = 2          #: FP16 K/V entries
+KV_BYTES = 2  #: FP16 K/V entries
 ACTIVATION_BYTES = 2  #: FP16 activations
 GIB = 2**30
 
@@ -43,13 +43,22 @@ class Residency:
         return self.weights + self.embeddings + self.kv_cache + self.activations
 
     def describe(self) -> str:
-        parts = ", ".join(f"{k.replace('_', ' ')} {getattr(self, k) / GIB:.2f}"
-                          for k in ("weights", "embeddings", "kv_cache", "activations"))
+        parts = ", ".join(
+            f"{k.replace('_', ' ')} {getattr(self, k) / GIB:.2f}"
+            for k in ("weights", "embeddings", "kv_cache", "activations")
+        )
         return f"{self.total / GIB:.2f} GiB ({parts})"
 
 
-def residency(hw: HardwareConfig, templates: list[LevelTemplate], modes: tuple[str, ...], step_level: np.ndarray,
-              step_tokens: np.ndarray, step_past: np.ndarray, embedding_weights: int) -> Residency:
+def residency(
+    hw: HardwareConfig,
+    templates: list[LevelTemplate],
+    modes: tuple[str, ...],
+    step_level: np.ndarray,
+    step_tokens: np.ndarray,
+    step_past: np.ndarray,
+    embedding_weights: int,
+) -> Residency:
     """Resident bytes of a generation whose level templates are ``templates`` (hardware rows, modes indexing
     ``modes``) and whose passes are the ``step_*`` arrays; ``embedding_weights``: untied embedding size."""
     copies: dict[str, int] = {}
@@ -67,24 +76,30 @@ def residency(hw: HardwareConfig, templates: list[LevelTemplate], modes: tuple[s
             sel = gemm & (c["mode"] == mode_index)
             weight_bytes = int(np.ceil((c["n"][sel] * c["k"][sel] * c["batch"][sel]).sum() * mode.weight_bits / 8))
             copies[modes[int(mode_index)]] = max(copies.get(modes[int(mode_index)], 0), weight_bytes)
-        kv_writers = gemm & ~c["output_resident"]       # k_proj / v_proj: their outputs go to the KV cache
+        kv_writers = gemm & ~c["output_resident"]  # k_proj / v_proj: their outputs go to the KV cache
         context = int((step_past[mine].astype(np.int64) + step_tokens[mine]).max())
         kv += int((c["n"][kv_writers] * c["batch"][kv_writers]).sum()) * KV_BYTES * context
         tokens = int(step_tokens[mine].max())
         widest = int((c["n"][gemm] + c["k"][gemm]).max(initial=0))
         activations = max(activations, tokens * widest * ACTIVATION_BYTES)
-    return Residency(weights=sum(copies.values()), embeddings=embedding_weights * 2, kv_cache=kv,
-                     activations=activations)
+    return Residency(
+        weights=sum(copies.values()), embeddings=embedding_weights * 2, kv_cache=kv, activations=activations
+    )
 
 
 def check_capacity(where: str, hw: HardwareConfig, resident: Residency) -> None:
     """One-line error when ``resident`` does not fit ``hw``'s DRAM."""
     if resident.total > hw.dram.capacity_bytes:
         per_stack = hw.dram.technology.capacity_gib.value
-        given = abs(hw.dram.capacity_gib - hw.dram.stacks * per_stack) > 1e-9 * per_stack   # set, not derived
+        given = abs(hw.dram.capacity_gib - hw.dram.stacks * per_stack) > 1e-9 * per_stack  # set, not derived
         stacks = -(-resident.total // int(per_stack * GIB))
-        advice = (f"give hardware.dram.capacity_gib >= {resident.total / GIB:.1f}" if given else
-                  f"give hardware.dram.stacks >= {stacks} (each {hw.dram.preset} stack adds {per_stack:g} GiB and "
-                  f"{hw.dram.technology.bandwidth_gbps.value:g} GB/s unless bandwidth_gbps is set)")
-        raise SpecsimError(f"{where}: needs {resident.describe()} resident in DRAM, but hardware.dram.capacity_gib "
-                           f"is {hw.dram.capacity_gib:g} GiB ({hw.dram.stacks} x {hw.dram.preset}); {advice}")
+        advice = (
+            f"give hardware.dram.capacity_gib >= {resident.total / GIB:.1f}"
+            if given
+            else f"give hardware.dram.stacks >= {stacks} (each {hw.dram.preset} stack adds {per_stack:g} GiB and "
+            f"{hw.dram.technology.bandwidth_gbps.value:g} GB/s unless bandwidth_gbps is set)"
+        )
+        raise SpecsimError(
+            f"{where}: needs {resident.describe()} resident in DRAM, but hardware.dram.capacity_gib "
+            f"is {hw.dram.capacity_gib:g} GiB ({hw.dram.stacks} x {hw.dram.preset}); {advice}"
+        )

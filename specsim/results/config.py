@@ -48,7 +48,7 @@ SHARED_DRAM_KEYS = ("preset", "stacks", "bandwidth_gbps", "capacity_gib", "chann
 DEFAULT_REFERENCE = "fp16"
 
 
-DEFAULT_GAMMA = 4   #: draft tokens per round of a speculative accelerator whose config gives none
+DEFAULT_GAMMA = 4  #: draft tokens per round of a speculative accelerator whose config gives none
 
 
 @dataclass(frozen=True)
@@ -61,57 +61,83 @@ class DecodingConfig:
     method that replays ``draft`` (speculative) or plain ``fp16`` decoding; ``kind`` left empty means
     the method's."""
 
-    method: str = spec("", doc="accelerator method plug-in (specsim methods lists them); empty: the one "
-                               "that replays `draft`, or fp16 for autoregressive decoding")
+    method: str = spec(
+        "",
+        doc="accelerator method plug-in (specsim methods lists them); empty: the one "
+        "that replays `draft`, or fp16 for autoregressive decoding",
+    )
     params: dict[str, Any] = spec({}, doc="the method's parameters (specsim methods lists them with units)")
     kind: str | None = spec(None, choices=KINDS, doc="speculative or autoregressive; default: the method's")
     draft: str = spec("none", doc="draft scheme of its traces (speq, mxfp4, multilevel, hierarchical, ...)")
-    gamma: int | None = spec(None, ge=1, le=MAX_DRAFT, doc="draft tokens per round of shape workloads (speculative "
-                                                          "methods; default 4; a trace replays the gamma it was "
-                                                          "recorded with, a difference is noted in the report)")
-    verify: str | None = spec(None, choices=("greedy", "sample"), doc="verify mode of the traces (speculative "
-                                                                      "methods; default greedy)")
+    gamma: int | None = spec(
+        None,
+        ge=1,
+        le=MAX_DRAFT,
+        doc="draft tokens per round of shape workloads (speculative "
+        "methods; default 4; a trace replays the gamma it was "
+        "recorded with, a difference is noted in the report)",
+    )
+    verify: str | None = spec(
+        None, choices=("greedy", "sample"), doc="verify mode of the traces (speculative methods; default greedy)"
+    )
     level_modes: list[str] = spec(["fp16"], doc="PE mode for each level's non-FP16 weights, target first")
     attention_mode: str = spec("fp16", doc="PE mode of QK^T and PV (FP16 KV cache)")
     trace: str = spec("", doc="which trace of a workload this accelerator replays (default: its name)")
-    formats: list[str] = spec(["fp16"], doc="weight format per level, target first: each trace's level "
-                                            "formats must start with these; shape-only workloads use them")
+    formats: list[str] = spec(
+        ["fp16"],
+        doc="weight format per level, target first: each trace's level "
+        "formats must start with these; shape-only workloads use them",
+    )
     method_params: Any = field(default=None, init=False, compare=False, repr=False)  #: typed, set by validate
 
     def validate(self, where: str) -> None:
         if not self.formats:
             raise SpecsimError(f"{where}.formats: expected at least the target's weight format")
-        method = get_method(self.method, f"{where}.method") if self.method else \
-            method_for(self.kind or "autoregressive", self.draft, self.formats[0], where)
+        method = (
+            get_method(self.method, f"{where}.method")
+            if self.method
+            else method_for(self.kind or "autoregressive", self.draft, self.formats[0], where)
+        )
         if self.kind and self.kind != method.kind:
             raise SpecsimError(f"{where}.kind: method {method.name!r} is {method.kind}, not {self.kind}")
         if self.params and method.Params is NoParams:
             raise SpecsimError(f"{where}.params: method {method.name!r} takes no parameters")
-        object.__setattr__(self, "method", method.name)          # normalised once, at load
+        object.__setattr__(self, "method", method.name)  # normalised once, at load
         object.__setattr__(self, "kind", method.kind)
         object.__setattr__(self, "method_params", method.params(self.params, f"{where}.params"))
         if method.kind == "speculative":
             self._check_speculative(method, where)
         else:
-            for key, value in (("draft", None if self.draft == "none" else self.draft), ("gamma", self.gamma),
-                               ("verify", self.verify)):
+            for key, value in (
+                ("draft", None if self.draft == "none" else self.draft),
+                ("gamma", self.gamma),
+                ("verify", self.verify),
+            ):
                 if value is not None:
-                    raise SpecsimError(f"{where}.{key}: method {method.name!r} decodes autoregressively, so "
-                                       f"{key} {value!r} would have no effect; remove it")
+                    raise SpecsimError(
+                        f"{where}.{key}: method {method.name!r} decodes autoregressively, so "
+                        f"{key} {value!r} would have no effect; remove it"
+                    )
         if len(self.formats) > len(self.level_modes):
             raise SpecsimError(f"{where}.formats: more levels than level_modes")
         if not method.accepts_target(self.formats[0]):
-            raise SpecsimError(f"{where}.formats[0]: method {method.name!r} expects a target format starting with "
-                               f"{' or '.join(method.target_formats)}, got {self.formats[0]!r}")
+            raise SpecsimError(
+                f"{where}.formats[0]: method {method.name!r} expects a target format starting with "
+                f"{' or '.join(method.target_formats)}, got {self.formats[0]!r}"
+            )
 
     def _check_speculative(self, method, where: str) -> None:
         """Draft scheme, levels and the defaults of gamma and verify (normalised once, at load)."""
         if self.draft not in method.drafts:
-            raise SpecsimError(f"{where}.draft: method {method.name!r} replays draft schemes "
-                               f"{', '.join(method.drafts)}, not {self.draft!r}")
+            raise SpecsimError(
+                f"{where}.draft: method {method.name!r} replays draft schemes "
+                f"{', '.join(method.drafts)}, not {self.draft!r}"
+            )
         if len(self.level_modes) < 2 or len(self.formats) < 2:
-            raise SpecsimError(f"{where}: a speculative accelerator needs a PE mode and a weight format for the "
-                               "target and at least one draft level (level_modes and formats: [target, draft, ...])")
+            raise SpecsimError(
+                f"{where}: a speculative accelerator needs a PE mode and a weight format for the "
+                "target and at least one draft level (level_modes and formats: [target, draft, ...])"
+            )
         object.__setattr__(self, "gamma", DEFAULT_GAMMA if self.gamma is None else self.gamma)
         object.__setattr__(self, "verify", "greedy" if self.verify is None else self.verify)
 
@@ -131,18 +157,30 @@ class ShapeWorkload:
     """A model too large to run: an architecture file plus an acceptance profile (SHAPE-DERIVED)."""
 
     architecture: str
-    acceptance: dict[str, float | str] = spec({}, doc="per speculative accelerator (trace role): an i.i.d. "
-                                                     "alpha in [0, 1], or a trace whose per-position "
-                                                     "acceptance is used")
-    acceptance_mode: str = spec("sampled", choices=ACCEPTANCE_MODES,
-                                doc="sampled: rounds drawn at random (speedups get a confidence interval over "
-                                    "the prompts); expected: rounds at the profile's expectation (no sampling)")
-    prompts: int = spec(8, ge=1, le=256, doc="sequences decoded one after another: independent replicas of "
-                                             "the sampled acceptance (the confidence interval's sampling unit)")
+    acceptance: dict[str, float | str] = spec(
+        {},
+        doc="per speculative accelerator (trace role): an i.i.d. "
+        "alpha in [0, 1], or a trace whose per-position "
+        "acceptance is used",
+    )
+    acceptance_mode: str = spec(
+        "sampled",
+        choices=ACCEPTANCE_MODES,
+        doc="sampled: rounds drawn at random (speedups get a confidence interval over "
+        "the prompts); expected: rounds at the profile's expectation (no sampling)",
+    )
+    prompts: int = spec(
+        8,
+        ge=1,
+        le=256,
+        doc="sequences decoded one after another: independent replicas of "
+        "the sampled acceptance (the confidence interval's sampling unit)",
+    )
     prompt_len: int = spec(128, ge=1, le=131072, unit="tokens")
     max_new_tokens: int = spec(128, ge=1, le=16384, unit="tokens")
-    seed: int = spec(0, ge=0, le=2**63 - 1, doc="base seed; every workload draws from its own stream (seed, "
-                                                 "workload name)")
+    seed: int = spec(
+        0, ge=0, le=2**63 - 1, doc="base seed; every workload draws from its own stream (seed, workload name)"
+    )
 
 
 @dataclass(frozen=True)
@@ -157,8 +195,9 @@ class WorkloadConfig:
         if self.shape is not None:
             for role, a in self.shape.acceptance.items():
                 if isinstance(a, float) and not 0 <= a <= 1:
-                    raise SpecsimError(f"{where}.shape.acceptance.{role}: expected an alpha in [0, 1] or a trace "
-                                       f"path, got {a!r}")
+                    raise SpecsimError(
+                        f"{where}.shape.acceptance.{role}: expected an alpha in [0, 1] or a trace path, got {a!r}"
+                    )
         if bool(self.traces) == (self.shape is not None):
             raise SpecsimError(f"{where}: give either 'traces' or 'shape'")
 
@@ -168,8 +207,11 @@ class BaselineRef:
     """A baseline: its run-config file, and keys of that config changed for this comparison only."""
 
     config: str = spec(doc="run-config file (relative to the main config)")
-    overrides: dict[str, Any] = spec({}, doc="nested mapping of the baseline's run-config keys, applied after "
-                                            "the comparison basis (a deliberate difference, shown in the report)")
+    overrides: dict[str, Any] = spec(
+        {},
+        doc="nested mapping of the baseline's run-config keys, applied after "
+        "the comparison basis (a deliberate difference, shown in the report)",
+    )
 
 
 @dataclass(frozen=True)
@@ -181,35 +223,51 @@ class RunConfig:
     description: str = spec("")
     decoding: DecodingConfig = spec(DecodingConfig())
     workloads: list[WorkloadConfig] = spec([])
-    baselines: dict[str, BaselineRef | str] = spec({}, doc="baseline name -> run-config file, or {config, "
-                                                           "overrides} (only its accelerator part is used)")
-    comparison: str | list[str] = spec("like_for_like", choices=(*BASES, "like_for_like"),
-                                       doc="what the baselines share with this accelerator: like_for_like "
-                                           f"(= {', '.join(LIKE_FOR_LIKE)}) or a list of bases")
-    confidence: float = spec(0.95, ge=0.5, le=0.9999, doc="level of the confidence intervals of speedups and "
-                                                         "energy efficiency")
-    reference: str = spec(DEFAULT_REFERENCE, doc="the accelerator every speedup and energy ratio is normalised "
-                                                 "to (the main accelerator or a baseline name)")
+    baselines: dict[str, BaselineRef | str] = spec(
+        {}, doc="baseline name -> run-config file, or {config, overrides} (only its accelerator part is used)"
+    )
+    comparison: str | list[str] = spec(
+        "like_for_like",
+        choices=(*BASES, "like_for_like"),
+        doc="what the baselines share with this accelerator: like_for_like "
+        f"(= {', '.join(LIKE_FOR_LIKE)}) or a list of bases",
+    )
+    confidence: float = spec(
+        0.95, ge=0.5, le=0.9999, doc="level of the confidence intervals of speedups and energy efficiency"
+    )
+    reference: str = spec(
+        DEFAULT_REFERENCE,
+        doc="the accelerator every speedup and energy ratio is normalised to (the main accelerator or a baseline name)",
+    )
     path: str = spec("<built-in>")
 
     @property
     def bases(self) -> tuple[str, ...]:
         """The comparison bases, in the order they are applied (``like_for_like`` expanded)."""
         listed = (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
-        return tuple(dict.fromkeys(b for item in listed for b in (LIKE_FOR_LIKE if item == "like_for_like"
-                                                                  else (item,))))
+        return tuple(
+            dict.fromkeys(b for item in listed for b in (LIKE_FOR_LIKE if item == "like_for_like" else (item,)))
+        )
 
     def baseline_refs(self) -> dict[str, BaselineRef]:
         return {name: BaselineRef(ref) if isinstance(ref, str) else ref for name, ref in self.baselines.items()}
 
     def validate(self, where: str) -> None:
-        if not self.name or len(self.name) > 100 or self.name in (".", "..") or any(
-                not (ch.isprintable() and ch not in "/\\") for ch in self.name):
-            raise SpecsimError(f"{where}.name: expected a name of 1-100 printable characters without '/' or '\\' "
-                               "(it names the results folder)")
+        if (
+            not self.name
+            or len(self.name) > 100
+            or self.name in (".", "..")
+            or any(not (ch.isprintable() and ch not in "/\\") for ch in self.name)
+        ):
+            raise SpecsimError(
+                f"{where}.name: expected a name of 1-100 printable characters without '/' or '\\' "
+                "(it names the results folder)"
+            )
         if self.name in self.baselines:
-            raise SpecsimError(f"{where}.baselines.{self.name}: a baseline cannot share the main accelerator's "
-                               "name; rename one of them")
+            raise SpecsimError(
+                f"{where}.baselines.{self.name}: a baseline cannot share the main accelerator's "
+                "name; rename one of them"
+            )
         self._check_modes(where)
         listed = (self.comparison,) if isinstance(self.comparison, str) else tuple(self.comparison)
         if not listed:
@@ -218,23 +276,30 @@ class RunConfig:
             raise SpecsimError(f"{where}.comparison: a basis is listed twice ({', '.join(listed)})")
         for pair in _EXCLUSIVE:
             if set(pair) <= set(self.bases):
-                raise SpecsimError(f"{where}.comparison: {pair[0]} and {pair[1]} both set the same resource; "
-                                   "expected one of them")
-        if self.reference not in (self.name, *self.baselines, DEFAULT_REFERENCE):   # the default may be absent
-            raise SpecsimError(f"{where}.reference: {shown(self.reference, 60)} is neither this accelerator "
-                               f"({self.name}) nor a baseline ({cut(', '.join(self.baselines), 200) or 'none'}); "
-                               "name one of them")
+                raise SpecsimError(
+                    f"{where}.comparison: {pair[0]} and {pair[1]} both set the same resource; expected one of them"
+                )
+        if self.reference not in (self.name, *self.baselines, DEFAULT_REFERENCE):  # the default may be absent
+            raise SpecsimError(
+                f"{where}.reference: {shown(self.reference, 60)} is neither this accelerator "
+                f"({self.name}) nor a baseline ({cut(', '.join(self.baselines), 200) or 'none'}); "
+                "name one of them"
+            )
 
     def _check_modes(self, where: str) -> None:
         """Every level mode and the attention mode is a PE mode of this hardware."""
         modes = self.hardware.modes
         for i, mode in enumerate(self.decoding.level_modes):
             if mode not in modes:
-                raise SpecsimError(f"{where}.decoding.level_modes[{i}]: PE mode {mode!r} is not one of the hardware's "
-                                   f"({', '.join(modes)})")
+                raise SpecsimError(
+                    f"{where}.decoding.level_modes[{i}]: PE mode {mode!r} is not one of the hardware's "
+                    f"({', '.join(modes)})"
+                )
         if self.decoding.attention_mode not in modes:
-            raise SpecsimError(f"{where}.decoding.attention_mode: PE mode {self.decoding.attention_mode!r} is not one "
-                               f"of the hardware's ({', '.join(modes)})")
+            raise SpecsimError(
+                f"{where}.decoding.attention_mode: PE mode {self.decoding.attention_mode!r} is not one "
+                f"of the hardware's ({', '.join(modes)})"
+            )
 
     @property
     def trace_role(self) -> str:
@@ -267,8 +332,10 @@ def _raw_config(path: Path) -> dict:
     data = load_yaml(path)
     hw = data.get("hardware")
     if hw is None:
-        raise SpecsimError(f"{path}: hardware: missing key (a shipped hardware name, a path, or a mapping "
-                           "with 'include' and overrides)")
+        raise SpecsimError(
+            f"{path}: hardware: missing key (a shipped hardware name, a path, or a mapping "
+            "with 'include' and overrides)"
+        )
     if isinstance(hw, str):
         hw = {"include": hw}
     if not isinstance(hw, dict):
@@ -287,8 +354,9 @@ def _raw_config(path: Path) -> dict:
     return {**data, "hardware": hw, "path": str(path)}
 
 
-def load_run_config(path: str | Path, overrides: list[str] = (), values: list[tuple[str, Any]] = (),
-                    label: str = "--set") -> RunConfig:
+def load_run_config(
+    path: str | Path, overrides: list[str] = (), values: list[tuple[str, Any]] = (), label: str = "--set"
+) -> RunConfig:
     """Load and validate a run config; ``overrides`` are ``key.path=value`` strings (``--set``),
     ``values`` (key, value) pairs already parsed (a sweep point; errors name them with ``label``)."""
     path = Path(path)
@@ -298,7 +366,7 @@ def load_run_config(path: str | Path, overrides: list[str] = (), values: list[tu
     for key, value in values:
         set_key(data, RunConfig, key, copy.deepcopy(value), path, label)
     cfg = build(RunConfig, data, path)
-    energy_table_for(cfg.hardware)   # every mode priced, table readable
+    energy_table_for(cfg.hardware)  # every mode priced, table readable
     return cfg
 
 
@@ -307,21 +375,28 @@ def _basis_raw(main: RunConfig, raw_hw: dict, base_energy: EnergyTable, main_ene
     hw = copy.deepcopy(raw_hw)
     m = main.hardware
     for basis in main.bases:
-        if basis == "same_pe_count":               # the array, with its preload path
-            hw["array"] = {**hw.get("array", {}), "rows": m.array.rows, "cols": m.array.cols,
-                           "preload_bits_per_column": m.array.preload_bits_per_column}
+        if basis == "same_pe_count":  # the array, with its preload path
+            hw["array"] = {
+                **hw.get("array", {}),
+                "rows": m.array.rows,
+                "cols": m.array.cols,
+                "preload_bits_per_column": m.array.preload_bits_per_column,
+            }
         elif basis == "same_area":
             scale = math.sqrt(main_energy.pe_area.value / base_energy.pe_area.value)
-            hw["array"] = {**hw.get("array", {}), "rows": max(1, round(m.array.rows * scale)),
-                           "cols": max(1, round(m.array.cols * scale)),
-                           "preload_bits_per_column": m.array.preload_bits_per_column}
+            hw["array"] = {
+                **hw.get("array", {}),
+                "rows": max(1, round(m.array.rows * scale)),
+                "cols": max(1, round(m.array.cols * scale)),
+                "preload_bits_per_column": m.array.preload_bits_per_column,
+            }
         elif basis == "same_clock":
             hw["clock_ghz"] = m.clock_ghz
         elif basis == "same_memory":
             hw["dram"] = {**hw.get("dram", {}), **{k: getattr(m.dram, k) for k in SHARED_DRAM_KEYS}}
         elif basis == "same_bandwidth":
             hw["dram"] = {**hw.get("dram", {}), "bandwidth_gbps": m.dram.bandwidth_gbps}
-        else:                                                   # same_buffers
+        else:  # same_buffers
             hw["buffers"] = {b: dict(vars(m.buffers.get(b))) for b in BUFFER_NAMES}
     return hw
 
@@ -342,8 +417,11 @@ def load_baseline(main: RunConfig, name: str, ref: BaselineRef, main_energy: Ene
         raise SpecsimError(f"{main.path}: baselines.{name}: no such run-config file {p}")
     data = _raw_config(p)
     raw_energy = data["hardware"].get("energy_table", "default-28nm")
-    base_energy = load_energy_table(raw_energy, Path(data["hardware"]["path"]).parent) \
-        if "same_area" in main.bases else main_energy
+    base_energy = (
+        load_energy_table(raw_energy, Path(data["hardware"]["path"]).parent)
+        if "same_area" in main.bases
+        else main_energy
+    )
     data["hardware"] = _basis_raw(main, data["hardware"], base_energy, main_energy)
     label = f"{main.path}: baselines.{name}.overrides"
     for key, value in _flatten(ref.overrides):
@@ -395,8 +473,11 @@ def differences(main: Accelerator, other: Accelerator) -> list[str]:
     """Every shared resource (array, clock, memory, buffers, vector unit: every hardware field but the
     PE modes and the energy table) in which ``other`` differs from ``main``; empty: like for like."""
     ours, theirs = _fields(main.hardware), _fields(other.hardware)
-    return [f"{key} {_value(theirs[key])} ({main.name}: {_value(ours[key])})"
-            for key in ours if ours[key] != theirs.get(key)]
+    return [
+        f"{key} {_value(theirs[key])} ({main.name}: {_value(ours[key])})"
+        for key in ours
+        if ours[key] != theirs.get(key)
+    ]
 
 
 def _value(v: Any) -> str:

@@ -39,11 +39,11 @@ class PerPrompt:
     """Per-sequence totals of a replay (arrays of one entry per prompt): the sampling unit of the report's
     confidence intervals. Cycles at the accelerator's clock; energy in pJ."""
 
-    cycles: np.ndarray           #: all passes of the sequence (prefill included)
-    prefill_cycles: np.ndarray   #: its prefill passes (every level's)
-    decode_tokens: np.ndarray    #: tokens its decode phase yields (generated - 1; expected acceptance: rounds x E[tau])
-    tokens: np.ndarray           #: tokens generated (the first one comes from the prefill)
-    energy_pj: np.ndarray        #: dynamic energy of its operators + static power over its cycles
+    cycles: np.ndarray  #: all passes of the sequence (prefill included)
+    prefill_cycles: np.ndarray  #: its prefill passes (every level's)
+    decode_tokens: np.ndarray  #: tokens its decode phase yields (generated - 1; expected acceptance: rounds x E[tau])
+    tokens: np.ndarray  #: tokens generated (the first one comes from the prefill)
+    energy_pj: np.ndarray  #: dynamic energy of its operators + static power over its cycles
 
     @property
     def decode_cycles(self) -> np.ndarray:
@@ -56,13 +56,13 @@ class PassStats:
     Cycles at the accelerator's clock; MACs on the PE array (vector-unit work left out); DRAM bytes read
     plus written."""
 
-    level: int                #: chain level (0: the target model, 1: its first draft, ...)
-    phase: str                #: one of :data:`~specsim.trace.tracefile.PHASES` ("prefill", "draft", ...)
-    count: int                #: passes of this kind
-    mean_cycles: float        #: cycles per pass (from the end of the pass before to the end of this one)
-    mean_macs: float          #: PE-array MACs per pass
-    mean_dram_bytes: float    #: DRAM bytes (read + write) per pass
-    mean_peak_cycles: float   #: cycles the pass's array MACs take at the peak of their PE modes
+    level: int  #: chain level (0: the target model, 1: its first draft, ...)
+    phase: str  #: one of :data:`~specsim.trace.tracefile.PHASES` ("prefill", "draft", ...)
+    count: int  #: passes of this kind
+    mean_cycles: float  #: cycles per pass (from the end of the pass before to the end of this one)
+    mean_macs: float  #: PE-array MACs per pass
+    mean_dram_bytes: float  #: DRAM bytes (read + write) per pass
+    mean_peak_cycles: float  #: cycles the pass's array MACs take at the peak of their PE modes
 
 
 def pass_stats(levels: np.ndarray, phases: np.ndarray, per_pass: dict[str, np.ndarray]) -> tuple[PassStats, ...]:
@@ -73,8 +73,17 @@ def pass_stats(levels: np.ndarray, phases: np.ndarray, per_pass: dict[str, np.nd
     for k, count in zip(*np.unique(kind, return_counts=True)):
         mask = kind == k
         mean = {name: float(v[mask].mean()) for name, v in per_pass.items()}
-        out.append(PassStats(int(k) // len(PHASES), PHASES[int(k) % len(PHASES)], int(count), mean["cycles"],
-                             mean["macs"], mean["dram_bytes"], mean["peak_cycles"]))
+        out.append(
+            PassStats(
+                int(k) // len(PHASES),
+                PHASES[int(k) % len(PHASES)],
+                int(count),
+                mean["cycles"],
+                mean["macs"],
+                mean["dram_bytes"],
+                mean["peak_cycles"],
+            )
+        )
     return tuple(out)
 
 
@@ -84,25 +93,25 @@ class Replay:
 
     accelerator: str
     workload: str
-    source: str                      #: "trace" or "shape"
-    note: str                        #: the SHAPE-DERIVED note, or the trace path
+    source: str  #: "trace" or "shape"
+    note: str  #: the SHAPE-DERIVED note, or the trace path
     clock_ghz: float
     prompts: int
-    tokens: int                      #: tokens generated
+    tokens: int  #: tokens generated
     total_cycles: int
     prefill_cycles: int
-    bound_cycles: int                #: roofline lower bound of the run (SimResult.lower_bound_cycles)
+    bound_cycles: int  #: roofline lower bound of the run (SimResult.lower_bound_cycles)
     energy_pj: dict[str, float]
     stalls: dict[str, int]
     mode_switches: int
-    passes: tuple[PassStats, ...]      #: one record per kind of pass, by level then phase
+    passes: tuple[PassStats, ...]  #: one record per kind of pass, by level then phase
     alpha: float | None = None
     mean_tokens_per_round: float | None = None
     gamma: int | None = None
     drift: dict | None = None
-    residency: Residency | None = None   #: bytes resident in DRAM (weights, embeddings, KV cache, activations)
+    residency: Residency | None = None  #: bytes resident in DRAM (weights, embeddings, KV cache, activations)
     per_prompt: PerPrompt | None = None
-    acceptance_mode: str | None = None   #: shape workloads: "sampled" or "expected"
+    acceptance_mode: str | None = None  #: shape workloads: "sampled" or "expected"
     configured_alpha: float | None = None  #: shape workloads: the alpha the configured acceptance profile yields
     expected_tokens_per_round: float | None = None
 
@@ -147,12 +156,18 @@ class Replay:
             n = sum(p.count for p in kinds)
             if not n:
                 continue
-            mean = {name: sum(getattr(p, f"mean_{name}") * p.count for p in kinds) / n
-                    for name in ("cycles", "macs", "dram_bytes", "peak_cycles")}
+            mean = {
+                name: sum(getattr(p, f"mean_{name}") * p.count for p in kinds) / n
+                for name in ("cycles", "macs", "dram_bytes", "peak_cycles")
+            }
             hz = self.clock_ghz * 1e9
-            out[phase] = {"passes": n, "seconds": mean["cycles"] / hz, "macs": mean["macs"],
-                          "dram_bytes": mean["dram_bytes"],
-                          "peak_macs_per_s": mean["macs"] / mean["peak_cycles"] * hz if mean["peak_cycles"] else 0.0}
+            out[phase] = {
+                "passes": n,
+                "seconds": mean["cycles"] / hz,
+                "macs": mean["macs"],
+                "dram_bytes": mean["dram_bytes"],
+                "peak_macs_per_s": mean["macs"] / mean["peak_cycles"] * hz if mean["peak_cycles"] else 0.0,
+            }
         return out
 
 
@@ -162,8 +177,9 @@ def workload_seed(shape: ShapeWorkload, workload: str) -> list[int]:
     return [shape.seed, zlib.crc32(workload.encode())]
 
 
-def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, read=read_trace,
-                    workload: str = "") -> Trace:
+def shape_trace_for(
+    acc: Accelerator, shape: ShapeWorkload, config_path: str, read=read_trace, workload: str = ""
+) -> Trace:
     """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run);
     ``read`` loads an acceptance trace (default :func:`read_trace`); ``workload`` names the seed stream."""
     dec = acc.config.decoding
@@ -171,30 +187,50 @@ def shape_trace_for(acc: Accelerator, shape: ShapeWorkload, config_path: str, re
         return shape_workload_trace(shape, None, 1, None, dec.formats[0], workload)
     source = shape.acceptance.get(acc.config.trace_role)
     if source is None:
-        raise SpecsimError(f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
-                           f"{acc.config.trace_role}: missing key (an alpha or a trace path for accelerator "
-                           f"{acc.name!r})")
+        raise SpecsimError(
+            f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
+            f"{acc.config.trace_role}: missing key (an alpha or a trace path for accelerator "
+            f"{acc.name!r})"
+        )
     if not isinstance(source, float):
         source = read(beside(config_path, source))
-        where = (f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
-                 f"{acc.config.trace_role}: trace {source.path}")
+        where = (
+            f"{config_path}: workloads: shape workload {shape.architecture!r}: shape.acceptance."
+            f"{acc.config.trace_role}: trace {source.path}"
+        )
         _check_verify(source, dec.verify, where)
         if source.header.get("draft") != dec.draft:
-            raise SpecsimError(f"{where} drafts with {source.header.get('draft')!r}, the accelerator with "
-                               f"{dec.draft!r}: its acceptance would not be this draft's")
+            raise SpecsimError(
+                f"{where} drafts with {source.header.get('draft')!r}, the accelerator with "
+                f"{dec.draft!r}: its acceptance would not be this draft's"
+            )
     return shape_workload_trace(shape, dec.formats[1], dec.gamma, source, dec.formats[0], workload)
 
 
-def shape_workload_trace(shape: ShapeWorkload, draft_format: str | None, gamma: int, acceptance: float | Trace | None,
-                         target_format: str = "fp16", workload: str = "") -> Trace:
+def shape_workload_trace(
+    shape: ShapeWorkload,
+    draft_format: str | None,
+    gamma: int,
+    acceptance: float | Trace | None,
+    target_format: str = "fp16",
+    workload: str = "",
+) -> Trace:
     """The one builder of SHAPE-DERIVED traces (``specsim run`` workloads and ``specsim trace --shape``):
     ``shape``'s architecture, prompts and lengths, ``draft_format`` drafts (None: plain decoding) with
     ``gamma`` and acceptance from an alpha or a speculative trace, the seed stream of ``workload``."""
     arch = load_architecture(shape.architecture)
     profile = None if draft_format is None else AcceptanceProfile.of(acceptance, gamma)
-    header, arrays = shape_trace(arch, draft_format, gamma, profile, [shape.prompt_len] * shape.prompts,
-                                 shape.max_new_tokens, workload_seed(shape, workload), target_format=target_format,
-                                 acceptance=shape.acceptance_mode)
+    header, arrays = shape_trace(
+        arch,
+        draft_format,
+        gamma,
+        profile,
+        [shape.prompt_len] * shape.prompts,
+        shape.max_new_tokens,
+        workload_seed(shape, workload),
+        target_format=target_format,
+        acceptance=shape.acceptance_mode,
+    )
     return Trace(f"shape:{arch.name}", header, arrays)
 
 
@@ -231,13 +267,28 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
     check_trace(acc, trace, workload)
     dec = acc.config.decoding
     modes = tuple(acc.hardware.modes)
-    templates = level_templates(trace, dec.level_modes, modes, attention_mode=dec.attention_mode,
-                                lower=dec.lowering(), kv_streams=_kv_heads(trace))
+    templates = level_templates(
+        trace,
+        dec.level_modes,
+        modes,
+        attention_mode=dec.attention_mode,
+        lower=dec.lowering(),
+        kv_streams=_kv_heads(trace),
+    )
     per_level = np.array([len(t) for t in templates], dtype=np.int64)
-    check_operator_rows(int(per_level[trace["step_level"].astype(np.int64)].sum()),
-                        f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}")
-    resident = residency(acc.hardware, templates, modes, trace["step_level"], trace["step_tokens"],
-                         trace["step_past"], _untied_embedding_weights(trace))
+    check_operator_rows(
+        int(per_level[trace["step_level"].astype(np.int64)].sum()),
+        f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}",
+    )
+    resident = residency(
+        acc.hardware,
+        templates,
+        modes,
+        trace["step_level"],
+        trace["step_tokens"],
+        trace["step_past"],
+        _untied_embedding_weights(trace),
+    )
     check_capacity(f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}", acc.hardware, resident)
     return Prepared(templates, resident)
 
@@ -257,25 +308,32 @@ def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
         raise SpecsimError(f"{where} is speculative, the accelerator decodes autoregressively")
     for level, (want, have) in enumerate(zip(dec.formats, trace.header["level_formats"])):
         if not have.startswith(want):
-            raise SpecsimError(f"{where} runs {have!r} weights at level {level}, the accelerator expects "
-                               f"{want!r} (decoding.formats)")
+            raise SpecsimError(
+                f"{where} runs {have!r} weights at level {level}, the accelerator expects {want!r} (decoding.formats)"
+            )
     if len(trace.header["levels"]) > len(dec.level_modes):
-        raise SpecsimError(f"{where} has {len(trace.header['levels'])} levels, decoding.level_modes gives "
-                           f"{len(dec.level_modes)}")
+        raise SpecsimError(
+            f"{where} has {len(trace.header['levels'])} levels, decoding.level_modes gives {len(dec.level_modes)}"
+        )
     if trace["step_level"].size == 0:
         raise SpecsimError(f"{where} has no operand trace (recorded with --no-operands)")
     method = dec.method_plugin
     missing = [s for s in method.needs_layer_stats(dec.method_params) if trace[s].size == 0]
     if missing and trace.header.get("source", "trace") == "trace":
-        raise SpecsimError(f"{where} has no layer statistics ({', '.join(missing)}; recorded with --no-layer-stats), "
-                           f"which method {method.name!r} reads; record it with them or set its parameters not to")
+        raise SpecsimError(
+            f"{where} has no layer statistics ({', '.join(missing)}; recorded with --no-layer-stats), "
+            f"which method {method.name!r} reads; record it with them or set its parameters not to"
+        )
 
 
 def _check_verify(trace: Trace, verify: str, where: str) -> None:
     """A real trace's acceptance events follow its verify mode: it must be the accelerator's ``decoding.verify``."""
     recorded = trace.header.get("verify")
-    if trace.header.get("source", "trace") == "trace" and trace.header.get("mode") == "speculative" \
-            and recorded != verify:
+    if (
+        trace.header.get("source", "trace") == "trace"
+        and trace.header.get("mode") == "speculative"
+        and recorded != verify
+    ):
         raise SpecsimError(f"{where} was verified {recorded}, the accelerator's decoding.verify is {verify}")
 
 
@@ -286,36 +344,55 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
     hw = acc.hardware
     modes = tuple(hw.modes)
     levels, phases = trace["step_level"], trace["step_phase"]
-    ops, starts = steps_table(prepared.templates, modes, levels, trace["step_tokens"], trace["step_past"], trace["step_logits"])
+    ops, starts = steps_table(
+        prepared.templates, modes, levels, trace["step_tokens"], trace["step_past"], trace["step_logits"]
+    )
     result = simulate(hw, ops)
     step_end = np.maximum.accumulate(np.maximum.reduceat(result.op_end, starts))
     step_cycles = np.diff(np.concatenate([[0], step_end]))
     prefill = int(step_cycles[phases == PREFILL].sum())
     m = result.mapping
     array = m.unit != UNIT_VECTOR
-    per_pass = {"cycles": step_cycles, "macs": np.add.reduceat(np.where(array, m.macs, 0), starts),
-                "dram_bytes": np.add.reduceat(result.dram_read_bytes + result.dram_write_bytes, starts),
-                "peak_cycles": np.add.reduceat(np.where(array, m.macs / m.peak_macs_per_cycle, 0.0), starts)}
+    per_pass = {
+        "cycles": step_cycles,
+        "macs": np.add.reduceat(np.where(array, m.macs, 0), starts),
+        "dram_bytes": np.add.reduceat(result.dram_read_bytes + result.dram_write_bytes, starts),
+        "peak_cycles": np.add.reduceat(np.where(array, m.macs / m.peak_macs_per_cycle, 0.0), starts),
+    }
     summary = summarize(trace) if trace.header["mode"] == "speculative" else None
     energy_pj = energy_breakdown(result.actions(), acc.energy, hw)
-    per_prompt = _per_prompt(trace, step_cycles, phases, np.add.reduceat(
-        op_energy_pj(result.op_actions(), acc.energy, hw), starts) + step_cycles * static_mw_total(acc.energy, hw)
-        * 1e-3 / (hw.clock_ghz * 1e9) * 1e12)
+    per_prompt = _per_prompt(
+        trace,
+        step_cycles,
+        phases,
+        np.add.reduceat(op_energy_pj(result.op_actions(), acc.energy, hw), starts)
+        + step_cycles * static_mw_total(acc.energy, hw) * 1e-3 / (hw.clock_ghz * 1e9) * 1e12,
+    )
     return Replay(
-        accelerator=acc.name, workload=workload, source=trace.header.get("source", "trace"),
-        note=trace.header.get("shape_note", f"trace {trace.path}"), clock_ghz=hw.clock_ghz,
-        prompts=int(trace["prompt_len"].size), tokens=int(trace["generated_len"].sum()),
-        total_cycles=result.total_cycles, prefill_cycles=prefill, bound_cycles=roofline_bound(result, hw),
-        energy_pj=energy_pj, stalls=result.stalls_by_cause(),
+        accelerator=acc.name,
+        workload=workload,
+        source=trace.header.get("source", "trace"),
+        note=trace.header.get("shape_note", f"trace {trace.path}"),
+        clock_ghz=hw.clock_ghz,
+        prompts=int(trace["prompt_len"].size),
+        tokens=int(trace["generated_len"].sum()),
+        total_cycles=result.total_cycles,
+        prefill_cycles=prefill,
+        bound_cycles=roofline_bound(result, hw),
+        energy_pj=energy_pj,
+        stalls=result.stalls_by_cause(),
         mode_switches=int(result.mode_switches.sum()),
         passes=pass_stats(levels, phases, per_pass),
         alpha=summary.alpha if summary else None,
         mean_tokens_per_round=summary.mean_tokens_per_round if summary else None,
         gamma=int(trace.header["gamma"][0]) if trace.header.get("gamma") else None,
-        drift=trace.header.get("drift"), residency=prepared.residency, per_prompt=per_prompt,
+        drift=trace.header.get("drift"),
+        residency=prepared.residency,
+        per_prompt=per_prompt,
         acceptance_mode=trace.header.get("acceptance_mode"),
         configured_alpha=trace.header.get("configured_alpha"),
-        expected_tokens_per_round=trace.header.get("expected_tokens_per_round"))
+        expected_tokens_per_round=trace.header.get("expected_tokens_per_round"),
+    )
 
 
 def _per_prompt(trace: Trace, step_cycles: np.ndarray, phases: np.ndarray, step_energy_pj: np.ndarray) -> PerPrompt:
@@ -324,15 +401,17 @@ def _per_prompt(trace: Trace, step_cycles: np.ndarray, phases: np.ndarray, step_
     n = int(trace["prompt_len"].size)
     tokens = trace["generated_len"].astype(np.int64)
     decode_tokens = (tokens - 1).astype(float)
-    if trace.header.get("acceptance_mode") == "expected":     # each round yields the expected tokens per round
+    if trace.header.get("acceptance_mode") == "expected":  # each round yields the expected tokens per round
         top = trace["round_level"] == 0
         rounds = np.bincount(trace["round_prompt"][top].astype(np.int64), minlength=n)
         decode_tokens = rounds * float(trace.header["expected_tokens_per_round"])
-    return PerPrompt(cycles=np.bincount(prompt, weights=step_cycles, minlength=n),
-                     prefill_cycles=np.bincount(prompt, weights=np.where(phases == PREFILL, step_cycles, 0),
-                                                minlength=n),
-                     decode_tokens=decode_tokens, tokens=tokens,
-                     energy_pj=np.bincount(prompt, weights=step_energy_pj, minlength=n))
+    return PerPrompt(
+        cycles=np.bincount(prompt, weights=step_cycles, minlength=n),
+        prefill_cycles=np.bincount(prompt, weights=np.where(phases == PREFILL, step_cycles, 0), minlength=n),
+        decode_tokens=decode_tokens,
+        tokens=tokens,
+        energy_pj=np.bincount(prompt, weights=step_energy_pj, minlength=n),
+    )
 
 
 def roofline_bound(result: SimResult, hw) -> int:

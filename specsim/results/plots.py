@@ -32,15 +32,26 @@ from specsim.results.report import (
 from specsim.results.stats import geometric_mean
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8, "axes.grid": True,
-         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 110,
-         "savefig.dpi": 150, "savefig.bbox": "tight"}
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+}
 FORMATS = (".png", ".pdf", ".svg")
 SHAPE_NOTE = " [SHAPE-DERIVED workload]"
-KINDS: dict = {}                        # --kind -> figure function (filled by @figure)
+KINDS: dict = {}  # --kind -> figure function (filled by @figure)
 
 
 # ---- the table ------------------------------------------------------------------------------------
+
 
 def load_table(path: str | Path):
     """A results table: a sweep folder or run folder, or a ``.parquet``/``.csv`` file."""
@@ -51,8 +62,10 @@ def load_table(path: str | Path):
         candidates = [path / n for n in ("results.parquet", "results.csv", "report.csv")]
         found = next((c for c in candidates if c.exists()), None)
         if found is None:
-            raise SpecsimError(f"{path}: no results.parquet, results.csv or report.csv (run specsim sweep or "
-                               "specsim run with --out first)")
+            raise SpecsimError(
+                f"{path}: no results.parquet, results.csv or report.csv (run specsim sweep or "
+                "specsim run with --out first)"
+            )
         path = found
     if not path.exists():
         raise SpecsimError(f"{path}: file not found")
@@ -60,30 +73,36 @@ def load_table(path: str | Path):
         raise SpecsimError(f"{path}: not a regular file (a device or pipe); expected a results table")
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
-    except Exception as err:   # noqa: BLE001 - any reader failure is a bad input file
+    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
         raise SpecsimError(f"{path}: not a readable results table ({type(err).__name__})") from None
     missing = [c for c in ROW_COLUMNS if c not in frame.columns]
     if missing:
-        raise SpecsimError(f"{path}: not a results table of this specsim (no column {missing[0]!r}; "
-                           f"{len(missing)} missing); write it again with specsim run or specsim sweep")
+        raise SpecsimError(
+            f"{path}: not a results table of this specsim (no column {missing[0]!r}; "
+            f"{len(missing)} missing); write it again with specsim run or specsim sweep"
+        )
     if len(frame) > MAX_TABLE_ROWS:
-        raise SpecsimError(f"{path}: {len(frame):,} rows, more than the {MAX_TABLE_ROWS:,} a figure reads; "
-                           "pick rows with --where or a smaller table")
+        raise SpecsimError(
+            f"{path}: {len(frame):,} rows, more than the {MAX_TABLE_ROWS:,} a figure reads; "
+            "pick rows with --where or a smaller table"
+        )
     frame = _typed(frame, path)
     _check_mains(frame, str(path))
     frame.attrs["path"] = str(path)
     return frame
 
 
-MAX_TABLE_ROWS = 200_000    #: rows of a results table a figure may read
-MAX_CELL = 1e19             #: the largest number a results cell holds (cycle counts stay below 2^62)
-MAX_BARS = 400              #: bars (workloads x accelerators) one bar chart may draw
+MAX_TABLE_ROWS = 200_000  #: rows of a results table a figure may read
+MAX_CELL = 1e19  #: the largest number a results cell holds (cycle counts stay below 2^62)
+MAX_BARS = 400  #: bars (workloads x accelerators) one bar chart may draw
 
 
 def _check_bars(kind: str, bars: int) -> None:
     if bars > MAX_BARS:
-        raise SpecsimError(f"--kind {kind}: {bars:,} bars (workloads x accelerators), more than the {MAX_BARS} one "
-                           "figure draws; pick workloads with --where")
+        raise SpecsimError(
+            f"--kind {kind}: {bars:,} bars (workloads x accelerators), more than the {MAX_BARS} one "
+            "figure draws; pick workloads with --where"
+        )
 
 
 def _truth(v) -> bool | None:
@@ -113,8 +132,9 @@ def _typed(frame, path: Path):
             frame[col] = truth
             what = "true or false"
         else:
-            numbers = pd.to_numeric(cells.map(lambda v: v if isinstance(v, (str, int, float)) else None),
-                                    errors="coerce")
+            numbers = pd.to_numeric(
+                cells.map(lambda v: v if isinstance(v, (str, int, float)) else None), errors="coerce"
+            )
             values = numbers.to_numpy(dtype=float, na_value=np.nan)
             with np.errstate(invalid="ignore"):
                 bad = ~blank & ~(np.isfinite(values) & (values >= 0) & (values <= MAX_CELL))
@@ -145,7 +165,9 @@ def where(frame, conditions: list[str]):
             raise SpecsimError(f"--where {cond!r}: expected key=value")
         key, value = (x.strip() for x in cond.split("=", 1))
         if key not in frame.columns:
-            raise SpecsimError(f"--where {key}: no such column (swept keys: {', '.join(param_columns(frame)) or 'none'})")
+            raise SpecsimError(
+                f"--where {key}: no such column (swept keys: {', '.join(param_columns(frame)) or 'none'})"
+            )
         frame = frame[[_same(v, value) for v in frame[key]]]
         if frame.empty:
             raise SpecsimError(f"--where {cond}: no rows match")
@@ -158,8 +180,10 @@ def _check_mains(frame, where: str) -> None:
     """Every workload of the table has a row of the main accelerator (``is_main``)."""
     mains = frame.groupby("workload")["is_main"].sum()
     if (mains < 1).any():
-        raise SpecsimError(f"{where}: workload {shown(str(mains.index[(mains < 1).argmax()]), 60)} has no row of the "
-                           "main accelerator (is_main true)")
+        raise SpecsimError(
+            f"{where}: workload {shown(str(mains.index[(mains < 1).argmax()]), 60)} has no row of the "
+            "main accelerator (is_main true)"
+        )
 
 
 def _same(v, text: str) -> bool:
@@ -174,17 +198,17 @@ def _same(v, text: str) -> bool:
     want = parse_value(text)
     if isinstance(v, str) and v[:1] in "[{":
         try:
-            v = json.loads(v)           # lists and mappings are stored as JSON text
+            v = json.loads(v)  # lists and mappings are stored as JSON text
         except json.JSONDecodeError:
             pass
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        v = v.item()                    # numpy scalars
+        v = v.item()  # numpy scalars
     if isinstance(want, bool) or isinstance(v, bool):
         return isinstance(want, bool) and isinstance(v, bool) and want == v
     if isinstance(want, (int, float)) and isinstance(v, (int, float)):
         try:
             return (math.isnan(v) and math.isnan(want)) or math.isclose(v, want)
-        except OverflowError:                   # an integer beyond a double: equal only as integers
+        except OverflowError:  # an integer beyond a double: equal only as integers
             return v == want
     if isinstance(want, str) and want.lower() == "nan" and isinstance(v, float):
         return math.isnan(v)
@@ -193,8 +217,10 @@ def _same(v, text: str) -> bool:
 
 def _one_point(frame, kind: str):
     if "point" in frame.columns and frame["point"].nunique() > 1:
-        raise SpecsimError(f"--kind {kind} shows one design point; the table holds {frame['point'].nunique()} "
-                           f"(varying: {', '.join(varying(frame))}); choose one with --where KEY=VALUE")
+        raise SpecsimError(
+            f"--kind {kind} shows one design point; the table holds {frame['point'].nunique()} "
+            f"(varying: {', '.join(varying(frame))}); choose one with --where KEY=VALUE"
+        )
     return frame
 
 
@@ -214,12 +240,15 @@ def figure(kind: str):
 
             if len(frame) == 0:
                 where = f" ({frame.attrs['path']})" if frame.attrs.get("path") else ""
-                raise SpecsimError(f"--kind {kind}: the table{where} has no rows to plot (did every point "
-                                   "fail? see failures.csv)")
+                raise SpecsimError(
+                    f"--kind {kind}: the table{where} has no rows to plot (did every point fail? see failures.csv)"
+                )
             with mpl.rc_context(STYLE):
                 return plot(frame, *args, **kwargs)
+
         KINDS[kind] = wrapper
         return wrapper
+
     return register
 
 
@@ -267,6 +296,7 @@ def _geomean(values) -> float:
 
 # ---- the figures ----------------------------------------------------------------------------------
 
+
 @figure("speedup")
 def speedup_bars(frame, reference: str = DEFAULT_REFERENCE):
     """Decode speedup over ``reference`` per workload (model) and accelerator, with a geomean group; error
@@ -280,15 +310,26 @@ def speedup_bars(frame, reference: str = DEFAULT_REFERENCE):
     fig, (ax,) = _figure(max(4.5, 1.1 * len(groups) * max(1, len(accs)) / 3 + 2), 3.2)
     width = 0.8 / max(1, len(accs))
     for j, acc in enumerate(accs):
-        cells = [_cells(frame, w, acc, ("speedup_vs_fp16", "speedup_vs_fp16_ci_low", "speedup_vs_fp16_ci_high"))
-                 for w in workloads]
+        cells = [
+            _cells(frame, w, acc, ("speedup_vs_fp16", "speedup_vs_fp16_ci_low", "speedup_vs_fp16_ci_high"))
+            for w in workloads
+        ]
         vals = [c[0] for c in cells]
         if len(workloads) > 1:
             vals.append(_geomean(vals))
             cells.append((vals[-1], float("nan"), float("nan")))
         xs = [i + (j - (len(accs) - 1) / 2) * width for i in range(len(groups))]
-        bars = ax.bar(xs, vals, width, label=acc, color=colors[acc], edgecolor="black", linewidth=0.4,
-                      yerr=_error_bars(cells), error_kw={"elinewidth": 0.6, "capsize": 1.5})
+        bars = ax.bar(
+            xs,
+            vals,
+            width,
+            label=acc,
+            color=colors[acc],
+            edgecolor="black",
+            linewidth=0.4,
+            yerr=_error_bars(cells),
+            error_kw={"elinewidth": 0.6, "capsize": 1.5},
+        )
         ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(groups)), [g if g == "geomean" else _workload_label(frame, g) for g in groups])
@@ -335,8 +376,10 @@ def energy_breakdown(frame, reference: str = DEFAULT_REFERENCE):
             raise SpecsimError(f"--kind energy: workload {w!r} has no {reference!r} accelerator to normalise to")
         total = float(ref["energy_j_per_token"].iloc[0])
         if not total > 0:
-            raise SpecsimError(f"--kind energy: workload {shown(w, 60)}: {reference}'s energy per token is {total:g}; "
-                               "expected a positive number to normalise to")
+            raise SpecsimError(
+                f"--kind energy: workload {shown(w, 60)}: {reference}'s energy per token is {total:g}; "
+                "expected a positive number to normalise to"
+            )
         start = x
         for acc in accs:
             row = sub[sub.accelerator == acc]
@@ -345,8 +388,16 @@ def energy_breakdown(frame, reference: str = DEFAULT_REFERENCE):
             bottom = 0.0
             for g in ENERGY_GROUPS:
                 v = float(row[f"energy_{g}_j"].iloc[0]) / total
-                ax.bar(x, v, 0.8, bottom=bottom, color=colors[g], edgecolor="black", linewidth=0.3,
-                       label=g.replace("_", " ") if x == 0 else None)
+                ax.bar(
+                    x,
+                    v,
+                    0.8,
+                    bottom=bottom,
+                    color=colors[g],
+                    edgecolor="black",
+                    linewidth=0.3,
+                    label=g.replace("_", " ") if x == 0 else None,
+                )
                 bottom += v
             labels.append((x, acc))
             x += 1
@@ -354,8 +405,14 @@ def energy_breakdown(frame, reference: str = DEFAULT_REFERENCE):
         x += 0.6
     ax.set_xticks([p for p, _ in labels], [a for _, a in labels], rotation=45, ha="right")
     for cx, w in centers:
-        ax.annotate(_workload_label(frame, w).replace("\n", " "), (cx, 1.0), xycoords=("data", "axes fraction"),
-                    ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            _workload_label(frame, w).replace("\n", " "),
+            (cx, 1.0),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylabel(f"energy per token / {reference}'s")
     ax.set_title(f"Energy breakdown per generated token{_shape_note(frame)}", pad=14)
     ax.legend(ncols=len(ENERGY_GROUPS), loc="upper center", bbox_to_anchor=(0.5, -0.28), frameon=False)
@@ -367,8 +424,9 @@ def speedup_vs_pes(frame):
     """The main accelerator's decode speedup over each baseline against its PE count (rows x cols)."""
     others = varying(frame, exclude=("hardware.array.rows", "hardware.array.cols"))
     if others:
-        raise SpecsimError(f"--kind pe-sweep: the table also varies {', '.join(others)}; choose values with "
-                           "--where KEY=VALUE")
+        raise SpecsimError(
+            f"--kind pe-sweep: the table also varies {', '.join(others)}; choose values with --where KEY=VALUE"
+        )
     main_name = _main_name(frame)
     workloads = list(dict.fromkeys(frame["workload"]))
     fig, axes = _figure(3.4 * len(workloads) + 0.6, 3.2, ncols=len(workloads))
@@ -380,11 +438,25 @@ def speedup_vs_pes(frame):
     for ax, w in zip(axes, workloads):
         sub = frame[(frame.workload == w) & ~is_main]
         for acc, rows in sub.groupby("accelerator", sort=False):
-            pts = sorted((sizes.index(shape_of[(p, w)]), v, lo, hi) for p, v, lo, hi in zip(
-                _point_ids(rows), rows["main_speedup_over"], rows["main_speedup_over_ci_low"],
-                rows["main_speedup_over_ci_high"]))
-            ax.errorbar([a for a, *_ in pts], [b for _, b, *_ in pts], yerr=_error_bars([p[1:] for p in pts]),
-                        marker="o", color=colors[acc], label=f"over {acc}", elinewidth=0.6, capsize=2)
+            pts = sorted(
+                (sizes.index(shape_of[(p, w)]), v, lo, hi)
+                for p, v, lo, hi in zip(
+                    _point_ids(rows),
+                    rows["main_speedup_over"],
+                    rows["main_speedup_over_ci_low"],
+                    rows["main_speedup_over_ci_high"],
+                )
+            )
+            ax.errorbar(
+                [a for a, *_ in pts],
+                [b for _, b, *_ in pts],
+                yerr=_error_bars([p[1:] for p in pts]),
+                marker="o",
+                color=colors[acc],
+                label=f"over {acc}",
+                elinewidth=0.6,
+                capsize=2,
+            )
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
         ax.set_xticks(range(len(sizes)), [f"{r}x{c}" for r, c in sizes], rotation=45 if len(sizes) > 6 else 0)
         ax.set_xlabel(f"{main_name} PE array (rows x cols), by PE count")
@@ -403,27 +475,36 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
     x = x or next((c for c in params if c.endswith("gamma")), None)
     y = y or next((c for c in params if ".acceptance." in c), None)
     if x is None or y is None or x not in frame or y not in frame:
-        raise SpecsimError("--kind heatmap: needs a sweep over the draft length and the acceptance rate, e.g. "
-                           "--set decoding.gamma=1,2,4,8 --set workloads.0.shape.acceptance.speq=0.5,0.7,0.9 "
-                           f"(swept keys here: {', '.join(params) or 'none'})")
+        raise SpecsimError(
+            "--kind heatmap: needs a sweep over the draft length and the acceptance rate, e.g. "
+            "--set decoding.gamma=1,2,4,8 --set workloads.0.shape.acceptance.speq=0.5,0.7,0.9 "
+            f"(swept keys here: {', '.join(params) or 'none'})"
+        )
     others = varying(frame, exclude=(x, y))
     if others:
         raise SpecsimError(f"--kind heatmap: the table also varies {', '.join(others)}; choose values with --where")
     main_rows = frame[frame.is_main.astype(bool)]
-    workload = workload or str(main_rows[main_rows.source == "shape"]["workload"].iloc[0]
-                               if (main_rows.source == "shape").any() else main_rows["workload"].iloc[0])
+    workload = workload or str(
+        main_rows[main_rows.source == "shape"]["workload"].iloc[0]
+        if (main_rows.source == "shape").any()
+        else main_rows["workload"].iloc[0]
+    )
     main_rows = main_rows[main_rows.workload == workload]
     for key in (x, y):
         bad = [v for v in main_rows[key].unique() if not _finite(_number(v))]
         if bad:
-            raise SpecsimError(f"--kind heatmap: axis {key} needs numbers, the table has {bad[0]!r}; choose the "
-                               f"numeric values with --where or sweep numbers only")
+            raise SpecsimError(
+                f"--kind heatmap: axis {key} needs numbers, the table has {bad[0]!r}; choose the "
+                f"numeric values with --where or sweep numbers only"
+            )
     main_rows = main_rows.assign(**{x: main_rows[x].map(_number), y: main_rows[y].map(_number)})
     xs = sorted(main_rows[x].unique())
     ys = sorted(main_rows[y].unique())
     if len(xs) > MAX_BARS or len(ys) > MAX_BARS:
-        raise SpecsimError(f"--kind heatmap: {len(xs)} x {len(ys)} values, more than the {MAX_BARS} per axis one "
-                           "figure draws; pick values with --where")
+        raise SpecsimError(
+            f"--kind heatmap: {len(xs)} x {len(ys)} values, more than the {MAX_BARS} per axis one "
+            "figure draws; pick values with --where"
+        )
     grid = [[float("nan")] * len(xs) for _ in ys]
     for _, r in main_rows.iterrows():
         grid[ys.index(r[y])][xs.index(r[x])] = float(r["speedup_vs_fp16"])
@@ -444,8 +525,15 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
             for j in range(len(xs)):
                 if np.isfinite(data[i, j]):
                     shade = float(norm(data[i, j]))
-                    ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                            color="white" if shade < 0.15 or shade > 0.85 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{data[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if shade < 0.15 or shade > 0.85 else "black",
+                    )
     ax.set_xlabel("draft length gamma (tokens per round)" if x.endswith("gamma") else x)
     ax.set_ylabel("acceptance rate alpha" if ".acceptance." in y else y)
     fig.colorbar(im, ax=ax, label="decode speedup over fp16 (x)")
@@ -462,7 +550,9 @@ def roofline(frame, workload: str | None = None):
     workload = workload or str(frame["workload"].iloc[0])
     sub = frame[frame.workload == workload]
     if sub.empty:
-        raise SpecsimError(f"--kind roofline: no workload {workload!r} (have: {', '.join(dict.fromkeys(frame.workload))})")
+        raise SpecsimError(
+            f"--kind roofline: no workload {workload!r} (have: {', '.join(dict.fromkeys(frame.workload))})"
+        )
     colors = _colors(frame["accelerator"])
     markers = {"draft": "v", "verify": "s", "decode": "o"}
     fig, (ax,) = _figure(5.6, 3.8)
@@ -480,12 +570,21 @@ def roofline(frame, workload: str | None = None):
                 continue
             oi = 2 * macs / nbytes
             intensities.append(oi)
-            ax.scatter(oi, 2 * macs / secs / 1e12, marker=markers[p], s=sizes[r.accelerator],
-                       color=colors[r.accelerator], edgecolor="black", linewidth=0.5,
-                       zorder=3 + order.index(r.accelerator))
+            ax.scatter(
+                oi,
+                2 * macs / secs / 1e12,
+                marker=markers[p],
+                s=sizes[r.accelerator],
+                color=colors[r.accelerator],
+                edgecolor="black",
+                linewidth=0.5,
+                zorder=3 + order.index(r.accelerator),
+            )
     if not intensities:
-        raise SpecsimError(f"--kind roofline: the table has no per-pass figures for {workload!r} (re-run it with "
-                           "this version of specsim)")
+        raise SpecsimError(
+            f"--kind roofline: the table has no per-pass figures for {workload!r} (re-run it with "
+            "this version of specsim)"
+        )
     xs = np.logspace(np.log10(min(intensities) / 8), np.log10(max(intensities) * 64), 200)
     roofs: dict[tuple[float, float], set[str]] = {}
     for _, r in sub.iterrows():
@@ -493,19 +592,39 @@ def roofline(frame, workload: str | None = None):
             peak = r.get(f"{p}_step_peak_macs_per_s")
             if _finite(peak) and peak:
                 roofs.setdefault((round(2 * peak / 1e12, 3), float(r["dram_gbps"])), set()).add(p)
-    merged: dict[tuple[float, float], set[str]] = {}    # ceilings within 10% drawn as one (the highest)
+    merged: dict[tuple[float, float], set[str]] = {}  # ceilings within 10% drawn as one (the highest)
     for (peak, gbps), phases in sorted(roofs.items(), reverse=True):
         near = next((k for k in merged if k[1] == gbps and peak >= 0.9 * k[0]), None)
         merged.setdefault(near or (peak, gbps), set()).update(phases)
     for (peak, gbps), phases in sorted(merged.items()):
-        ax.plot(xs, np.minimum(peak, gbps * 1e9 * xs / 1e12), color="dimgray", linewidth=1.0,
-                linestyle=":" if phases == {"draft"} else "-", zorder=1)
-        ax.annotate(f"{peak:.1f} TFLOP/s ({'/'.join(p for p in STEP_PHASES if p in phases)})", (xs[-1], peak),
-                    ha="right", va="bottom", fontsize=7, color="dimgray")
+        ax.plot(
+            xs,
+            np.minimum(peak, gbps * 1e9 * xs / 1e12),
+            color="dimgray",
+            linewidth=1.0,
+            linestyle=":" if phases == {"draft"} else "-",
+            zorder=1,
+        )
+        ax.annotate(
+            f"{peak:.1f} TFLOP/s ({'/'.join(p for p in STEP_PHASES if p in phases)})",
+            (xs[-1], peak),
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="dimgray",
+        )
     for gbps in sorted({g for _, g in roofs}):
         x0 = xs[len(xs) // 12]
-        ax.annotate(f"DRAM {gbps:g} GB/s", (x0, gbps * 1e9 * x0 / 1e12), rotation=28, ha="left", va="bottom",
-                    fontsize=7, color="dimgray", rotation_mode="anchor")
+        ax.annotate(
+            f"DRAM {gbps:g} GB/s",
+            (x0, gbps * 1e9 * x0 / 1e12),
+            rotation=28,
+            ha="left",
+            va="bottom",
+            fontsize=7,
+            color="dimgray",
+            rotation_mode="anchor",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("operational intensity (FLOP / DRAM byte)")
@@ -513,21 +632,26 @@ def roofline(frame, workload: str | None = None):
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=c, linewidth=2, label=a) for a, c in colors.items() if a in set(sub.accelerator)]
-    handles += [Line2D([], [], marker=m, linestyle="", color="gray", markeredgecolor="black", label=f"{p} pass")
-                for p, m in markers.items()]
+    handles += [
+        Line2D([], [], marker=m, linestyle="", color="gray", markeredgecolor="black", label=f"{p} pass")
+        for p, m in markers.items()
+    ]
     ax.legend(handles=handles, frameon=False, fontsize=7, loc="upper left")
-    ax.set_title(f"Roofline of the mean draft / verify / decode pass: "
-                 f"{_workload_label(frame, workload).replace(chr(10), ' ')}{_shape_note(sub)}")
+    ax.set_title(
+        f"Roofline of the mean draft / verify / decode pass: "
+        f"{_workload_label(frame, workload).replace(chr(10), ' ')}{_shape_note(sub)}"
+    )
     return fig
 
 
-
-
-FIGURE_TAG = "specsim-figure"    #: the creator every figure's metadata names
+FIGURE_TAG = "specsim-figure"  #: the creator every figure's metadata names
 _METADATA = {".png": {"Software": FIGURE_TAG}, ".pdf": {"Creator": FIGURE_TAG}, ".svg": {"Creator": FIGURE_TAG}}
 #: how that metadata appears in each file format (PNG tEXt chunk, PDF info string, SVG RDF creator)
-_MARKS = {".png": b"tEXtSoftware\x00" + FIGURE_TAG.encode(), ".pdf": b"/Creator (" + FIGURE_TAG.encode() + b")",
-          ".svg": b"<dc:title>" + FIGURE_TAG.encode() + b"</dc:title>"}
+_MARKS = {
+    ".png": b"tEXtSoftware\x00" + FIGURE_TAG.encode(),
+    ".pdf": b"/Creator (" + FIGURE_TAG.encode() + b")",
+    ".svg": b"<dc:title>" + FIGURE_TAG.encode() + b"</dc:title>",
+}
 
 
 def made_by_specsim(path: Path) -> bool:
@@ -553,15 +677,15 @@ def check_figure_path(out: str | Path) -> Path:
 def save(fig, out: str | Path) -> Path:
     """Write ``fig`` to ``out`` (.png, .pdf or .svg) atomically; returns the path."""
     out = check_figure_path(out)
-    made = [p for p in reversed(out.parents) if not p.exists()]      # folders to create, outermost first
+    made = [p for p in reversed(out.parents) if not p.exists()]  # folders to create, outermost first
     import matplotlib as mpl
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(out, suffix=f".tmp{out.suffix}") as tmp, mpl.rc_context(STYLE):   # the suffix: the format
+        with atomic_file(out, suffix=f".tmp{out.suffix}") as tmp, mpl.rc_context(STYLE):  # the suffix: the format
             fig.savefig(tmp, metadata=_METADATA[out.suffix.lower()])
     except OSError as err:
-        for folder in reversed(made):       # leave nothing behind
+        for folder in reversed(made):  # leave nothing behind
             if folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()
         raise SpecsimError(f"-o {out}: cannot write the figure ({err.strerror or type(err).__name__})") from None

@@ -66,5 +66,9 @@ def run_provenance(cfg, overrides: Sequence[str] = (), accs: Sequence | None = N
     from specsim._version import __version__
 
     inputs = {display_path(f): sha256_file(f) for f in sorted(input_files(cfg, accs=accs))}
-    return {"specsim_version": __version__, "overrides": list(overrides), "inputs": inputs,
-            "inputs_sha256": inputs_digest(inputs)}
+    return {
+        "specsim_version": __version__,
+        "overrides": list(overrides),
+        "inputs": inputs,
+        "inputs_sha256": inputs_digest(inputs),
+    }

@@ -59,20 +59,25 @@ def theory(main: Replay, ref: Replay | None) -> dict | None:
     gamma = main.gamma or 0
     configured = main.expected_tokens_per_round
     return {
-        "alpha": main.alpha, "configured_alpha": main.configured_alpha, "gamma": gamma, "cost_ratio_c": c,
+        "alpha": main.alpha,
+        "configured_alpha": main.configured_alpha,
+        "gamma": gamma,
+        "cost_ratio_c": c,
         "leviathan_speedup": leviathan_speedup(main.alpha, gamma, c),
         "configured_speedup": configured / (gamma * c + 1) if configured else None,
-        "tokens_per_round": tau, "draft_passes_per_round": drafts_per_round, "verify_cost_ratio": v,
+        "tokens_per_round": tau,
+        "draft_passes_per_round": drafts_per_round,
+        "verify_cost_ratio": v,
         "step_cost_speedup": tau / (drafts_per_round * c + v),
         "simulated_decode_speedup": ref_decode_s / main_decode,
         "explanation": "leviathan_speedup assumes i.i.d. acceptance at the realised alpha, gamma drafts per round "
-                       "and a verify pass costing one FP16 decode pass; configured_speedup is the same with the "
-                       "configured acceptance's expected tokens per round (shape workloads); "
-                       "step_cost_speedup uses the tokens per round of the replay (expected acceptance: the "
-                       "expectation), "
-                       "draft passes per round and verify cost (v); simulated_decode_speedup adds what the "
-                       "step means leave out (mode switches, rounds cut short at the token limit, prefetch across "
-                       "passes).",
+        "and a verify pass costing one FP16 decode pass; configured_speedup is the same with the "
+        "configured acceptance's expected tokens per round (shape workloads); "
+        "step_cost_speedup uses the tokens per round of the replay (expected acceptance: the "
+        "expectation), "
+        "draft passes per round and verify cost (v); simulated_decode_speedup adds what the "
+        "step means leave out (mode switches, rounds cut short at the token limit, prefetch across "
+        "passes).",
     }
 
 
@@ -93,7 +98,7 @@ def compare(base: Replay, main: Replay, kind: str, level: float) -> Estimate:
     over the sequences both decoded (:func:`specsim.results.stats.ratio_of_ratios`)."""
     b, bt = _per_token(base, kind)
     m, mt = _per_token(main, kind)
-    if len(b) != len(m):                          # not paired: the point estimate alone
+    if len(b) != len(m):  # not paired: the point estimate alone
         return Estimate(float((b.sum() / bt.sum()) / (m.sum() / mt.sum())), n=min(len(b), len(m)))
     return ratio_of_ratios(b, np.maximum(bt, 1e-300), m, np.maximum(mt, 1e-300), level)
 
@@ -106,20 +111,20 @@ class HardwareSummary:
     """What the report records of one accelerator (``report["hardware"][name]``, these keys in this order):
     its files, PE array, clock in GHz, DRAM (bandwidth in GB/s, capacity in GiB) and its decoding."""
 
-    hardware: str          #: its hardware file
-    rows: int              #: PE-array rows
-    cols: int              #: PE-array columns
-    dataflow: str          #: "ws", "os" or "is"
-    clock_ghz: float       #: GHz
-    dram_gbps: float       #: DRAM bandwidth, GB/s
-    dram: str              #: "<stacks> x <preset>"
-    capacity_gib: float    #: DRAM capacity, GiB
-    energy_table: str      #: its energy-table file
-    decoding: str          #: "speculative" or "autoregressive"
-    draft: str             #: its draft scheme ("none" for autoregressive decoding)
-    method: str = "fp16"   #: its accelerator method (specsim.methods)
+    hardware: str  #: its hardware file
+    rows: int  #: PE-array rows
+    cols: int  #: PE-array columns
+    dataflow: str  #: "ws", "os" or "is"
+    clock_ghz: float  #: GHz
+    dram_gbps: float  #: DRAM bandwidth, GB/s
+    dram: str  #: "<stacks> x <preset>"
+    capacity_gib: float  #: DRAM capacity, GiB
+    energy_table: str  #: its energy-table file
+    decoding: str  #: "speculative" or "autoregressive"
+    draft: str  #: its draft scheme ("none" for autoregressive decoding)
+    method: str = "fp16"  #: its accelerator method (specsim.methods)
     lossless: bool = True  #: its output equals FP16 greedy decoding (the method's claim)
-    precision: str = ""    #: "W4A4", "W16A16 + MXFP4 draft": :func:`precision` of its decoding
+    precision: str = ""  #: "W4A4", "W16A16 + MXFP4 draft": :func:`precision` of its decoding
 
     @property
     def pes(self) -> int:
@@ -130,12 +135,22 @@ class HardwareSummary:
     def of(cls, acc: Accelerator) -> HardwareSummary:
         """The record of ``acc`` (its hardware after the comparison basis)."""
         hw = acc.hardware
-        return cls(hardware=hw.path, rows=hw.array.rows, cols=hw.array.cols, dataflow=hw.array.dataflow,
-                   clock_ghz=hw.clock_ghz, dram_gbps=hw.dram.bandwidth_gbps,
-                   dram=f"{hw.dram.stacks} x {hw.dram.preset}", capacity_gib=hw.dram.capacity_gib,
-                   energy_table=acc.energy.path, decoding=acc.config.decoding.kind, draft=acc.config.decoding.draft,
-                   method=acc.config.decoding.method, lossless=acc.config.decoding.method_plugin.lossless,
-                   precision=precision(acc.config.decoding, hw.modes))
+        return cls(
+            hardware=hw.path,
+            rows=hw.array.rows,
+            cols=hw.array.cols,
+            dataflow=hw.array.dataflow,
+            clock_ghz=hw.clock_ghz,
+            dram_gbps=hw.dram.bandwidth_gbps,
+            dram=f"{hw.dram.stacks} x {hw.dram.preset}",
+            capacity_gib=hw.dram.capacity_gib,
+            energy_table=acc.energy.path,
+            decoding=acc.config.decoding.kind,
+            draft=acc.config.decoding.draft,
+            method=acc.config.decoding.method,
+            lossless=acc.config.decoding.method_plugin.lossless,
+            precision=precision(acc.config.decoding, hw.modes),
+        )
 
 
 def precision(decoding, modes: dict) -> str:
@@ -147,6 +162,7 @@ def precision(decoding, modes: dict) -> str:
     its ``decoding.formats`` name starts with) and its PE mode's weight bits, e.g. ``MXFP4``, ``BSFP4``; a
     level without a format takes the label of an earlier level in the same PE mode, else ``W<w>A<a>``.
     """
+
     def bits(mode: str) -> str:
         m = modes[mode]
         return f"W{math.floor(m.weight_bits)}A{math.floor(m.activation_bits)}"
@@ -158,18 +174,29 @@ def precision(decoding, modes: dict) -> str:
     drafts: list[str] = []
     for level, mode in enumerate(decoding.level_modes[1:], start=1):
         family = re.match(r"[a-z]+", decoding.formats[level].lower()) if level < len(decoding.formats) else None
-        label = f"{family.group().upper()}{math.floor(modes[mode].weight_bits)}" if family else \
-            by_mode.get(mode, bits(mode))
+        label = (
+            f"{family.group().upper()}{math.floor(modes[mode].weight_bits)}"
+            if family
+            else by_mode.get(mode, bits(mode))
+        )
         by_mode.setdefault(mode, label)
         if label not in drafts:
             drafts.append(label)
     return f"{target} + {'/'.join(drafts)} draft"
 
 
-def build_report(config_name: str, config_path: str, main: str, comparison: str,
-                 hardware: dict[str, HardwareSummary], replays: dict[str, dict[str, Replay]],
-                 confidence: float = 0.95, differences: dict[str, list[str]] | None = None,
-                 notes: list[str] | None = None, reference: str = DEFAULT_REFERENCE) -> dict:
+def build_report(
+    config_name: str,
+    config_path: str,
+    main: str,
+    comparison: str,
+    hardware: dict[str, HardwareSummary],
+    replays: dict[str, dict[str, Replay]],
+    confidence: float = 0.95,
+    differences: dict[str, list[str]] | None = None,
+    notes: list[str] | None = None,
+    reference: str = DEFAULT_REFERENCE,
+) -> dict:
     """The report object (``report.json``; ``specsim run --json`` prints it). Every speedup and energy
     efficiency carries its ``confidence`` interval (``*_ci``: [low, high], null with one sequence).
     ``reference``: the accelerator ``vs_reference`` and the theory are relative to (none when absent)."""
@@ -177,9 +204,14 @@ def build_report(config_name: str, config_path: str, main: str, comparison: str,
     for wname, by_acc in replays.items():
         m = by_acc[main]
         baselines = [a for a in by_acc if a != main]
-        entry = {"name": wname, "source": m.source, "note": m.note, "sequences": m.prompts,
-                 "acceptance_mode": m.acceptance_mode,
-                 "accelerators": {a: r.metrics for a, r in by_acc.items()}}
+        entry = {
+            "name": wname,
+            "source": m.source,
+            "note": m.note,
+            "sequences": m.prompts,
+            "acceptance_mode": m.acceptance_mode,
+            "accelerators": {a: r.metrics for a, r in by_acc.items()},
+        }
         for key, kind in COMPARISONS.items():
             est = {b: compare(by_acc[b], m, kind, confidence) for b in baselines}
             for b, e in est.items():
@@ -188,17 +220,32 @@ def build_report(config_name: str, config_path: str, main: str, comparison: str,
             entry[f"{key}_ci"] = {b: _ci(e) for b, e in est.items()}
         ref = by_acc.get(reference)
         entry["vs_reference"] = {a: _vs_reference(ref, r, confidence) for a, r in by_acc.items()} if ref else {}
-        entry["acceptance"] = {a: {"alpha": r.alpha, "configured_alpha": r.configured_alpha,
-                                   "tokens_per_round": r.mean_tokens_per_round,
-                                   "expected_tokens_per_round": r.expected_tokens_per_round, "gamma": r.gamma}
-                               for a, r in by_acc.items() if r.alpha is not None}
+        entry["acceptance"] = {
+            a: {
+                "alpha": r.alpha,
+                "configured_alpha": r.configured_alpha,
+                "tokens_per_round": r.mean_tokens_per_round,
+                "expected_tokens_per_round": r.expected_tokens_per_round,
+                "gamma": r.gamma,
+            }
+            for a, r in by_acc.items()
+            if r.alpha is not None
+        }
         entry["drift"] = {a: {k: r.drift.get(k) for k in DRIFT_KEYS} for a, r in by_acc.items() if r.drift}
         entry["theory"] = theory(m, ref)
         workloads.append(entry)
-    report = {"config": config_name, "path": config_path, "main": main, "comparison": comparison,
-              "reference": reference if reference in hardware else None, "confidence": confidence,
-              "hardware": {name: asdict(h) for name, h in hardware.items()}, "differences": differences or {},
-              "notes": notes or [], "workloads": workloads}
+    report = {
+        "config": config_name,
+        "path": config_path,
+        "main": main,
+        "comparison": comparison,
+        "reference": reference if reference in hardware else None,
+        "confidence": confidence,
+        "hardware": {name: asdict(h) for name, h in hardware.items()},
+        "differences": differences or {},
+        "notes": notes or [],
+        "workloads": workloads,
+    }
     for key in COMPARISONS:
         means = {b: geomean(es, confidence) for b, es in estimates[key].items()}
         report[f"geomean_{key}"] = {b: e.value for b, e in means.items()}
@@ -219,19 +266,54 @@ def _vs_reference(ref: Replay, r: Replay, confidence: float) -> dict:
 STEP_PHASES = ("draft", "verify", "decode")
 STEP_FIELDS = ("seconds", "macs", "dram_bytes", "peak_macs_per_s")
 ENERGY_GROUPS = ("dram", "sram", "pe_array", "vector", "static")
-_RATIOS = (("main_speedup_over", "speedup"), ("main_speedup_end_to_end_over", "speedup_end_to_end"),
-           ("main_energy_efficiency_over", "energy_efficiency"))
+_RATIOS = (
+    ("main_speedup_over", "speedup"),
+    ("main_speedup_end_to_end_over", "speedup_end_to_end"),
+    ("main_energy_efficiency_over", "energy_efficiency"),
+)
 ROW_COLUMNS = (
-    "workload", "source", "sequences", "accelerator", "is_main", "decoding", "draft", "rows", "cols", "pes",
-    "dataflow", "clock_ghz", "dram_gbps", "dram", "capacity_gib", "resident_gib", "tokens", "latency_s",
-    "prefill_latency_s", "decode_latency_per_token_s", "tokens_per_s", "energy_j_per_token",
-    *(f"energy_{g}_j" for g in ENERGY_GROUPS), "roofline_efficiency",
-    "mode_switches", *(f"stall_{c}_cycles" for c in ("dram", "sram_fill", "buffer", "sram_read", "mode_switch",
-                                                      "drain")),
+    "workload",
+    "source",
+    "sequences",
+    "accelerator",
+    "is_main",
+    "decoding",
+    "draft",
+    "rows",
+    "cols",
+    "pes",
+    "dataflow",
+    "clock_ghz",
+    "dram_gbps",
+    "dram",
+    "capacity_gib",
+    "resident_gib",
+    "tokens",
+    "latency_s",
+    "prefill_latency_s",
+    "decode_latency_per_token_s",
+    "tokens_per_s",
+    "energy_j_per_token",
+    *(f"energy_{g}_j" for g in ENERGY_GROUPS),
+    "roofline_efficiency",
+    "mode_switches",
+    *(f"stall_{c}_cycles" for c in ("dram", "sram_fill", "buffer", "sram_read", "mode_switch", "drain")),
     *(f"{col}{suffix}" for col, _ in _RATIOS for suffix in ("", "_ci_low", "_ci_high")),
-    "speedup_vs_fp16", "speedup_vs_fp16_ci_low", "speedup_vs_fp16_ci_high", "energy_vs_fp16",
-    "acceptance_mode", "alpha", "configured_alpha", "tokens_per_round", "gamma", "leviathan_speedup",
-    "cost_ratio_c", "token_agreement", "perplexity", *(f"{p}_step_{f}" for p in STEP_PHASES for f in STEP_FIELDS))
+    "speedup_vs_fp16",
+    "speedup_vs_fp16_ci_low",
+    "speedup_vs_fp16_ci_high",
+    "energy_vs_fp16",
+    "acceptance_mode",
+    "alpha",
+    "configured_alpha",
+    "tokens_per_round",
+    "gamma",
+    "leviathan_speedup",
+    "cost_ratio_c",
+    "token_agreement",
+    "perplexity",
+    *(f"{p}_step_{f}" for p in STEP_PHASES for f in STEP_FIELDS),
+)
 """Columns of the tidy table: one row per workload x accelerator (energies in J per generated token, step
 figures per mean pass; ``main_*_over``: the main accelerator's ratio over this row's, with the bounds of its
 confidence interval in ``*_ci_low``/``*_ci_high``; ``*_vs_fp16``: this row's decode speedup and energy per
@@ -239,10 +321,31 @@ token relative to the reference accelerator, when there is one: the run config's
 default, whose name the report records; the columns keep their names whatever it is)."""
 TEXT_COLUMNS = ("workload", "source", "accelerator", "decoding", "draft", "dataflow", "dram", "acceptance_mode")
 #: columns every row has (the others are empty where a figure does not apply: baselines' own speedup, ...)
-ALWAYS_FILLED = ("workload", "source", "sequences", "accelerator", "is_main", "decoding", "draft", "rows", "cols",
-                 "pes", "dataflow", "clock_ghz", "dram_gbps", "dram", "capacity_gib", "tokens", "latency_s",
-                 "prefill_latency_s", "decode_latency_per_token_s", "tokens_per_s", "energy_j_per_token",
-                 *(f"energy_{g}_j" for g in ENERGY_GROUPS), "roofline_efficiency")
+ALWAYS_FILLED = (
+    "workload",
+    "source",
+    "sequences",
+    "accelerator",
+    "is_main",
+    "decoding",
+    "draft",
+    "rows",
+    "cols",
+    "pes",
+    "dataflow",
+    "clock_ghz",
+    "dram_gbps",
+    "dram",
+    "capacity_gib",
+    "tokens",
+    "latency_s",
+    "prefill_latency_s",
+    "decode_latency_per_token_s",
+    "tokens_per_s",
+    "energy_j_per_token",
+    *(f"energy_{g}_j" for g in ENERGY_GROUPS),
+    "roofline_efficiency",
+)
 
 
 def report_rows(report: dict) -> list[dict]:
@@ -260,24 +363,50 @@ def report_rows(report: dict) -> list[dict]:
             vs_ref = w["vs_reference"].get(acc, {})
             resident = m.get("resident_bytes") or {}
             row = {
-                "workload": w["name"], "source": w["source"], "sequences": w["sequences"], "accelerator": acc,
-                "is_main": acc == main, "decoding": hw.decoding, "draft": hw.draft, "rows": hw.rows,
-                "cols": hw.cols, "pes": hw.pes, "dataflow": hw.dataflow, "clock_ghz": hw.clock_ghz,
-                "dram_gbps": hw.dram_gbps, "dram": hw.dram, "capacity_gib": hw.capacity_gib,
+                "workload": w["name"],
+                "source": w["source"],
+                "sequences": w["sequences"],
+                "accelerator": acc,
+                "is_main": acc == main,
+                "decoding": hw.decoding,
+                "draft": hw.draft,
+                "rows": hw.rows,
+                "cols": hw.cols,
+                "pes": hw.pes,
+                "dataflow": hw.dataflow,
+                "clock_ghz": hw.clock_ghz,
+                "dram_gbps": hw.dram_gbps,
+                "dram": hw.dram,
+                "capacity_gib": hw.capacity_gib,
                 "resident_gib": resident["total"] / 2**30 if resident else None,
-                **{k: m[k] for k in ("tokens", "latency_s", "prefill_latency_s", "decode_latency_per_token_s",
-                                     "tokens_per_s", "energy_j_per_token", "roofline_efficiency", "mode_switches")},
+                **{
+                    k: m[k]
+                    for k in (
+                        "tokens",
+                        "latency_s",
+                        "prefill_latency_s",
+                        "decode_latency_per_token_s",
+                        "tokens_per_s",
+                        "energy_j_per_token",
+                        "roofline_efficiency",
+                        "mode_switches",
+                    )
+                },
                 **{f"energy_{g}_j": m["energy_breakdown_j"].get(g, 0.0) for g in ENERGY_GROUPS},
                 **{f"stall_{c}_cycles": v for c, v in m["stall_cycles"].items()},
                 "speedup_vs_fp16": vs_ref.get("speedup"),
                 "energy_vs_fp16": m["energy_j_per_token"] / ref["energy_j_per_token"] if ref else None,
-                "acceptance_mode": w["acceptance_mode"], "alpha": acceptance.get("alpha"),
+                "acceptance_mode": w["acceptance_mode"],
+                "alpha": acceptance.get("alpha"),
                 "configured_alpha": acceptance.get("configured_alpha"),
                 "tokens_per_round": acceptance.get("tokens_per_round"),
-                "gamma": acceptance.get("gamma"), "leviathan_speedup": theory.get("leviathan_speedup"),
-                "cost_ratio_c": theory.get("cost_ratio_c"), "token_agreement": drift.get("token_agreement"),
+                "gamma": acceptance.get("gamma"),
+                "leviathan_speedup": theory.get("leviathan_speedup"),
+                "cost_ratio_c": theory.get("cost_ratio_c"),
+                "token_agreement": drift.get("token_agreement"),
                 "perplexity": drift.get("perplexity"),
-                **{f"{p}_step_{f}": steps.get(p, {}).get(f) for p in STEP_PHASES for f in STEP_FIELDS}}
+                **{f"{p}_step_{f}": steps.get(p, {}).get(f) for p in STEP_PHASES for f in STEP_FIELDS},
+            }
             row["speedup_vs_fp16_ci_low"], row["speedup_vs_fp16_ci_high"] = vs_ref.get("ci") or (None, None)
             for col, key in _RATIOS:
                 row[col] = w[key].get(acc)
@@ -296,15 +425,22 @@ REPORT_EXTRA_COLUMNS = ("precision", "specsim_version", "overrides", "inputs_sha
 def report_csv(report: dict) -> str:
     """The tidy rows as CSV (empty cells where a figure does not apply), then ``REPORT_EXTRA_COLUMNS``."""
     prov = report.get("provenance") or {}
-    extra = {"specsim_version": prov.get("specsim_version", ""),
-             "overrides": json.dumps(prov["overrides"]) if "overrides" in prov else "",
-             "inputs_sha256": prov.get("inputs_sha256", "")}
+    extra = {
+        "specsim_version": prov.get("specsim_version", ""),
+        "overrides": json.dumps(prov["overrides"]) if "overrides" in prov else "",
+        "inputs_sha256": prov.get("inputs_sha256", ""),
+    }
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=(*ROW_COLUMNS, *REPORT_EXTRA_COLUMNS))
     writer.writeheader()
     for row in report_rows(report):
-        writer.writerow({**{k: "" if v is None else v for k, v in row.items()},
-                         "precision": report["hardware"][row["accelerator"]].get("precision", ""), **extra})
+        writer.writerow(
+            {
+                **{k: "" if v is None else v for k, v in row.items()},
+                "precision": report["hardware"][row["accelerator"]].get("precision", ""),
+                **extra,
+            }
+        )
     return out.getvalue()
 
 
@@ -316,8 +452,11 @@ def ratio_text(value: float, ci: list[float] | None) -> str:
 def _drift_text(drift: dict) -> str:
     """``0.044 / 93.0``: token agreement with FP16 and perplexity, ``-`` for what the trace did not measure."""
     agreement, perplexity = drift.get("token_agreement"), drift.get("perplexity")
-    return (f"{agreement:.3f}" if agreement is not None else "-") + " / " + (
-        f"{perplexity:.1f}" if perplexity is not None else "-")
+    return (
+        (f"{agreement:.3f}" if agreement is not None else "-")
+        + " / "
+        + (f"{perplexity:.1f}" if perplexity is not None else "-")
+    )
 
 
 def hardware_text(hw: HardwareSummary) -> str:
@@ -344,7 +483,7 @@ def break_even_alpha(tokens: float, gamma: int) -> float | None:
     if tokens > gamma + 1:
         return None
     low, high = 0.0, 1.0
-    for _ in range(60):                    # iid_tokens_per_round rises with alpha
+    for _ in range(60):  # iid_tokens_per_round rises with alpha
         mid = (low + high) / 2
         low, high = (mid, high) if iid_tokens_per_round(mid, gamma) < tokens else (low, mid)
     return (low + high) / 2
@@ -370,40 +509,52 @@ def reading(report: dict, w: dict) -> list[str]:
         elif ci and ci[1] < 1:
             verdict = f"{main} decodes slower than {ref}: {s:.3f}x ({level} CI {ci[0]:.2f}-{ci[1]:.2f}, below 1)"
         elif ci:
-            verdict = (f"{main} vs {ref}: {s:.3f}x, but the {level} CI {ci[0]:.2f}-{ci[1]:.2f} includes 1 (no "
-                       "significant difference)")
+            verdict = (
+                f"{main} vs {ref}: {s:.3f}x, but the {level} CI {ci[0]:.2f}-{ci[1]:.2f} includes 1 (no "
+                "significant difference)"
+            )
         else:
             verdict = f"{main} vs {ref}: {s:.3f}x (one sequence: no interval)"
         d, c, v, tau = th["draft_passes_per_round"], th["cost_ratio_c"], th["verify_cost_ratio"], th["tokens_per_round"]
         gamma, alpha = th["gamma"], th["alpha"]
         cost = d * c + v
-        lines.append(f"{verdict}. A round costs {d:.2f} drafts x {c:.3f} + a verify of {v:.3f} = {cost:.2f} "
-                     f"{ref} decode passes and yields {tau:.2f} tokens.")
+        lines.append(
+            f"{verdict}. A round costs {d:.2f} drafts x {c:.3f} + a verify of {v:.3f} = {cost:.2f} "
+            f"{ref} decode passes and yields {tau:.2f} tokens."
+        )
         need = break_even_alpha(cost, gamma)
         if need is None:
-            lines.append(f"Breaking even needs {cost:.2f} tokens per round, more than the {gamma + 1} a round of "
-                         f"gamma {gamma} can yield: at this draft cost no acceptance rate makes {main} faster "
-                         f"than {ref}.")
+            lines.append(
+                f"Breaking even needs {cost:.2f} tokens per round, more than the {gamma + 1} a round of "
+                f"gamma {gamma} can yield: at this draft cost no acceptance rate makes {main} faster "
+                f"than {ref}."
+            )
         else:
             side = "below" if alpha < need else "above"
             slower = s < 1 and (not ci or ci[1] < 1)
             judged = f": too low to beat {ref} on this workload" if alpha < need and slower else ""
-            lines.append(f"Breaking even needs {cost:.2f} tokens per round: alpha {need:.2f} at gamma {gamma} "
-                         f"(i.i.d. acceptance); {main}'s draft accepts alpha {alpha:.3f}, {side} it{judged}.")
-    faster = [b for b, v in w["speedup"].items()                  # below 1 with the whole interval
-              if (w["speedup_ci"].get(b) or [v, v])[1] < 1]
+            lines.append(
+                f"Breaking even needs {cost:.2f} tokens per round: alpha {need:.2f} at gamma {gamma} "
+                f"(i.i.d. acceptance); {main}'s draft accepts alpha {alpha:.3f}, {side} it{judged}."
+            )
+    faster = [
+        b
+        for b, v in w["speedup"].items()  # below 1 with the whole interval
+        if (w["speedup_ci"].get(b) or [v, v])[1] < 1
+    ]
     if faster:
         hw = report["hardware"]
         lossy = [b for b in faster if not hw[b].get("lossless", True)]
         lossless = [b for b in faster if b not in lossy]
         parts = ([f"{_names(lossless)} (lossless)"] if lossless else []) + (
-            [f"{_names(lossy)} ({'none of them' if len(lossy) > 1 else 'not'} lossless)"] if lossy else [])
+            [f"{_names(lossy)} ({'none of them' if len(lossy) > 1 else 'not'} lossless)"] if lossy else []
+        )
         lines.append(f"Faster than {main} per decoded token here ({level} CI below 1): " + "; ".join(parts) + ".")
     return lines
 
 
-WIDE_COLUMNS = 190           #: the width of --wide's single table (at least)
-NARROW_COLUMNS = 100         #: the width of the split tables when output goes to a file or pipe without COLUMNS
+WIDE_COLUMNS = 190  #: the width of --wide's single table (at least)
+NARROW_COLUMNS = 100  #: the width of the split tables when output goes to a file or pipe without COLUMNS
 
 
 def report_console(wide: bool = False):
@@ -418,7 +569,7 @@ def report_console(wide: bool = False):
     width = None if sized else NARROW_COLUMNS
     if wide:
         width = max(WIDE_COLUMNS, Console(width=width).width)
-    return Console(width=width, markup=False, highlight=False)      # names are data, not markup
+    return Console(width=width, markup=False, highlight=False)  # names are data, not markup
 
 
 def _table(title: str, caption: str | None = None, edge: bool = False):
@@ -427,16 +578,31 @@ def _table(title: str, caption: str | None = None, edge: bool = False):
     from rich import box
     from rich.table import Table
 
-    return Table(title=title, caption=caption, caption_justify="left", title_justify="left", box=box.ASCII2,
-                 show_edge=edge, pad_edge=edge)
+    return Table(
+        title=title,
+        caption=caption,
+        caption_justify="left",
+        title_justify="left",
+        box=box.ASCII2,
+        show_edge=edge,
+        pad_edge=edge,
+    )
 
 
 def _say(console, text: str, indent: int = 2) -> None:
     """A paragraph under a table, wrapped to the console's width with a hanging indent."""
     import textwrap
 
-    console.print(textwrap.fill(text, width=max(console.width, 40), initial_indent=" " * indent,
-                                subsequent_indent=" " * (indent + 2), break_on_hyphens=False), soft_wrap=True)
+    console.print(
+        textwrap.fill(
+            text,
+            width=max(console.width, 40),
+            initial_indent=" " * indent,
+            subsequent_indent=" " * (indent + 2),
+            break_on_hyphens=False,
+        ),
+        soft_wrap=True,
+    )
 
 
 def _column(t, header: str, left: bool = False, no_wrap: bool = False) -> None:
@@ -456,9 +622,11 @@ def _output_text(report: dict, w: dict, acc: str) -> str:
 
 
 def _speedup_caption(main: str, drift: bool = True) -> str:
-    return (f"speedup = baseline time / {main} time per decoded token (end to end: with the prefill); energy "
-            f"eff. = baseline energy / {main} energy per token: > 1 means {main} is faster (more efficient)."
-            + (" token agr.: share of tokens equal to FP16's; ppl: perplexity" if drift else ""))
+    return (
+        f"speedup = baseline time / {main} time per decoded token (end to end: with the prefill); energy "
+        f"eff. = baseline energy / {main} energy per token: > 1 means {main} is faster (more efficient)."
+        + (" token agr.: share of tokens equal to FP16's; ppl: perplexity" if drift else "")
+    )
 
 
 def _title(w: dict) -> str:
@@ -485,13 +653,19 @@ def print_report(report: dict, console=None, wide: bool = False) -> None:
             _say(console, "one sequence: no confidence interval (give the workload more prompts)")
         th = w["theory"]
         if th:
-            configured = (f"configured alpha {th['configured_alpha']:.3f} -> {th['configured_speedup']:.3f}x; "
-                          if th.get("configured_alpha") is not None else "")
-            _say(console, f"Leviathan: {configured}realised alpha {th['alpha']:.3f}, gamma {th['gamma']}, "
-                          f"c {th['cost_ratio_c']:.3f} -> {th['leviathan_speedup']:.3f}x; with tokens/round "
-                          f"{th['tokens_per_round']:.2f}, {th['draft_passes_per_round']:.2f} drafts/round and verify "
-                          f"cost {th['verify_cost_ratio']:.3f} -> {th['step_cost_speedup']:.3f}x; simulated decode "
-                          f"{th['simulated_decode_speedup']:.3f}x over {report.get('reference', DEFAULT_REFERENCE)}")
+            configured = (
+                f"configured alpha {th['configured_alpha']:.3f} -> {th['configured_speedup']:.3f}x; "
+                if th.get("configured_alpha") is not None
+                else ""
+            )
+            _say(
+                console,
+                f"Leviathan: {configured}realised alpha {th['alpha']:.3f}, gamma {th['gamma']}, "
+                f"c {th['cost_ratio_c']:.3f} -> {th['leviathan_speedup']:.3f}x; with tokens/round "
+                f"{th['tokens_per_round']:.2f}, {th['draft_passes_per_round']:.2f} drafts/round and verify "
+                f"cost {th['verify_cost_ratio']:.3f} -> {th['step_cost_speedup']:.3f}x; simulated decode "
+                f"{th['simulated_decode_speedup']:.3f}x over {report.get('reference', DEFAULT_REFERENCE)}",
+            )
         for line in reading(report, w):
             _say(console, line)
     for name, diffs in report["differences"].items():
@@ -501,31 +675,44 @@ def print_report(report: dict, console=None, wide: bool = False) -> None:
     if not report["geomean_speedup"]:
         return
     if wide:
-        parts = [f"{label}: " + ", ".join(f"{b} {ratio_text(v, report[f'geomean_{key}_ci'][b])}"
-                                         for b, v in report[f"geomean_{key}"].items())
-                 for label, key in (("decode speedup", "speedup"), ("end to end", "speedup_end_to_end"),
-                                    ("energy efficiency", "energy_efficiency"))]
+        parts = [
+            f"{label}: "
+            + ", ".join(
+                f"{b} {ratio_text(v, report[f'geomean_{key}_ci'][b])}" for b, v in report[f"geomean_{key}"].items()
+            )
+            for label, key in (
+                ("decode speedup", "speedup"),
+                ("end to end", "speedup_end_to_end"),
+                ("energy efficiency", "energy_efficiency"),
+            )
+        ]
         _say(console, f"geomean of {main} ({level} CI) - " + "; ".join(parts), indent=0)
         return
     n = len(report["workloads"])
-    t = _table(f"geometric mean over {n} workload{'s' if n > 1 else ''}: {main}'s speedup ({level} CI)",
-               caption=_speedup_caption(main, drift=False))
+    t = _table(
+        f"geometric mean over {n} workload{'s' if n > 1 else ''}: {main}'s speedup ({level} CI)",
+        caption=_speedup_caption(main, drift=False),
+    )
     for header in ("accelerator", "decode speedup", "end to end", "energy eff."):
         _column(t, header, left=header == "accelerator")
     for b in report["geomean_speedup"]:
-        t.add_row(accelerator_label(report, b), *(ratio_text(report[f"geomean_{key}"][b],
-                                                              report[f"geomean_{key}_ci"][b]) for key in COMPARISONS))
+        t.add_row(
+            accelerator_label(report, b),
+            *(ratio_text(report[f"geomean_{key}"][b], report[f"geomean_{key}_ci"][b]) for key in COMPARISONS),
+        )
     console.print(t)
 
 
 #: the time and energy table's number columns: header (broken where it may wrap) and cell of a metrics dict
-_TIME_ENERGY = (("new\ntok.", lambda m: f"{m['tokens']}"),
-                ("prefill\nms", lambda m: f"{m['prefill_latency_s'] * 1e3:.3f}"),
-                ("decode\nms/tok", lambda m: f"{m['decode_latency_per_token_s'] * 1e3:.4f}"),
-                ("tok/s", lambda m: f"{m['tokens_per_s']:.1f}"),
-                ("mJ/tok", lambda m: f"{m['energy_j_per_token'] * 1e3:.4f}"),
-                ("energy % of\nDRAM/SRAM/\nPE/vec/\nstatic", _energy_shares),
-                ("roof-\nline\neff.", lambda m: f"{m['roofline_efficiency']:.3f}"))
+_TIME_ENERGY = (
+    ("new\ntok.", lambda m: f"{m['tokens']}"),
+    ("prefill\nms", lambda m: f"{m['prefill_latency_s'] * 1e3:.3f}"),
+    ("decode\nms/tok", lambda m: f"{m['decode_latency_per_token_s'] * 1e3:.4f}"),
+    ("tok/s", lambda m: f"{m['tokens_per_s']:.1f}"),
+    ("mJ/tok", lambda m: f"{m['energy_j_per_token'] * 1e3:.4f}"),
+    ("energy % of\nDRAM/SRAM/\nPE/vec/\nstatic", _energy_shares),
+    ("roof-\nline\neff.", lambda m: f"{m['roofline_efficiency']:.3f}"),
+)
 
 
 def _print_split(report: dict, w: dict, console, level: str) -> None:
@@ -534,12 +721,12 @@ def _print_split(report: dict, w: dict, console, level: str) -> None:
     console leaves the names room for it (else a line under the table gives the precisions)."""
     main = report["main"]
     cells = {acc: [cell(m) for _, cell in _TIME_ENERGY] for acc, m in w["accelerators"].items()}
-    widths = [max(max(map(len, h.split("\n"))), *(len(c[i]) for c in cells.values()))
-              for i, (h, _) in enumerate(_TIME_ENERGY)]
-    room = console.width - sum(widths) - 3 * len(widths)          # what the accelerator column may take
+    widths = [
+        max(max(map(len, h.split("\n"))), *(len(c[i]) for c in cells.values())) for i, (h, _) in enumerate(_TIME_ENERGY)
+    ]
+    room = console.width - sum(widths) - 3 * len(widths)  # what the accelerator column may take
     labelled = room >= max(max(len(a), (len(accelerator_label(report, a)) + 1) // 2 + 4) for a in cells)
-    t = _table(f"{_title(w)}: time and energy per accelerator",
-               caption=w["note"] if w["source"] == "shape" else None)
+    t = _table(f"{_title(w)}: time and energy per accelerator", caption=w["note"] if w["source"] == "shape" else None)
     _column(t, "accelerator", left=True)
     for header, _ in _TIME_ENERGY:
         _column(t, header, no_wrap=True)
@@ -549,12 +736,14 @@ def _print_split(report: dict, w: dict, console, level: str) -> None:
     if not labelled:
         _say(console, "precision: " + "; ".join(accelerator_label(report, a) for a in cells))
     t = _table(f"{_title(w)}: {main}'s speedup over each accelerator", caption=_speedup_caption(main))
-    for header in ("accelerator", f"decode speedup\n({level} CI)", "end to end", "energy eff.",
-                   "token agr.\n/ ppl"):
+    for header in ("accelerator", f"decode speedup\n({level} CI)", "end to end", "energy eff.", "token agr.\n/ ppl"):
         _column(t, header, left=header == "accelerator")
     for acc in w["accelerators"]:
-        t.add_row(acc, *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc]) for key in COMPARISONS),
-                  _output_text(report, w, acc))
+        t.add_row(
+            acc,
+            *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc]) for key in COMPARISONS),
+            _output_text(report, w, acc),
+        )
     console.print(t)
 
 
@@ -563,16 +752,34 @@ def _print_wide(report: dict, w: dict, console, level: str) -> None:
     main = report["main"]
     caption = _speedup_caption(main) + (f"\n{w['note']}" if w["source"] == "shape" else "")
     t = _table(_title(w), caption=caption, edge=True)
-    for header in ("accelerator", "array, clock, DRAM", "tokens", "prefill ms", "decode ms/token", "tokens/s",
-                   "mJ/token", "energy % DRAM/SRAM/PE/vec/static", "roofline eff.",
-                   f"{main} speedup (decode, {level} CI)", f"{main} speedup (end to end)", f"{main} energy eff.",
-                   "token agr. / ppl"):
+    for header in (
+        "accelerator",
+        "array, clock, DRAM",
+        "tokens",
+        "prefill ms",
+        "decode ms/token",
+        "tokens/s",
+        "mJ/token",
+        "energy % DRAM/SRAM/PE/vec/static",
+        "roofline eff.",
+        f"{main} speedup (decode, {level} CI)",
+        f"{main} speedup (end to end)",
+        f"{main} energy eff.",
+        "token agr. / ppl",
+    ):
         _column(t, header, left=header == "accelerator")
     for acc, m in w["accelerators"].items():
-        t.add_row(accelerator_label(report, acc), hardware_text(HardwareSummary(**report["hardware"][acc])),
-                  f"{m['tokens']}", f"{m['prefill_latency_s'] * 1e3:.3f}",
-                  f"{m['decode_latency_per_token_s'] * 1e3:.4f}", f"{m['tokens_per_s']:.1f}",
-                  f"{m['energy_j_per_token'] * 1e3:.4f}", _energy_shares(m), f"{m['roofline_efficiency']:.3f}",
-                  *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc]) for key in COMPARISONS),
-                  _output_text(report, w, acc))
+        t.add_row(
+            accelerator_label(report, acc),
+            hardware_text(HardwareSummary(**report["hardware"][acc])),
+            f"{m['tokens']}",
+            f"{m['prefill_latency_s'] * 1e3:.3f}",
+            f"{m['decode_latency_per_token_s'] * 1e3:.4f}",
+            f"{m['tokens_per_s']:.1f}",
+            f"{m['energy_j_per_token'] * 1e3:.4f}",
+            _energy_shares(m),
+            f"{m['roofline_efficiency']:.3f}",
+            *("-" if acc == main else ratio_text(w[key][acc], w[f"{key}_ci"][acc]) for key in COMPARISONS),
+            _output_text(report, w, acc),
+        )
     console.print(t)

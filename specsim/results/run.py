@@ -21,13 +21,15 @@ from specsim.typedconfig import file_key
 
 def _reader(cache: dict):
     """read_trace, memoized in ``cache`` by file, modification time and size (:func:`file_key`)."""
+
     def read(path) -> Trace:
         key = ("trace", *file_key(path))
         if key[-1] is None:
-            return read_trace(path)       # unreadable: its one-line error
+            return read_trace(path)  # unreadable: its one-line error
         if key not in cache:
             cache[key] = read_trace(path)
         return cache[key]
+
     return read
 
 
@@ -36,8 +38,10 @@ def _trace(acc: Accelerator, w: WorkloadConfig, cfg: RunConfig, read) -> Trace:
         return shape_trace_for(acc, w.shape, cfg.path, read, workload=w.name)
     role = acc.config.trace_role
     if role not in w.traces:
-        raise SpecsimError(f"{cfg.path}: workloads: {w.name!r} has no trace for accelerator {acc.name!r} "
-                           f"(traces.{role}; it has: {', '.join(w.traces)})")
+        raise SpecsimError(
+            f"{cfg.path}: workloads: {w.name!r} has no trace for accelerator {acc.name!r} "
+            f"(traces.{role}; it has: {', '.join(w.traces)})"
+        )
     return read(cfg.resolve(w.traces[role]))
 
 
@@ -47,9 +51,11 @@ def _check_same_workload(cfg: RunConfig, w: WorkloadConfig, traces: dict[str, Tr
     for name, t in traces.items():
         for key in ("model", "prompts_sha256"):
             if t.header.get(key) != first.header.get(key):
-                raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: trace {t.path} ({name}) has {key} "
-                                   f"{t.header.get(key)!r}, trace {first.path} ({first_name}) has "
-                                   f"{first.header.get(key)!r}")
+                raise SpecsimError(
+                    f"{cfg.path}: workloads: {w.name!r}: trace {t.path} ({name}) has {key} "
+                    f"{t.header.get(key)!r}, trace {first.path} ({first_name}) has "
+                    f"{first.header.get(key)!r}"
+                )
 
 
 def _replay_key(cfg: RunConfig, w: WorkloadConfig, acc: Accelerator) -> str:
@@ -58,12 +64,16 @@ def _replay_key(cfg: RunConfig, w: WorkloadConfig, acc: Accelerator) -> str:
     role = acc.config.trace_role
     if w.shape is not None:
         w = replace(w, shape=replace(w.shape, acceptance={role: w.shape.acceptance.get(role)}))
-    return repr(("replay", cfg.path, w, acc.name, acc.hardware, acc.energy, acc.config.decoding, role,
-                 acc.config.path))
+    return repr(("replay", cfg.path, w, acc.name, acc.hardware, acc.energy, acc.config.decoding, role, acc.config.path))
 
 
-def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None, overrides: Sequence[str] = (),
-        provenance: bool = True) -> dict:
+def run(
+    cfg: RunConfig,
+    progress: bool = True,
+    cache: dict | None = None,
+    overrides: Sequence[str] = (),
+    provenance: bool = True,
+) -> dict:
     """Simulate every workload on every accelerator; returns the report object.
 
     ``cache``: a dict kept by the caller across runs (a sweep's design points) that memoizes baseline
@@ -80,24 +90,30 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None, overri
     jobs = [(w, a, _replay_key(cfg, w, a)) for w in cfg.workloads for a in accs]
     roles = {a.config.trace_role for a in accs}
     traces: dict[str, dict[str, Trace]] = {}
-    for w in cfg.workloads:                 # load and check every input before simulating anything
+    for w in cfg.workloads:  # load and check every input before simulating anything
         unknown = sorted(set(w.traces) - roles)
         if unknown:
-            raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: traces.{unknown[0]}: unknown accelerator "
-                               f"(this config has: {', '.join(sorted(roles))})")
+            raise SpecsimError(
+                f"{cfg.path}: workloads: {w.name!r}: traces.{unknown[0]}: unknown accelerator "
+                f"(this config has: {', '.join(sorted(roles))})"
+            )
         _check_acceptance_roles(cfg, w, accs)
         todo = [a for wj, a, key in jobs if wj is w and key not in cache]
-        if w.shape is None and todo:    # real traces: all of them, to check they share model and prompts
+        if w.shape is None and todo:  # real traces: all of them, to check they share model and prompts
             traces[w.name] = {a.name: _trace(a, w, cfg, read) for a in accs}
             _check_same_workload(cfg, w, traces[w.name])
-        else:                           # shape-derived: only those not replayed yet
+        else:  # shape-derived: only those not replayed yet
             traces[w.name] = {a.name: _trace(a, w, cfg, read) for a in todo}
-    prepared = {key: prepare(a, traces[w.name][a.name], w.name)    # every trace checked, every residency
-                for w, a, key in jobs if key not in cache}           # fits, before anything is simulated
+    prepared = {
+        key: prepare(a, traces[w.name][a.name], w.name)  # every trace checked, every residency
+        for w, a, key in jobs
+        if key not in cache
+    }  # fits, before anything is simulated
     replays: dict[str, dict[str, Replay]] = {w.name: {} for w in cfg.workloads}
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=len(jobs), desc="simulating", unit="run", leave=False)
     for w, a, key in jobs:
         if bar:
@@ -111,13 +127,23 @@ def run(cfg: RunConfig, progress: bool = True, cache: dict | None = None, overri
         bar.close()
     hardware = {a.name: HardwareSummary.of(a) for a in accs}
     diffs = {a.name: d for a in accs[1:] if (d := differences(accs[0], a))}
-    beyond: dict[str, list[str]] = {}                 # one line per note, naming every accelerator it concerns
+    beyond: dict[str, list[str]] = {}  # one line per note, naming every accelerator it concerns
     for a in accs:
         for note in a.hardware.dram.beyond_preset():
             beyond.setdefault(note, []).append(a.name)
     notes = [f"{', '.join(names)}: {note}" for note, names in beyond.items()] + _gamma_notes(cfg, accs, read)
-    report = build_report(cfg.name, cfg.path, cfg.name, " + ".join(cfg.bases), hardware, replays,
-                          confidence=cfg.confidence, differences=diffs, notes=notes, reference=cfg.reference)
+    report = build_report(
+        cfg.name,
+        cfg.path,
+        cfg.name,
+        " + ".join(cfg.bases),
+        hardware,
+        replays,
+        confidence=cfg.confidence,
+        differences=diffs,
+        notes=notes,
+        reference=cfg.reference,
+    )
     if provenance:
         report["provenance"] = run_provenance(cfg, overrides, accs)
     return report
@@ -131,9 +157,11 @@ def _check_acceptance_roles(cfg: RunConfig, w: WorkloadConfig, accs: list[Accele
     speculative = {a.config.trace_role for a in accs if a.config.decoding.kind == "speculative"}
     for role in w.shape.acceptance:
         if role not in speculative:
-            raise SpecsimError(f"{cfg.path}: workloads: {w.name!r}: shape.acceptance.{role}: no speculative accelerator "
-                               f"replays it (speculative here: {', '.join(sorted(speculative)) or 'none'}); an "
-                               "acceptance profile applies to speculative decoding only")
+            raise SpecsimError(
+                f"{cfg.path}: workloads: {w.name!r}: shape.acceptance.{role}: no speculative accelerator "
+                f"replays it (speculative here: {', '.join(sorted(speculative)) or 'none'}); an "
+                "acceptance profile applies to speculative decoding only"
+            )
 
 
 def _gamma_notes(cfg: RunConfig, accs: list[Accelerator], read) -> list[str]:
@@ -148,14 +176,18 @@ def _gamma_notes(cfg: RunConfig, accs: list[Accelerator], read) -> list[str]:
             if w.shape is None and role in w.traces:
                 recorded = read(cfg.resolve(w.traces[role])).header["gamma"][0]
                 if recorded != dec.gamma:
-                    notes.append(f"{a.name}: decoding.gamma {dec.gamma} applies to shape workloads only; workload "
-                                 f"{w.name!r} replays its trace's gamma {recorded} (record one with --gamma "
-                                 f"{dec.gamma})")
+                    notes.append(
+                        f"{a.name}: decoding.gamma {dec.gamma} applies to shape workloads only; workload "
+                        f"{w.name!r} replays its trace's gamma {recorded} (record one with --gamma "
+                        f"{dec.gamma})"
+                    )
             elif w.shape is not None and isinstance(w.shape.acceptance.get(role), str):
                 recorded = read(cfg.resolve(w.shape.acceptance[role])).header["gamma"][0]
                 if recorded < dec.gamma:
-                    notes.append(f"{a.name}: workload {w.name!r} drafts gamma {dec.gamma} with acceptance from a "
-                                 f"gamma-{recorded} trace: positions {recorded + 1}-{dec.gamma} take its mean alpha")
+                    notes.append(
+                        f"{a.name}: workload {w.name!r} drafts gamma {dec.gamma} with acceptance from a "
+                        f"gamma-{recorded} trace: positions {recorded + 1}-{dec.gamma} take its mean alpha"
+                    )
     return notes
 
 
@@ -169,8 +201,9 @@ def results_folder(out: Path, signature: dict) -> Iterator[Path]:
             (tmp / RUN_MARKER).write_text(json.dumps(signature, indent=1))
             yield tmp
     except OSError as err:
-        raise SpecsimError(f"--out {out}: cannot write the results folder ({err.strerror or type(err).__name__}); "
-                           "nothing was written") from None
+        raise SpecsimError(
+            f"--out {out}: cannot write the results folder ({err.strerror or type(err).__name__}); nothing was written"
+        ) from None
 
 
 def write_report(report: dict, folder: Path) -> None:

@@ -29,7 +29,7 @@ def _betainc(a: float, b: float, x: float) -> float:
         return 0.0
     if x >= 1.0:
         return 1.0
-    if x > (a + 1) / (a + b + 2):                     # the fraction converges fast on this side only
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side only
         return 1.0 - _betainc(b, a, 1.0 - x)
     front = math.exp(a * math.log(x) + b * math.log1p(-x) - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))) / a
     tiny = 1e-300
@@ -37,8 +37,10 @@ def _betainc(a: float, b: float, x: float) -> float:
     d = 1.0 / (d if abs(d) > tiny else tiny)
     f = d
     for m in range(1, 500):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -80,13 +82,14 @@ class Estimate:
     value: float
     low: float | None = None
     high: float | None = None
-    se_log: float | None = None      #: standard error of log(value)
-    df: float | None = None          #: degrees of freedom of that error
-    n: int = 1                       #: sequences behind it
+    se_log: float | None = None  #: standard error of log(value)
+    df: float | None = None  #: degrees of freedom of that error
+    n: int = 1  #: sequences behind it
 
 
-def ratio_of_ratios(base_cost: np.ndarray, base_tokens: np.ndarray, main_cost: np.ndarray, main_tokens: np.ndarray,
-                    level: float) -> Estimate:
+def ratio_of_ratios(
+    base_cost: np.ndarray, base_tokens: np.ndarray, main_cost: np.ndarray, main_tokens: np.ndarray, level: float
+) -> Estimate:
     """``(sum base_cost / sum base_tokens) / (sum main_cost / sum main_tokens)`` over paired sequences,
     with its ``level`` confidence interval (see the module docstring)."""
     arrays = [np.asarray(a, dtype=float) for a in (base_cost, base_tokens, main_cost, main_tokens)]

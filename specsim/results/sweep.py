@@ -39,12 +39,18 @@ from specsim.results.report import ROW_COLUMNS, TEXT_COLUMNS, report_rows
 from specsim.results.stats import geometric_mean
 
 SCHEMA_VERSION = 1
-MANIFEST, POINTS, CSV, PARQUET, FAILURES = "sweep.json", "points.jsonl", "results.csv", "results.parquet", "failures.csv"
-CONNECT_TIMEOUT_S = 15.0       #: seconds a Dask scheduler has to connect and answer
-MAX_POINTS = 20_000            #: design points one sweep may hold
-MAX_DISTINCT_VALUES = 1_000    #: distinct (key, value) pairs one sweep may validate (about 20 ms each)
+MANIFEST, POINTS, CSV, PARQUET, FAILURES = (
+    "sweep.json",
+    "points.jsonl",
+    "results.csv",
+    "results.parquet",
+    "failures.csv",
+)
+CONNECT_TIMEOUT_S = 15.0  #: seconds a Dask scheduler has to connect and answer
+MAX_POINTS = 20_000  #: design points one sweep may hold
+MAX_DISTINCT_VALUES = 1_000  #: distinct (key, value) pairs one sweep may validate (about 20 ms each)
 KEY_LABEL = "sweep key"
-Point = tuple[tuple[str, Any], ...]          #: one design point: (dotted key, value) pairs in key order
+Point = tuple[tuple[str, Any], ...]  #: one design point: (dotted key, value) pairs in key order
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,15 @@ class SweepPlan:
         """What a results folder must match to be resumed: the arguments and the content of every input."""
         from specsim._version import __version__
 
-        return {"schema": SCHEMA_VERSION, "specsim": __version__, "config": self.config,
-                "overrides": list(self.overrides), "keys": list(self.keys),
-                "points": [[[k, v] for k, v in p] for p in self.points],
-                "inputs": {f: sha256_file(f) for f in sorted({self.config, *self.inputs})}}
+        return {
+            "schema": SCHEMA_VERSION,
+            "specsim": __version__,
+            "config": self.config,
+            "overrides": list(self.overrides),
+            "keys": list(self.keys),
+            "points": [[[k, v] for k, v in p] for p in self.points],
+            "inputs": {f: sha256_file(f) for f in sorted({self.config, *self.inputs})},
+        }
 
 
 @dataclass
@@ -78,8 +89,7 @@ class SweepSummary:
     failures: list[dict] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"{self.points} points: {self.ran} run, {self.skipped} already done, "
-                f"{len(self.failures)} failed")
+        return f"{self.points} points: {self.ran} run, {self.skipped} already done, {len(self.failures)} failed"
 
 
 def grid(axes: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -93,8 +103,9 @@ def grid(axes: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(list(axes[k]) for k in keys))]
 
 
-def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str, Any]],
-         overrides: Sequence[str] = ()) -> SweepPlan:
+def plan(
+    config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str, Any]], overrides: Sequence[str] = ()
+) -> SweepPlan:
     """Validate a sweep before anything runs: every key against the config schema, every value (ranges,
     choices, files) on the config as is; repeated points and empty value lists are errors."""
     path = Path(config)
@@ -105,13 +116,16 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
     elif isinstance(space, Sequence) and all(isinstance(p, dict) for p in space):
         points = [dict(p) for p in space]
     else:
-        raise SpecsimError("sweep space: expected a mapping of key -> values (a grid) or a list of mappings "
-                           "(explicit points)")
+        raise SpecsimError(
+            "sweep space: expected a mapping of key -> values (a grid) or a list of mappings (explicit points)"
+        )
     if not points:
         raise SpecsimError("sweep space: no design points")
     if len(points) > MAX_POINTS:
-        raise SpecsimError(f"sweep space: {len(points):,} design points, more than the {MAX_POINTS:,} one sweep may "
-                           "hold; split it into several sweeps")
+        raise SpecsimError(
+            f"sweep space: {len(points):,} design points, more than the {MAX_POINTS:,} one sweep may "
+            "hold; split it into several sweeps"
+        )
     keys: list[str] = []
     canonical_points = []
     for p in points:
@@ -123,8 +137,10 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
             if ck in canon:
                 raise SpecsimError(f"sweep key {k}: names the same config key as another key of the point ({ck})")
             if ck in ROW_COLUMNS or ck == "point":
-                raise SpecsimError(f"sweep key {k}: clashes with the results column {ck!r}; sweep its sub-keys "
-                                   f"instead (e.g. {ck}.<key>)")
+                raise SpecsimError(
+                    f"sweep key {k}: clashes with the results column {ck!r}; sweep its sub-keys "
+                    f"instead (e.g. {ck}.<key>)"
+                )
             canon[ck] = v
             if ck not in keys:
                 keys.append(ck)
@@ -146,9 +162,11 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
                 values[k].append(v)
     distinct = sum(len(v) for v in values.values())
     if distinct > MAX_DISTINCT_VALUES:
-        raise SpecsimError(f"sweep space: {distinct:,} distinct key values, more than the {MAX_DISTINCT_VALUES:,} one "
-                           "sweep checks (about 20 ms each); split it into several sweeps")
-    baselines: dict = {}                # baseline run configs, loaded once for all values
+        raise SpecsimError(
+            f"sweep space: {distinct:,} distinct key values, more than the {MAX_DISTINCT_VALUES:,} one "
+            "sweep checks (about 20 ms each); split it into several sweeps"
+        )
+    baselines: dict = {}  # baseline run configs, loaded once for all values
     inputs = input_files(load_run_config(path, list(overrides)), baselines)
     for key, vals in values.items():
         for v in vals:
@@ -156,7 +174,7 @@ def plan(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str
             try:
                 inputs |= input_files(cfg, baselines)
             except SpecsimError:
-                pass            # a baseline that cannot be built for this value alone: its points record it
+                pass  # a baseline that cannot be built for this value alone: its points record it
     return SweepPlan(str(path.resolve()), tuple(overrides), tuple(keys), normalized, tuple(sorted(inputs)))
 
 
@@ -178,8 +196,10 @@ def _plain(value: Any) -> Any:
 
 def _describe(point: Point, limit: int | None = None) -> str:
     """``key=value, ...`` of a point (each key and value cut to ``limit`` characters for messages)."""
+
     def short(x: Any) -> str:
         return str(x) if limit is None else cut(str(x), limit)
+
     return ", ".join(f"{short(k)}={short(v)}" for k, v in point) or "the config as is"
 
 
@@ -205,7 +225,7 @@ def run_points(config: str, overrides: tuple[str, ...], points: list[tuple[int, 
 
             cfg = load_run_config(config, list(overrides), list(point), label=KEY_LABEL)
             record["rows"] = report_rows(run(cfg, progress=False, cache=_CACHE, provenance=False))
-        except Exception as err:   # noqa: BLE001 - a failed point is recorded, the sweep goes on
+        except Exception as err:  # noqa: BLE001 - a failed point is recorded, the sweep goes on
             message = str(err).splitlines()[0] if str(err) else ""
             record["error"] = f"{type(err).__name__}: {message}"
         out.append(record)
@@ -215,7 +235,7 @@ def run_points(config: str, overrides: tuple[str, ...], points: list[tuple[int, 
 def _chunks(todo: list[tuple[int, Point]], workers: int) -> list[list[tuple[int, Point]]]:
     """Small chunks (at most 4 points): few round trips, yet points are written soon after they finish."""
     size = max(1, min(4, len(todo) // (workers * 8)))
-    return [todo[i:i + size] for i in range(0, len(todo), size)]
+    return [todo[i : i + size] for i in range(0, len(todo), size)]
 
 
 def _run_local(plan_: SweepPlan, todo: list[tuple[int, Point]], workers: int) -> Iterator[list[dict]]:
@@ -243,8 +263,9 @@ def connect(scheduler: Any):
     try:
         from distributed import Client
     except ImportError:
-        raise SpecsimError("--scheduler: the Dask executor needs the 'distributed' package "
-                           "(pip install 'dask[distributed]')") from None
+        raise SpecsimError(
+            "--scheduler: the Dask executor needs the 'distributed' package (pip install 'dask[distributed]')"
+        ) from None
     if isinstance(scheduler, Client):
         return scheduler
     import concurrent.futures
@@ -252,10 +273,11 @@ def connect(scheduler: Any):
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     attempt = pool.submit(Client, str(scheduler), timeout="5s")
     try:
-        return attempt.result(timeout=CONNECT_TIMEOUT_S)     # connect and handshake, whatever answers there
+        return attempt.result(timeout=CONNECT_TIMEOUT_S)  # connect and handshake, whatever answers there
     except concurrent.futures.TimeoutError:
-        raise SpecsimError(f"--scheduler {scheduler}: no Dask scheduler answered within {CONNECT_TIMEOUT_S:g} s") \
-            from None
+        raise SpecsimError(
+            f"--scheduler {scheduler}: no Dask scheduler answered within {CONNECT_TIMEOUT_S:g} s"
+        ) from None
     except (OSError, TimeoutError, ValueError, MemoryError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SpecsimError(f"--scheduler {scheduler}: cannot reach a Dask scheduler ({cut(reason, 120)})") from None
@@ -268,8 +290,9 @@ def _run_dask(plan_: SweepPlan, todo: list[tuple[int, Point]], client, owned: bo
 
     try:
         workers = max(1, sum(client.nthreads().values()))
-        futures = [client.submit(run_points, plan_.config, plan_.overrides, c, pure=False)
-                   for c in _chunks(todo, workers)]
+        futures = [
+            client.submit(run_points, plan_.config, plan_.overrides, c, pure=False) for c in _chunks(todo, workers)
+        ]
         try:
             for f in as_completed(futures):
                 yield f.result()
@@ -282,6 +305,7 @@ def _run_dask(plan_: SweepPlan, todo: list[tuple[int, Point]], client, owned: bo
 
 # ---- the results folder -----------------------------------------------------------------------------
 
+
 def _valid_record(rec: Any, plan_: SweepPlan) -> bool:
     """A finished point as this sweep writes it: its index, its own parameters, rows or an error."""
     point = rec.get("point") if isinstance(rec, dict) else None
@@ -292,8 +316,10 @@ def _valid_record(rec: Any, plan_: SweepPlan) -> bool:
     if "error" in rec:
         return isinstance(rec["error"], str) and set(rec) == {"point", "params", "error"}
     rows = rec.get("rows")
-    return isinstance(rows, list) and all(isinstance(r, dict) and list(r) == list(ROW_COLUMNS)
-                                          and all(_cell_ok(c, r[c]) for c in ROW_COLUMNS) for r in rows)
+    return isinstance(rows, list) and all(
+        isinstance(r, dict) and list(r) == list(ROW_COLUMNS) and all(_cell_ok(c, r[c]) for c in ROW_COLUMNS)
+        for r in rows
+    )
 
 
 def _cell_ok(column: str, value: Any) -> bool:
@@ -335,14 +361,16 @@ def _lock(out: Path):
     """Hold an exclusive lock on ``out`` for this sweep (POSIX); a second sweep on the folder is refused."""
     try:
         import fcntl
-    except ImportError:             # not POSIX: no lock
+    except ImportError:  # not POSIX: no lock
         return None
-    handle = (out / ".lock").open("a")        # never truncates: a lock file holds nothing
+    handle = (out / ".lock").open("a")  # never truncates: a lock file holds nothing
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise SpecsimError(f"{out}: another sweep is writing to this folder; wait for it or use another --out") from None
+        raise SpecsimError(
+            f"{out}: another sweep is writing to this folder; wait for it or use another --out"
+        ) from None
     return handle
 
 
@@ -361,11 +389,16 @@ def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool):
         if old != manifest:
             what = next((k for k in manifest if old.get(k) != manifest[k]), "schema")
             if what == "inputs":
-                changed = sorted(f for f in {*manifest["inputs"], *(old.get("inputs") or {})}
-                                 if manifest["inputs"].get(f) != (old.get("inputs") or {}).get(f))
+                changed = sorted(
+                    f
+                    for f in {*manifest["inputs"], *(old.get("inputs") or {})}
+                    if manifest["inputs"].get(f) != (old.get("inputs") or {}).get(f)
+                )
                 what = f"input file {changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1 else "")
-            raise SpecsimError(f"{out}: holds a sweep with other arguments ({what} differs); use another --out "
-                               "or re-run with the same config, inputs and --set values to resume it")
+            raise SpecsimError(
+                f"{out}: holds a sweep with other arguments ({what} differs); use another --out "
+                "or re-run with the same config, inputs and --set values to resume it"
+            )
     elif out.exists() and any(p.name != ".lock" or p.stat().st_size for p in out.iterdir()):
         raise SpecsimError(f"{out}: not empty and not a sweep folder; use another --out")
     try:
@@ -380,7 +413,7 @@ def _open_folder(plan_: SweepPlan, out: Path, retry_failed: bool):
         if not mpath.exists():
             with atomic_file(mpath) as tmp:
                 tmp.write_text(json.dumps(manifest, indent=1))
-        with atomic_file(out / POINTS) as tmp:    # points.jsonl without dropped lines, before appending
+        with atomic_file(out / POINTS) as tmp:  # points.jsonl without dropped lines, before appending
             tmp.write_text("".join(json.dumps(records[i]) + "\n" for i in sorted(records)))
     except OSError as err:
         if lock:
@@ -407,7 +440,7 @@ def table(plan_: SweepPlan, records: dict[int, dict]):
         for row in rec.get("rows", ()):
             rows.append({"point": i, **{k: params.get(k) for k in plan_.keys}, **row})
     frame = pd.DataFrame(rows, columns=["point", *plan_.keys, *ROW_COLUMNS])
-    for key in plan_.keys:                # parquet needs one type per column: mixed values become text
+    for key in plan_.keys:  # parquet needs one type per column: mixed values become text
         kinds = {type(v) for v in frame[key] if v is not None}
         if kinds and not (kinds <= {int, float} or kinds == {bool} or kinds == {str}):
             frame[key] = frame[key].map(lambda v: v if v is None else json.dumps(v) if not isinstance(v, str) else v)
@@ -440,9 +473,17 @@ def _write_tables(out: Path, frame, failures: list[dict]) -> None:
         fpath.unlink()
 
 
-def sweep(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[str, Any]], *,
-          workers: int | None = None, scheduler: Any = None, out: str | Path | None = None,
-          overrides: Sequence[str] = (), progress: bool = True, retry_failed: bool = False):
+def sweep(
+    config: str | Path,
+    space: dict[str, Sequence[Any]] | Sequence[dict[str, Any]],
+    *,
+    workers: int | None = None,
+    scheduler: Any = None,
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    progress: bool = True,
+    retry_failed: bool = False,
+):
     """Run a design-space sweep and return its tidy table (a pandas DataFrame).
 
     ``space``: a grid ``{"hardware.array.rows": [16, 32, 64], "decoding.gamma": [2, 4, 8]}`` or a list of
@@ -456,7 +497,7 @@ def sweep(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[st
     workers = int(workers) if workers else (os.cpu_count() or 1)
     if workers < 1:
         raise SpecsimError(f"workers: expected at least 1, got {workers}")
-    client = connect(scheduler) if scheduler is not None else None   # unreachable: fail before writing
+    client = connect(scheduler) if scheduler is not None else None  # unreachable: fail before writing
     out_path = Path(out) if out is not None else None
     records, lock = _open_folder(plan_, out_path, retry_failed) if out_path else ({}, None)
     try:
@@ -475,14 +516,25 @@ def sweep(config: str | Path, space: dict[str, Sequence[Any]] | Sequence[dict[st
     return frame
 
 
-def _run_todo(plan_: SweepPlan, todo, records: dict, summary: SweepSummary, client, scheduler, workers: int,
-              out_path: Path | None, progress: bool) -> None:
+def _run_todo(
+    plan_: SweepPlan,
+    todo,
+    records: dict,
+    summary: SweepSummary,
+    client,
+    scheduler,
+    workers: int,
+    out_path: Path | None,
+    progress: bool,
+) -> None:
     """Run the unfinished points, appending each record to ``points.jsonl`` as it arrives."""
-    batches = _run_dask(plan_, todo, client, owned=client is not scheduler) if client else \
-        _run_local(plan_, todo, workers)
+    batches = (
+        _run_dask(plan_, todo, client, owned=client is not scheduler) if client else _run_local(plan_, todo, workers)
+    )
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=len(todo), desc="sweep", unit="point", file=sys.stderr)
     sink = (out_path / POINTS).open("a") if out_path else None
     try:
@@ -497,10 +549,12 @@ def _run_todo(plan_: SweepPlan, todo, records: dict, summary: SweepSummary, clie
                 bar.update(len(batch))
     except SpecsimError:
         raise
-    except Exception as err:   # noqa: BLE001 - a worker died (BrokenProcessPool, KilledWorker, lost cluster)
+    except Exception as err:  # noqa: BLE001 - a worker died (BrokenProcessPool, KilledWorker, lost cluster)
         saved = f"; the {len(records)} finished points are in {out_path / POINTS}, re-run to resume" if sink else ""
-        raise SpecsimError(f"sweep: a worker was lost ({type(err).__name__}: "
-                           f"{str(err).splitlines()[0] if str(err) else 'no message'}){saved}") from None
+        raise SpecsimError(
+            f"sweep: a worker was lost ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else 'no message'}){saved}"
+        ) from None
     finally:
         if sink:
             sink.close()

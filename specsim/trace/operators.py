@@ -37,9 +37,11 @@ class OpSpec:
 
 def attention_ops(layer: int, heads: int, head_dim: int) -> list[OpSpec]:
     """QK^T over the KV length, softmax, and PV, for every head."""
-    return [OpSpec("attn_qk", layer, "attn_qk", M_TOKENS, DIM_KV, head_dim, heads),
-            OpSpec("softmax", layer, "softmax", M_TOKENS, DIM_KV, 1, heads),
-            OpSpec("attn_pv", layer, "attn_pv", M_TOKENS, head_dim, DIM_KV, heads)]
+    return [
+        OpSpec("attn_qk", layer, "attn_qk", M_TOKENS, DIM_KV, head_dim, heads),
+        OpSpec("softmax", layer, "softmax", M_TOKENS, DIM_KV, 1, heads),
+        OpSpec("attn_pv", layer, "attn_pv", M_TOKENS, head_dim, DIM_KV, heads),
+    ]
 
 
 def architecture_template(arch, weight_format: str) -> list[OpSpec]:
@@ -50,21 +52,35 @@ def architecture_template(arch, weight_format: str) -> list[OpSpec]:
     q, kv = arch.heads * hd, arch.kv_heads * hd
     ops: list[OpSpec] = []
     for layer in range(arch.layers):
+
         def gemm(name, n, k, layer=layer):
             return OpSpec("gemm", layer, name, M_TOKENS, n, k, 1, weight_format)
 
         def vector(kind, name, n, layer=layer):
             return OpSpec(kind, layer, name, M_TOKENS, n, 1)
 
-        ops += [vector("norm", "input_layernorm", h), gemm("q_proj", q, h), gemm("k_proj", kv, h),
-                gemm("v_proj", kv, h), *attention_ops(layer, arch.heads, hd), gemm("o_proj", h, q),
-                vector("norm", "post_attention_layernorm", h)]
+        ops += [
+            vector("norm", "input_layernorm", h),
+            gemm("q_proj", q, h),
+            gemm("k_proj", kv, h),
+            gemm("v_proj", kv, h),
+            *attention_ops(layer, arch.heads, hd),
+            gemm("o_proj", h, q),
+            vector("norm", "post_attention_layernorm", h),
+        ]
         if arch.family == "opt":  # ReLU MLP without a gate
             ops += [gemm("fc1", ffn, h), vector("activation", "act_fn", ffn), gemm("fc2", h, ffn)]
         else:  # gated (SwiGLU) MLP
-            ops += [gemm("gate_proj", ffn, h), vector("activation", "act_fn", ffn), gemm("up_proj", ffn, h),
-                    gemm("down_proj", h, ffn)]
-    ops += [OpSpec("norm", -1, "norm", M_TOKENS, h, 1), OpSpec("gemm", -1, "lm_head", M_LOGITS, arch.vocab, h, 1, "fp16")]
+            ops += [
+                gemm("gate_proj", ffn, h),
+                vector("activation", "act_fn", ffn),
+                gemm("up_proj", ffn, h),
+                gemm("down_proj", h, ffn),
+            ]
+    ops += [
+        OpSpec("norm", -1, "norm", M_TOKENS, h, 1),
+        OpSpec("gemm", -1, "lm_head", M_LOGITS, arch.vocab, h, 1, "fp16"),
+    ]
     return ops
 
 

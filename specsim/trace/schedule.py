@@ -73,15 +73,19 @@ class AcceptanceProfile:
         """Per-position acceptance of a real trace; positions beyond its gamma use its alpha."""
         s = summarize(trace)
         if trace.header.get("mode") != "speculative" or s.rounds == 0:
-            raise SpecsimError(f"{trace.path}: holds no acceptance events ({trace.header.get('mode')} decoding); "
-                               "take acceptance from a speculative trace")
+            raise SpecsimError(
+                f"{trace.path}: holds no acceptance events ({trace.header.get('mode')} decoding); "
+                "take acceptance from a speculative trace"
+            )
         pos = list(s.position_acceptance[:gamma]) + [s.alpha] * max(0, gamma - len(s.position_acceptance))
         return cls(tuple(pos), f"trace {trace.path} ({trace.header['draft']}, gamma {trace.header['gamma']})")
 
     @classmethod
     def of(cls, source: float | Trace, gamma: int) -> AcceptanceProfile:
         """From an i.i.d. alpha in [0, 1] or a speculative trace (the one rule every caller uses)."""
-        return cls.parametric(float(source), gamma) if isinstance(source, (int, float)) else cls.from_trace(source, gamma)
+        return (
+            cls.parametric(float(source), gamma) if isinstance(source, (int, float)) else cls.from_trace(source, gamma)
+        )
 
     @property
     def survival(self) -> np.ndarray:
@@ -110,7 +114,7 @@ class AcceptanceProfile:
         rounds, tokens, k = [], 1, start
         while tokens < max_new_tokens:
             u = (_van_der_corput(k + 1) + shift) % 1.0
-            a = int((survival[1:] > u).sum())      # survival is non-increasing: leading positions passed
+            a = int((survival[1:] > u).sum())  # survival is non-increasing: leading positions passed
             rounds.append(a)
             tokens += a + 1
             k += 1
@@ -139,14 +143,16 @@ def _van_der_corput(k: int) -> float:
 
 
 ACCEPTANCE_MODES = ("sampled", "expected")
-MAX_OPERATOR_ROWS = 4_000_000    #: operators one replay may simulate (about 2 GB of tables; half a minute or so)
+MAX_OPERATOR_ROWS = 4_000_000  #: operators one replay may simulate (about 2 GB of tables; half a minute or so)
 
 
 def check_operator_rows(rows: int, where: str) -> None:
     """One line when a replay would simulate more than :data:`MAX_OPERATOR_ROWS` operators."""
     if rows > MAX_OPERATOR_ROWS:
-        raise SpecsimError(f"{where}: about {rows:,} operators to replay, more than the {MAX_OPERATOR_ROWS:,} one "
-                           "run may simulate; give fewer prompts or new tokens")
+        raise SpecsimError(
+            f"{where}: about {rows:,} operators to replay, more than the {MAX_OPERATOR_ROWS:,} one "
+            "run may simulate; give fewer prompts or new tokens"
+        )
 
 
 def shape_draft_format(scheme: str) -> str | None:
@@ -159,14 +165,24 @@ def shape_draft_format(scheme: str) -> str | None:
     if name == "speq":
         return f"bsfp_draft_{arg}" if arg else "bsfp_draft"
     if not (scheme == "mxfp4" or re.fullmatch(r"int[2-68](_g[1-9][0-9]*)?", scheme)):
-        raise SpecsimError(f"--shape: draft scheme '{scheme}' is not supported for shape-only workloads; use one "
-                           "weight-view draft (speq[:layout], mxfp4, int<bits>[_g<group>]) or none")
+        raise SpecsimError(
+            f"--shape: draft scheme '{scheme}' is not supported for shape-only workloads; use one "
+            "weight-view draft (speq[:layout], mxfp4, int<bits>[_g<group>]) or none"
+        )
     return scheme
 
 
-def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceProfile | None,
-                prompt_lens: list[int], max_new_tokens: int, seed: int | Sequence[int],
-                target_format: str = "fp16", acceptance: str = "sampled") -> tuple[dict, dict[str, np.ndarray]]:
+def shape_trace(
+    arch,
+    draft_format: str | None,
+    gamma: int,
+    profile: AcceptanceProfile | None,
+    prompt_lens: list[int],
+    max_new_tokens: int,
+    seed: int | Sequence[int],
+    target_format: str = "fp16",
+    acceptance: str = "sampled",
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Header and arrays of a shape-derived trace: ``arch``'s operator template (decoder linears in
     ``target_format``), passes scheduled from acceptance events drawn from ``profile`` (or plain
     decoding when ``draft_format`` is None).
@@ -184,14 +200,30 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
     # bound the work before scheduling anything: passes at the expected tokens per round, each level's operators
     rounds = max_new_tokens / profile.expected_tokens_per_round if profile else max_new_tokens
     passes = len(prompt_lens) * (2 + math.ceil(rounds) * (gamma + 1 if profile else 1))
-    check_operator_rows(passes * max(len(t) for t in templates.values()),
-                        f"shape workload {arch.name} ({len(prompt_lens)} prompts x {max_new_tokens} tokens)")
+    check_operator_rows(
+        passes * max(len(t) for t in templates.values()),
+        f"shape workload {arch.name} ({len(prompt_lens)} prompts x {max_new_tokens} tokens)",
+    )
     rng = np.random.default_rng(seed)
-    shift = float(rng.random())                   # expected mode: one Cranley-Patterson shift per stream
+    shift = float(rng.random())  # expected mode: one Cranley-Patterson shift per stream
     quasi_index = 0
-    arrays: dict[str, list] = {k: [] for k in ("round_prompt", "round_level", "round_drafted", "round_accepted",
-                                               "prompt_len", "generated_len", "step_prompt", "step_level",
-                                               "step_phase", "step_tokens", "step_past", "step_logits")}
+    arrays: dict[str, list] = {
+        k: []
+        for k in (
+            "round_prompt",
+            "round_level",
+            "round_drafted",
+            "round_accepted",
+            "prompt_len",
+            "generated_len",
+            "step_prompt",
+            "step_level",
+            "step_phase",
+            "step_tokens",
+            "step_past",
+            "step_logits",
+        )
+    }
     for i, plen in enumerate(prompt_lens):
         if draft_format is None:
             steps, generated = autoregressive_steps(plen, max_new_tokens), max_new_tokens
@@ -204,14 +236,17 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
             steps = speculative_steps(plen, accepted, gamma)
             generated = min(max_new_tokens, 1 + sum(a + 1 for a in accepted))
             for a in accepted:
-                for key, value in zip(("round_prompt", "round_level", "round_drafted", "round_accepted"),
-                                      (i, 0, gamma, a)):
+                for key, value in zip(
+                    ("round_prompt", "round_level", "round_drafted", "round_accepted"), (i, 0, gamma, a)
+                ):
                     arrays[key].append(value)
         arrays["prompt_len"].append(plen)
         arrays["generated_len"].append(generated)
         for level, phase, tokens, past, logits in steps:
-            for key, value in zip(("step_prompt", "step_level", "step_phase", "step_tokens", "step_past",
-                                   "step_logits"), (i, level, phase, tokens, past, logits)):
+            for key, value in zip(
+                ("step_prompt", "step_level", "step_phase", "step_tokens", "step_past", "step_logits"),
+                (i, level, phase, tokens, past, logits),
+            ):
                 arrays[key].append(value)
     ops, names, formats = template_arrays(templates)
     out = {k: np.asarray(v) for k, v in arrays.items()}
@@ -221,20 +256,29 @@ def shape_trace(arch, draft_format: str | None, gamma: int, profile: AcceptanceP
     header = {
         "source": "shape",
         "shape_note": f"SHAPE-DERIVED workload: architecture {arch.name} (no weights were run); acceptance "
-                      + ((f"{'sampled from' if acceptance == 'sampled' else 'at the expectation of'} {profile.source}")
-                         if profile else "not applicable (plain decoding)"),
-        "model": arch.name, "architecture": arch.__dict__,
+        + (
+            (f"{'sampled from' if acceptance == 'sampled' else 'at the expectation of'} {profile.source}")
+            if profile
+            else "not applicable (plain decoding)"
+        ),
+        "model": arch.name,
+        "architecture": arch.__dict__,
         "draft": f"shape:{draft_format}" if draft_format else "none",
-        "mode": "speculative" if draft_format else "autoregressive", "gamma": [gamma] if draft_format else [],
-        "verify": "greedy", "seed": list(seed) if isinstance(seed, Sequence) else seed,
-        "max_new_tokens": max_new_tokens, "prompt_count": len(prompt_lens),
+        "mode": "speculative" if draft_format else "autoregressive",
+        "gamma": [gamma] if draft_format else [],
+        "verify": "greedy",
+        "seed": list(seed) if isinstance(seed, Sequence) else seed,
+        "max_new_tokens": max_new_tokens,
+        "prompt_count": len(prompt_lens),
         "acceptance_mode": acceptance if draft_format else None,
         "expected_tokens_per_round": profile.expected_tokens_per_round if profile else None,
         "configured_alpha": profile.pooled_alpha if profile else None,
         "levels": ["target"] + (["draft"] if draft_format else []),
         "level_formats": [target_format] + ([draft_format] if draft_format else []),
         "activation_formats": ["fp16"] * (2 if draft_format else 1),
-        "op_names": names, "formats": formats, "layer_stat_names": list(LAYER_STATS),
+        "op_names": names,
+        "formats": formats,
+        "layer_stat_names": list(LAYER_STATS),
         "acceptance_profile": list(profile.position_acceptance) if profile else None,
     }
     return header, out

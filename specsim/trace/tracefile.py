@@ -55,12 +55,18 @@ from specsim.errors import SpecsimError, shown
 KIND = "specsim-trace"
 SCHEMA_VERSION = 2
 HEADER_KEY = "__header__"
-MAX_HEADER_BYTES = 16 << 20    #: a trace header larger than this is not one specsim wrote
+MAX_HEADER_BYTES = 16 << 20  #: a trace header larger than this is not one specsim wrote
 PHASES = ("prefill", "draft", "verify", "decode")  #: step_phase codes
 OP_KINDS = ("gemm", "attn_qk", "attn_pv", "softmax", "norm", "activation")  #: op_kind codes
 MODES = ("speculative", "autoregressive", "drift")
-LAYER_STATS = ("w_zero_frac", "a_zero_frac", "w_olive_pair_frac", "a_olive_pair_frac", "tender_groups",
-               "bsfp_outlier_frac")
+LAYER_STATS = (
+    "w_zero_frac",
+    "a_zero_frac",
+    "w_olive_pair_frac",
+    "a_olive_pair_frac",
+    "tender_groups",
+    "bsfp_outlier_frac",
+)
 
 #: name -> (dtype, length group); arrays of one group must have equal lengths
 SCHEMA: dict[str, tuple[str, str]] = {
@@ -90,13 +96,28 @@ SCHEMA: dict[str, tuple[str, str]] = {
     "ls_name": ("int16", "layers"),
     **{name: ("float32", "layers") for name in LAYER_STATS},
 }
+
+
 def empty_arrays(*groups: str) -> dict[str, np.ndarray]:
     """Zero-length arrays for every schema array of the given length groups (parts a trace leaves out)."""
     return {name: np.zeros(0, dtype=dtype) for name, (dtype, group) in SCHEMA.items() if group in groups}
 
 
-REQUIRED_HEADER = ("kind", "schema_version", "model", "draft", "mode", "gamma", "verify", "levels",
-                   "level_formats", "activation_formats", "op_names", "formats", "payload_sha256")
+REQUIRED_HEADER = (
+    "kind",
+    "schema_version",
+    "model",
+    "draft",
+    "mode",
+    "gamma",
+    "verify",
+    "levels",
+    "level_formats",
+    "activation_formats",
+    "op_names",
+    "formats",
+    "payload_sha256",
+)
 
 
 def payload_sha256(arrays: dict[str, np.ndarray]) -> str:
@@ -130,8 +151,10 @@ def _stored(name: str, values) -> np.ndarray:
     if a.size and dtype.kind in "iu" and a.dtype.kind in "iuf":
         info = np.iinfo(dtype)
         if a.min() < info.min or a.max() > info.max:
-            raise SpecsimError(f"trace array '{name}': values up to {a.max()} do not fit {dtype} "
-                               f"({info.min}..{info.max}); the workload is too large for the trace format")
+            raise SpecsimError(
+                f"trace array '{name}': values up to {a.max()} do not fit {dtype} "
+                f"({info.min}..{info.max}); the workload is too large for the trace format"
+            )
     return np.ascontiguousarray(a, dtype=dtype)
 
 
@@ -152,9 +175,9 @@ def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -
     return header["payload_sha256"]
 
 
-MAX_TRACE_BYTES = 8 << 30       #: a trace file larger than this is refused before it is read
-MAX_CONTEXT = 1 << 24           #: tokens of a prompt, a generation or a KV cache a trace may hold
-MAX_DRAFT = 32                  #: draft tokens per round a trace may hold (specsim trace --gamma 1..32)
+MAX_TRACE_BYTES = 8 << 30  #: a trace file larger than this is refused before it is read
+MAX_CONTEXT = 1 << 24  #: tokens of a prompt, a generation or a KV cache a trace may hold
+MAX_DRAFT = 32  #: draft tokens per round a trace may hold (specsim trace --gamma 1..32)
 
 
 def _read_members(where: str) -> dict[str, np.ndarray]:
@@ -171,14 +194,18 @@ def _read_members(where: str) -> dict[str, np.ndarray]:
             for info in z.infolist():
                 name = info.filename.removesuffix(".npy")
                 if not info.filename.endswith(".npy") or (name not in SCHEMA and name != HEADER_KEY):
-                    continue                                     # not a trace array: never read
-                if info.compress_type != zipfile.ZIP_STORED:     # specsim writes traces uncompressed
-                    raise SpecsimError(f"{where}: trace array '{name}' is compressed; specsim writes traces "
-                                       "uncompressed (np.savez), and does not unpack others")
+                    continue  # not a trace array: never read
+                if info.compress_type != zipfile.ZIP_STORED:  # specsim writes traces uncompressed
+                    raise SpecsimError(
+                        f"{where}: trace array '{name}' is compressed; specsim writes traces "
+                        "uncompressed (np.savez), and does not unpack others"
+                    )
                 with z.open(info) as fh:
                     version = np.lib.format.read_magic(fh)
-                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    read_header = {
+                        (1, 0): np.lib.format.read_array_header_1_0,
+                        (2, 0): np.lib.format.read_array_header_2_0,
+                    }.get(version)
                     if read_header is None:
                         raise SpecsimError(f"{where}: trace array '{name}' has .npy format {version}; expected 1.0")
                     shape, _, dtype = read_header(fh, max_header_size=10000)
@@ -186,33 +213,71 @@ def _read_members(where: str) -> dict[str, np.ndarray]:
                         raise SpecsimError(f"{where}: trace array '{name}' has a malformed shape")
                     expected = np.dtype(SCHEMA[name][0] if name in SCHEMA else np.uint8)
                     if dtype != expected or len(shape) != 1:
-                        raise SpecsimError(f"{where}: trace array '{name}' must be 1-D {expected}, got "
-                                           f"{len(shape)}-D {dtype}")
+                        raise SpecsimError(
+                            f"{where}: trace array '{name}' must be 1-D {expected}, got {len(shape)}-D {dtype}"
+                        )
                     if shape[0] * dtype.itemsize != info.file_size - fh.tell():
-                        raise SpecsimError(f"{where}: trace array '{name}' claims {shape[0]:,} elements but holds "
-                                           f"{info.file_size - fh.tell():,} bytes (corrupt or crafted file)")
+                        raise SpecsimError(
+                            f"{where}: trace array '{name}' claims {shape[0]:,} elements but holds "
+                            f"{info.file_size - fh.tell():,} bytes (corrupt or crafted file)"
+                        )
                     if name == HEADER_KEY and shape[0] > MAX_HEADER_BYTES:
                         raise SpecsimError(f"{where}: trace header of {shape[0]:,} bytes is too large")
                     out[name] = np.frombuffer(fh.read(), dtype=dtype).copy()
         return out
     except SpecsimError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, TypeError, SyntaxError, NotImplementedError,
-            RuntimeError) as err:
+    except (
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        TypeError,
+        SyntaxError,
+        NotImplementedError,
+        RuntimeError,
+    ) as err:
         raise SpecsimError(f"{where}: not a readable trace (truncated or corrupt .npz: {type(err).__name__})") from None
 
 
 #: header fields the simulator reads, and the JSON types they must have
 HEADER_TYPES: dict[str, tuple[type, ...]] = {
-    "kind": (str,), "schema_version": (int,), "model": (str,), "draft": (str,), "mode": (str,), "gamma": (list,),
-    "verify": (str,), "levels": (list,), "level_formats": (list,), "activation_formats": (list,),
-    "op_names": (list,), "formats": (list,), "payload_sha256": (str,), "layer_names": (list,), "drift": (dict,),
-    "source": (str,), "shape_note": (str,), "architecture": (dict,), "acceptance_profile": (list, type(None)),
-    "acceptance_mode": (str, type(None)), "expected_tokens_per_round": (int, float, type(None)),
-    "configured_alpha": (int, float, type(None)), "prompt_count": (int,), "prompts_sha256": (str, type(None)),
+    "kind": (str,),
+    "schema_version": (int,),
+    "model": (str,),
+    "draft": (str,),
+    "mode": (str,),
+    "gamma": (list,),
+    "verify": (str,),
+    "levels": (list,),
+    "level_formats": (list,),
+    "activation_formats": (list,),
+    "op_names": (list,),
+    "formats": (list,),
+    "payload_sha256": (str,),
+    "layer_names": (list,),
+    "drift": (dict,),
+    "source": (str,),
+    "shape_note": (str,),
+    "architecture": (dict,),
+    "acceptance_profile": (list, type(None)),
+    "acceptance_mode": (str, type(None)),
+    "expected_tokens_per_round": (int, float, type(None)),
+    "configured_alpha": (int, float, type(None)),
+    "prompt_count": (int,),
+    "prompts_sha256": (str, type(None)),
 }
-_LIST_ITEMS = {"gamma": (int,), "levels": (str,), "level_formats": (str,), "activation_formats": (str,),
-               "op_names": (str,), "formats": (str,), "layer_names": (str,), "acceptance_profile": (int, float)}
+_LIST_ITEMS = {
+    "gamma": (int,),
+    "levels": (str,),
+    "level_formats": (str,),
+    "activation_formats": (str,),
+    "op_names": (str,),
+    "formats": (str,),
+    "layer_names": (str,),
+    "acceptance_profile": (int, float),
+}
 
 
 def _check_header_types(where: str, header: dict) -> None:
@@ -220,15 +285,22 @@ def _check_header_types(where: str, header: dict) -> None:
     TypeError deep in a replay)."""
     for key, types in HEADER_TYPES.items():
         if key in header and (not isinstance(header[key], types) or isinstance(header[key], bool)):
-            raise SpecsimError(f"{where}: trace header '{key}' must be {' or '.join(t.__name__ for t in types)}, "
-                               f"got {shown(header[key])}")
+            raise SpecsimError(
+                f"{where}: trace header '{key}' must be {' or '.join(t.__name__ for t in types)}, "
+                f"got {shown(header[key])}"
+            )
         items = _LIST_ITEMS.get(key)
-        if items and isinstance(header.get(key), list) and not all(
-                isinstance(v, items) and not isinstance(v, bool) for v in header[key]):
-            raise SpecsimError(f"{where}: trace header '{key}' must list {items[0].__name__} values, got "
-                               f"{shown(header[key])}")
+        if (
+            items
+            and isinstance(header.get(key), list)
+            and not all(isinstance(v, items) and not isinstance(v, bool) for v in header[key])
+        ):
+            raise SpecsimError(
+                f"{where}: trace header '{key}' must list {items[0].__name__} values, got {shown(header[key])}"
+            )
     if isinstance(header.get("drift"), dict) and not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in header["drift"].values()):
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in header["drift"].values()
+    ):
         raise SpecsimError(f"{where}: trace header 'drift' must map names to numbers")
     if header.get("acceptance_mode") not in (None, "sampled", "expected"):
         raise SpecsimError(f"{where}: trace header 'acceptance_mode' must be sampled or expected")
@@ -258,8 +330,10 @@ def _check_arrays(where: str, arrays: dict[str, np.ndarray]) -> None:
         if lengths.setdefault(group, a.size) != a.size:
             raise SpecsimError(f"{where}: trace arrays of group '{group}' differ in length")
     if int(arrays["generated_len"].sum()) != arrays["tokens"].size:
-        raise SpecsimError(f"{where}: 'tokens' holds {arrays['tokens'].size} tokens, 'generated_len' sums to "
-                           f"{int(arrays['generated_len'].sum())}")
+        raise SpecsimError(
+            f"{where}: 'tokens' holds {arrays['tokens'].size} tokens, 'generated_len' sums to "
+            f"{int(arrays['generated_len'].sum())}"
+        )
     n_prompts = arrays["prompt_len"].size
     rp = arrays["round_prompt"]
     if rp.size and (rp.min() < 0 or rp.max() >= n_prompts or np.any(np.diff(rp) < 0)):
@@ -307,10 +381,14 @@ def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> No
     if header["mode"] not in MODES:
         raise SpecsimError(f"{where}: header 'mode' must be one of {', '.join(MODES)}")
     levels = header["levels"]
-    if not isinstance(levels, list) or not levels or any(len(header[k]) != len(levels)
-                                                         for k in ("level_formats", "activation_formats")):
-        raise SpecsimError(f"{where}: header 'levels', 'level_formats' and 'activation_formats' must be "
-                           "non-empty lists of one length")
+    if (
+        not isinstance(levels, list)
+        or not levels
+        or any(len(header[k]) != len(levels) for k in ("level_formats", "activation_formats"))
+    ):
+        raise SpecsimError(
+            f"{where}: header 'levels', 'level_formats' and 'activation_formats' must be non-empty lists of one length"
+        )
     for name in ("step_level", "op_level", "round_level"):
         _in_range(where, arrays, name, 0, len(levels))
     _in_range(where, arrays, "op_name", 0, len(header["op_names"]))
@@ -342,7 +420,7 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
         raise SpecsimError(f"{where}: no trace header (not a specsim trace)")
     try:
         header = json.loads(blob.tobytes().decode())
-    except ValueError:              # not UTF-8, not JSON, or an integer of more than 4,300 digits
+    except ValueError:  # not UTF-8, not JSON, or an integer of more than 4,300 digits
         raise SpecsimError(f"{where}: trace header is not valid JSON") from None
     except RecursionError:
         raise SpecsimError(f"{where}: trace header nested too deeply (not a specsim trace)") from None
@@ -352,8 +430,10 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
     if header.get("kind") != kind:
         raise SpecsimError(f"{where}: kind '{header.get('kind')}' is not '{kind}'")
     if header.get("schema_version") != SCHEMA_VERSION:
-        raise SpecsimError(f"{where}: schema_version {header.get('schema_version')!r} is not supported "
-                           f"(this specsim reads version {SCHEMA_VERSION}); regenerate the trace")
+        raise SpecsimError(
+            f"{where}: schema_version {header.get('schema_version')!r} is not supported "
+            f"(this specsim reads version {SCHEMA_VERSION}); regenerate the trace"
+        )
     _check_arrays(where, data)
     _check_header(where, header, data)
     if payload_sha256(data) != header["payload_sha256"]:

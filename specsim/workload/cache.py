@@ -41,8 +41,14 @@ KEEP = 3  #: entries kept per computed thing (same key but for the versions in E
 ENVIRONMENT_FIELDS = ("specsim", "code", "torch", "numpy", "threads")
 
 #: source files whose code determines cached results (relative to the specsim package)
-_CODE_FILES = ("workload/layer_stats.py", "workload/views.py", "workload/quantized.py", "workload/models.py",
-               "workload/formats/*.py", "workload/cache.py")
+_CODE_FILES = (
+    "workload/layer_stats.py",
+    "workload/views.py",
+    "workload/quantized.py",
+    "workload/models.py",
+    "workload/formats/*.py",
+    "workload/cache.py",
+)
 _warned = False
 
 
@@ -83,8 +89,7 @@ def environment() -> dict:
 
     from specsim._version import __version__
 
-    return {"specsim": __version__, "code": code_fingerprint(), "torch": torch.__version__,
-            "numpy": np.__version__}
+    return {"specsim": __version__, "code": code_fingerprint(), "torch": torch.__version__, "numpy": np.__version__}
 
 
 def entry_folder(kind: str, key: dict) -> Path:
@@ -95,8 +100,14 @@ def entry_folder(kind: str, key: dict) -> Path:
     return cache_dir() / kind / digest[:32]
 
 
-def cached(kind: str, key: dict, compute: Callable[[], T], save: Callable[[T, Path], None],
-           load: Callable[[Path], T], enabled: bool = True) -> tuple[T, bool]:
+def cached(
+    kind: str,
+    key: dict,
+    compute: Callable[[], T],
+    save: Callable[[T, Path], None],
+    load: Callable[[Path], T],
+    enabled: bool = True,
+) -> tuple[T, bool]:
     """``compute()``'s result, from the cache when an entry for ``key`` is there; returns it and whether it was.
 
     ``save(value, folder)`` writes a result into a fresh folder, ``load(folder)`` reads it back (any
@@ -114,7 +125,7 @@ def cached(kind: str, key: dict, compute: Callable[[], T], save: Callable[[T, Pa
             save(value, tmp)
             (tmp / KEY_FILE).write_text(json.dumps(key, sort_keys=True, indent=1))
     except OSError as err:
-        if _load(folder, key, load) is None:   # else another run wrote a valid entry meanwhile: keep it
+        if _load(folder, key, load) is None:  # else another run wrote a valid entry meanwhile: keep it
             _warn(folder, err)
     else:
         _prune(folder, key)
@@ -131,10 +142,14 @@ def _prune(folder: Path, key: dict) -> None:
     same = []
     for other in folder.parent.iterdir():
         try:
-            if other != folder and not other.name.startswith(".") and item(json.loads((other / KEY_FILE).read_text())) == item(key):
+            if (
+                other != folder
+                and not other.name.startswith(".")
+                and item(json.loads((other / KEY_FILE).read_text())) == item(key)
+            ):
                 same.append(((other / KEY_FILE).stat().st_mtime, other))
         except (OSError, ValueError, AttributeError):
-            continue                      # not an entry, or one being written or removed: leave it
+            continue  # not an entry, or one being written or removed: leave it
     for _, other in sorted(same, reverse=True)[KEEP - 1 :]:
         shutil.rmtree(other, ignore_errors=True)
 
@@ -152,5 +167,7 @@ def _warn(folder: Path, err: OSError) -> None:
     global _warned
     if not _warned:
         _warned = True
-        print(f"specsim: cannot write the cache entry {folder} ({err.strerror or err}); continuing without it",
-              file=sys.stderr)
+        print(
+            f"specsim: cannot write the cache entry {folder} ({err.strerror or err}); continuing without it",
+            file=sys.stderr,
+        )

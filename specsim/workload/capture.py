@@ -52,8 +52,9 @@ class CaptureConfig:
         SamplingConfig(self.verify, self.temperature, self.top_p)
 
 
-def capture(cfg: CaptureConfig, progress: bool = True, cache: bool = True,
-            timings: dict[str, float] | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+def capture(
+    cfg: CaptureConfig, progress: bool = True, cache: bool = True, timings: dict[str, float] | None = None
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Run the capture; returns the trace header (without payload hash) and arrays.
 
     ``cache``: take weight views and layer statistics from specsim's cache (:mod:`specsim.workload.cache`),
@@ -93,8 +94,9 @@ def capture(cfg: CaptureConfig, progress: bool = True, cache: bool = True,
     def calibration_ids() -> torch.Tensor:
         return tok(shipped_text("calibration"), return_tensors="pt").input_ids[:, :CALIBRATION_TOKENS]
 
-    views = plan.mode == "speculative" and (plan.target != "fp16" or any(level_format(lv) != "fp16"
-                                                                          for lv in plan.levels))
+    views = plan.mode == "speculative" and (
+        plan.target != "fp16" or any(level_format(lv) != "fp16" for lv in plan.levels)
+    )
     fingerprint = None
     if cache and (cfg.layer_stats or views):
         from specsim.workload.cache import model_fingerprint
@@ -108,23 +110,44 @@ def capture(cfg: CaptureConfig, progress: bool = True, cache: bool = True,
     rounds: dict[str, list] = {"round_prompt": [], "round_level": [], "round_drafted": [], "round_accepted": []}
     plen, glen, tokens, prompt_ids = [], [], [], []
     eos = tok.eos_token_id
-    bar = tqdm(prompts, desc=f"trace {cfg.draft}" + (f" gamma={gammas}" if gammas else ""), unit="prompt",
-               file=sys.stderr, disable=None if progress else True)
+    bar = tqdm(
+        prompts,
+        desc=f"trace {cfg.draft}" + (f" gamma={gammas}" if gammas else ""),
+        unit="prompt",
+        file=sys.stderr,
+        disable=None if progress else True,
+    )
     try:
         for i, prompt in enumerate(bar):
             ids = encode_prompt(tok, prompt.text)
             if recorder is not None:
                 recorder.prompt = i
             if plan.mode == "speculative":
-                out = speculative_generate(built.target, built.drafts, ids, gammas, cfg.max_new_tokens, sampling,
-                                           seed=cfg.seed + i, eos_token_id=eos, observer=recorder)
+                out = speculative_generate(
+                    built.target,
+                    built.drafts,
+                    ids,
+                    gammas,
+                    cfg.max_new_tokens,
+                    sampling,
+                    seed=cfg.seed + i,
+                    eos_token_id=eos,
+                    observer=recorder,
+                )
                 generated = out.tokens
                 for r in out.rounds:
                     for key, value in zip(rounds, (i, r.level, r.drafted, r.accepted)):
                         rounds[key].append(value)
             else:
-                generated = autoregressive_generate(built.target, ids, cfg.max_new_tokens, sampling,
-                                                    seed=cfg.seed + i, eos_token_id=eos, observer=recorder)
+                generated = autoregressive_generate(
+                    built.target,
+                    ids,
+                    cfg.max_new_tokens,
+                    sampling,
+                    seed=cfg.seed + i,
+                    eos_token_id=eos,
+                    observer=recorder,
+                )
             prompt_ids.append(ids)
             plen.append(len(ids))
             glen.append(len(generated))
@@ -155,16 +178,32 @@ def capture(cfg: CaptureConfig, progress: bool = True, cache: bool = True,
     lap("layer_stats")
     header = {
         "source": "trace",
-        "model": cfg.model, "draft": cfg.draft, "mode": plan.mode, "gamma": gammas, "verify": cfg.verify,
-        "temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed, "max_new_tokens": cfg.max_new_tokens,
-        "prompts": cfg.prompts, "prompt_count": len(prompts), "chat_template": bool(getattr(tok, "chat_template", None)), "prompts_sha256": prompts_hash(prompts),
-        "levels": built.level_names, "level_formats": built.level_formats,
+        "model": cfg.model,
+        "draft": cfg.draft,
+        "mode": plan.mode,
+        "gamma": gammas,
+        "verify": cfg.verify,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "seed": cfg.seed,
+        "max_new_tokens": cfg.max_new_tokens,
+        "prompts": cfg.prompts,
+        "prompt_count": len(prompts),
+        "chat_template": bool(getattr(tok, "chat_template", None)),
+        "prompts_sha256": prompts_hash(prompts),
+        "levels": built.level_names,
+        "level_formats": built.level_formats,
         "activation_formats": [plan.target if plan.target in ("olive4", "olive8", "tender4", "tender8") else "fp16"]
         + ["fp16"] * plan.depth,
-        "operands_recorded": cfg.operands, "layer_stat_names": list(LAYER_STATS),
+        "operands_recorded": cfg.operands,
+        "layer_stat_names": list(LAYER_STATS),
         **header_tables,
-        "packages": {"specsim": specsim.__version__, "torch": torch.__version__,
-                     "transformers": transformers.__version__, "numpy": np.__version__},
+        "packages": {
+            "specsim": specsim.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "numpy": np.__version__,
+        },
     }
     if plan.mode == "drift":
         header["drift"] = drift_metrics(loaded.model, built.target, tok, prompt_ids, tokens, glen, cfg, sampling)
@@ -172,8 +211,16 @@ def capture(cfg: CaptureConfig, progress: bool = True, cache: bool = True,
     return header, {k: np.asarray(v) for k, v in arrays.items()}
 
 
-def drift_metrics(fp16_model, quantized, tok, prompt_ids: list[list[int]], tokens: list[int], glen: list[int],
-                  cfg: CaptureConfig, sampling: SamplingConfig) -> dict:
+def drift_metrics(
+    fp16_model,
+    quantized,
+    tok,
+    prompt_ids: list[list[int]],
+    tokens: list[int],
+    glen: list[int],
+    cfg: CaptureConfig,
+    sampling: SamplingConfig,
+) -> dict:
     """How far a quantized model's output moves from the FP16 model's, on the same prompts and settings.
 
     * ``token_agreement``: fraction of generated positions where the quantized output equals the
@@ -192,8 +239,9 @@ def drift_metrics(fp16_model, quantized, tok, prompt_ids: list[list[int]], token
     for i, ids in enumerate(prompt_ids):
         ours = tokens[offset : offset + glen[i]]
         offset += glen[i]
-        ref = autoregressive_generate(fp16_model, ids, cfg.max_new_tokens, sampling, seed=cfg.seed + i,
-                                      eos_token_id=tok.eos_token_id)
+        ref = autoregressive_generate(
+            fp16_model, ids, cfg.max_new_tokens, sampling, seed=cfg.seed + i, eos_token_id=tok.eos_token_id
+        )
         n = min(len(ours), len(ref))
         same += sum(a == b for a, b in zip(ours[:n], ref[:n]))
         total += max(len(ours), len(ref))

@@ -35,8 +35,18 @@ from specsim.workload.models import load_model
 from specsim.workload.quantized import DRIFT_FORMATS, quantized_model
 from specsim.workload.views import early_exit, weight_view, weight_view_draft
 
-__all__ = ["BuiltScheme", "SchemePlan", "build_draft", "build_level", "build_scheme", "early_exit", "level_format",
-           "parse_scheme", "weight_view", "weight_view_draft"]
+__all__ = [
+    "BuiltScheme",
+    "SchemePlan",
+    "build_draft",
+    "build_level",
+    "build_scheme",
+    "early_exit",
+    "level_format",
+    "parse_scheme",
+    "weight_view",
+    "weight_view_draft",
+]
 
 #: ML-SpecQD: an MXFP4 draft, itself drafted by a cheaper lower-bit view (no smaller SmolLM2 with the
 #: same tokenizer is installable offline, so the level-2 draft is a 3-bit group-32 view).
@@ -66,7 +76,7 @@ def parse_scheme(scheme: str) -> SchemePlan:
     if scheme == "none":
         return SchemePlan(scheme, "autoregressive")
     if name in DRIFT_SCHEMES:
-        if name == "int4":                # int4: per output channel; int4:g128: one scale per group of 128
+        if name == "int4":  # int4: per output channel; int4:g128: one scale per group of 128
             if arg and f"int4_{arg}" not in DRIFT_FORMATS:
                 raise SpecsimError(f"draft scheme '{scheme}': expected int4 or int4:g128")
             return SchemePlan(scheme, "drift", f"int4_{arg}" if arg else "int4")
@@ -106,8 +116,9 @@ def level_format(level: str, where: str | None = None) -> str:
     if name == "speq":
         layout = arg or bsfp.DEFAULT_LAYOUT
         if layout not in bsfp.LAYOUTS:
-            raise SpecsimError(f"draft scheme '{where}': unknown BSFP layout '{layout}'; "
-                               f"expected one of {', '.join(bsfp.LAYOUTS)}")
+            raise SpecsimError(
+                f"draft scheme '{where}': unknown BSFP layout '{layout}'; expected one of {', '.join(bsfp.LAYOUTS)}"
+            )
         return f"bsfp_draft_{layout}"
     if name == "model":
         if not arg:
@@ -121,8 +132,10 @@ def level_format(level: str, where: str | None = None) -> str:
     if name == "view":
         name = arg
     if name in ("", "olive", "tender", "multilevel", "hierarchical", "none"):  # int4 is a plain weight view here
-        raise SpecsimError(f"draft scheme '{where}': '{level}' cannot be a draft level; expected speq[:layout], "
-                           "a weight format (mxfp4, int4_g128, ...), early:<n>[:<level>] or model:<name>")
+        raise SpecsimError(
+            f"draft scheme '{where}': '{level}' cannot be a draft level; expected speq[:layout], "
+            "a weight format (mxfp4, int4_g128, ...), early:<n>[:<level>] or model:<name>"
+        )
     _check_format(where, name)
     return name
 
@@ -145,8 +158,12 @@ class BuiltScheme:
         return ["target" if self.plan.target == "fp16" else f"target:{self.plan.target}"] + list(self.plan.levels)
 
 
-def build_scheme(model: torch.nn.Module, scheme: str, calibration: Callable[[], torch.Tensor] | None = None,
-                 fingerprint: str | None = None) -> BuiltScheme:
+def build_scheme(
+    model: torch.nn.Module,
+    scheme: str,
+    calibration: Callable[[], torch.Tensor] | None = None,
+    fingerprint: str | None = None,
+) -> BuiltScheme:
     """Build a scheme's models from the FP16 ``model``.
 
     ``calibration`` returns token ids ``[1, T]`` of calibration text; drift schemes (OliVe, Tender)

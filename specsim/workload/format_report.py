@@ -242,8 +242,9 @@ def evaluate_weights(
     return {n: _stats(acc[n], secs[n], _bsfp_layout(n) is not None, counts[n]) for n in names}
 
 
-def greedy_agreement(model, linears, ids: torch.Tensor, approximations: list[torch.Tensor],
-                     reference: torch.Tensor) -> float:
+def greedy_agreement(
+    model, linears, ids: torch.Tensor, approximations: list[torch.Tensor], reference: torch.Tensor
+) -> float:
     """Teacher-forced greedy agreement of a model whose ``linears`` use ``approximations``.
 
     The fraction of positions of ``ids`` where the argmax next token equals ``reference`` (the FP16
@@ -299,8 +300,8 @@ class ModelFormats:
     """``specsim formats`` on one model: per-format statistics over its decoder linears (seconds of wall time)."""
 
     model: str
-    layers: int                     #: decoder linear layers evaluated
-    weights: int                    #: weights in them
+    layers: int  #: decoder linear layers evaluated
+    weights: int  #: weights in them
     formats: dict[str, FormatStats]
     seconds: float
     load_seconds: float
@@ -308,15 +309,28 @@ class ModelFormats:
     activations_seconds: float
 
     def to_json(self) -> dict:
-        return {"model": self.model, "layers": self.layers, "weights": self.weights, "seconds": round(self.seconds, 2),
-                "seconds_breakdown": {"model_load": round(self.load_seconds, 2),
-                                      "weights": round(self.weights_seconds, 2),
-                                      "activations": round(self.activations_seconds, 2)},
-                "formats": {n: s.to_json() for n, s in self.formats.items()}}
+        return {
+            "model": self.model,
+            "layers": self.layers,
+            "weights": self.weights,
+            "seconds": round(self.seconds, 2),
+            "seconds_breakdown": {
+                "model_load": round(self.load_seconds, 2),
+                "weights": round(self.weights_seconds, 2),
+                "activations": round(self.activations_seconds, 2),
+            },
+            "formats": {n: s.to_json() for n, s in self.formats.items()},
+        }
 
 
-def evaluate_model(model: str, names: list[str] | None = None, layers: int | None = None, agreement: bool = False,
-                   activations: bool = True, progress: bool = True) -> ModelFormats:
+def evaluate_model(
+    model: str,
+    names: list[str] | None = None,
+    layers: int | None = None,
+    agreement: bool = False,
+    activations: bool = True,
+    progress: bool = True,
+) -> ModelFormats:
     """Apply every format in ``names`` (default: all) bit-exactly to the first ``layers`` decoder linears of
     ``model``: weight statistics, activation SQNR on the shipped calibration text and, with ``agreement``,
     teacher-forced greedy agreement of the model with those weights."""
@@ -328,8 +342,9 @@ def evaluate_model(model: str, names: list[str] | None = None, layers: int | Non
     names = list(FORMAT_NAMES) if names is None else names
     unknown = [n for n in names if n not in FORMAT_NAMES]
     if unknown or not names:
-        raise SpecsimError(f"--formats: unknown format '{unknown[0] if unknown else ''}'; expected one of: "
-                           f"{', '.join(FORMAT_NAMES)}")
+        raise SpecsimError(
+            f"--formats: unknown format '{unknown[0] if unknown else ''}'; expected one of: {', '.join(FORMAT_NAMES)}"
+        )
     if layers is not None and layers < 1:
         raise SpecsimError("--layers: expected a positive integer")
     start = time.perf_counter()
@@ -337,8 +352,13 @@ def evaluate_model(model: str, names: list[str] | None = None, layers: int | Non
     linears = decoder_linears(loaded.model)[:layers]
     weights = [(name, module.weight) for name, module in linears]
     on_format, agreed = _agreement_hook(loaded, linears) if agreement else (None, {})
-    bar = tqdm(total=len(weights) * len({bsfp_group(n) for n in names}), desc="formats", unit="layer",
-               file=sys.stderr, disable=None if progress else True)
+    bar = tqdm(
+        total=len(weights) * len({bsfp_group(n) for n in names}),
+        desc="formats",
+        unit="layer",
+        file=sys.stderr,
+        disable=None if progress else True,
+    )
     stats = evaluate_weights(weights, names, progress=lambda _layer: bar.update(), on_format=on_format)
     bar.close()
     for name, value in agreed.items():
@@ -350,8 +370,16 @@ def evaluate_model(model: str, names: list[str] | None = None, layers: int | Non
         for name, sqnr in evaluate_activations({k: v for k, v in inputs.items() if k in keep}, names).items():
             stats[name].activation_sqnr_db = sqnr
     end = time.perf_counter()
-    return ModelFormats(model, len(weights), sum(w.numel() for _, w in weights), stats, end - start,
-                        loaded.load_seconds, weights_done - start - loaded.load_seconds, end - weights_done)
+    return ModelFormats(
+        model,
+        len(weights),
+        sum(w.numel() for _, w in weights),
+        stats,
+        end - start,
+        loaded.load_seconds,
+        weights_done - start - loaded.load_seconds,
+        end - weights_done,
+    )
 
 
 def _agreement_hook(loaded, linears):

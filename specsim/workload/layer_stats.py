@@ -38,8 +38,9 @@ def layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, progress:
     names = linear_short_names(model)
     codec = BSFP(bsfp.DEFAULT_LAYOUT)
     rows: dict[str, list] = {k: [] for k in ("ls_layer", "ls_name", *STAT_NAMES)}
-    for full, lin in tqdm(linears, desc="layer statistics", unit="layer", file=sys.stderr,
-                          disable=None if progress else True):
+    for full, lin in tqdm(
+        linears, desc="layer statistics", unit="layer", file=sys.stderr, disable=None if progress else True
+    ):
         w = lin.weight.detach().half()
         x = inputs[full]
         layer, short = int(full.split(".layers.")[1].split(".")[0]), full.rsplit(".", 1)[-1]
@@ -60,8 +61,9 @@ def layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, progress:
     return out
 
 
-def cached_layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, fingerprint: str | None,
-                       progress: bool = True) -> tuple[dict[str, np.ndarray], bool]:
+def cached_layer_stats(
+    model: torch.nn.Module, calibration_ids: torch.Tensor, fingerprint: str | None, progress: bool = True
+) -> tuple[dict[str, np.ndarray], bool]:
     """:func:`layer_stats` through specsim's cache (:mod:`specsim.workload.cache`) when ``fingerprint``
     (of ``model``) is given; returns the arrays and whether they came from the cache."""
     import hashlib
@@ -72,9 +74,16 @@ def cached_layer_stats(model: torch.nn.Module, calibration_ids: torch.Tensor, fi
     if fingerprint is None:
         return layer_stats(model, calibration_ids, progress), False
     ids = np.ascontiguousarray(calibration_ids.detach().cpu().numpy().astype(np.int64))
-    key = {"kind": "layer_stats", "model": fingerprint, "calibration": hashlib.sha256(ids.tobytes()).hexdigest(),
-           "calibration_shape": list(ids.shape), "stats": list(STAT_NAMES), "bsfp_layout": bsfp.DEFAULT_LAYOUT,
-           "threads": torch.get_num_threads(), **environment()}
+    key = {
+        "kind": "layer_stats",
+        "model": fingerprint,
+        "calibration": hashlib.sha256(ids.tobytes()).hexdigest(),
+        "calibration_shape": list(ids.shape),
+        "stats": list(STAT_NAMES),
+        "bsfp_layout": bsfp.DEFAULT_LAYOUT,
+        "threads": torch.get_num_threads(),
+        **environment(),
+    }
     names = ("ls_layer", "ls_name", *STAT_NAMES)
 
     def save(arrays: dict[str, np.ndarray], folder) -> None:

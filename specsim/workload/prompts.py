@@ -56,7 +56,9 @@ def load_prompts(source: str | Path = DEFAULT_PROMPTS) -> list[Prompt]:
                 raise SpecsimError(f"{name}: line {lineno}: key '{key}' must be a non-empty string")
         unknown = set(obj) - {"id", "category", "text"}
         if unknown:
-            raise SpecsimError(f"{name}: line {lineno}: unknown key '{sorted(unknown)[0]}' (expected id, category, text)")
+            raise SpecsimError(
+                f"{name}: line {lineno}: unknown key '{sorted(unknown)[0]}' (expected id, category, text)"
+            )
         prompts.append(Prompt(obj["id"], str(obj.get("category", "")), obj["text"]))
     if not prompts:
         raise SpecsimError(f"{name}: no prompts")
@@ -86,7 +88,8 @@ def encode_prompt(tokenizer, text: str) -> list[int]:
     """Token ids of a prompt: wrapped in the model's chat template when it has one (instruct models
     answer a bare question with end-of-turn), else the plain text."""
     if getattr(tokenizer, "chat_template", None):
-        ids = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
-                                            tokenize=True)
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True
+        )
         return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
     return list(tokenizer(text).input_ids)

@@ -71,4 +71,3 @@ def perplexity(model: torch.nn.Module, ids: torch.Tensor, window: int = 512) -> 
             nll += float(torch.nn.functional.cross_entropy(logits, chunk[0, 1:], reduction="sum"))
             count += chunk.shape[1] - 1
     return float(torch.exp(torch.tensor(nll / count)))
-

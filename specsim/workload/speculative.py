@@ -146,10 +146,11 @@ class _Stream:
     def feed(self, tokens: list[int], keep: int, phase: str) -> torch.Tensor:
         ids = torch.tensor([tokens], dtype=torch.long)
         if self.observer is not None:
-            self.observer.begin_step(self.level, "prefill" if self.length == 0 else phase, len(tokens), self.length,
-                                     keep)
+            self.observer.begin_step(
+                self.level, "prefill" if self.length == 0 else phase, len(tokens), self.length, keep
+            )
         try:
-            with torch.inference_mode():   # no autograd bookkeeping at all (cheaper than no_grad per pass)
+            with torch.inference_mode():  # no autograd bookkeeping at all (cheaper than no_grad per pass)
                 out = self.model(ids, **{self._cache_kwarg: self.cache}, use_cache=True, logits_to_keep=keep)
         finally:
             if self.observer is not None:
@@ -157,7 +158,7 @@ class _Stream:
         return out.logits[0, -keep:].float()
 
     def truncate(self, length: int) -> None:
-        with torch.inference_mode():       # the cached tensors are inference tensors
+        with torch.inference_mode():  # the cached tensors are inference tensors
             _truncate(self.cache, length)
 
 
@@ -257,8 +258,14 @@ def speculative_generate(
     return result
 
 
-def speculative_round(target, draft, prefix: list[int], gamma: int | Sequence[int],
-                      sampling: SamplingConfig = SamplingConfig(), seed: int = 0) -> list[int]:
+def speculative_round(
+    target,
+    draft,
+    prefix: list[int],
+    gamma: int | Sequence[int],
+    sampling: SamplingConfig = SamplingConfig(),
+    seed: int = 0,
+) -> list[int]:
     """The tokens one draft-verify round adds after a fixed ``prefix`` (fresh caches).
 
     Its first token is a speculated position whose distribution must equal the target's next-token
@@ -279,8 +286,7 @@ def _chain(target, draft, gamma: int | Sequence[int], observer, rounds: list[Rou
         raise SpecsimError(f"gamma must be >= 1, got {gammas}")
     below = None
     for index in range(len(drafts), 0, -1):
-        below = _Level(drafts[index - 1], index, below, gammas[index] if index < len(drafts) else 0,
-                       observer, rounds)
+        below = _Level(drafts[index - 1], index, below, gammas[index] if index < len(drafts) else 0, observer, rounds)
     return _Level(target, 0, below, gammas[0], observer, rounds)
 
 
@@ -307,9 +313,15 @@ def _accept(drafted, q_dists, t_logits, sampling: SamplingConfig, gen):
     return len(drafted), int(torch.multinomial(p_dists[len(drafted)], 1, generator=gen)), p_dists
 
 
-def autoregressive_generate(model, prompt: list[int], max_new_tokens: int, sampling: SamplingConfig = SamplingConfig(),
-                            seed: int = 0, eos_token_id: int | None = None,
-                            observer: StepObserver | None = None) -> list[int]:
+def autoregressive_generate(
+    model,
+    prompt: list[int],
+    max_new_tokens: int,
+    sampling: SamplingConfig = SamplingConfig(),
+    seed: int = 0,
+    eos_token_id: int | None = None,
+    observer: StepObserver | None = None,
+) -> list[int]:
     """Plain decoding with a KV cache, one token per forward pass (the reference for speculation)."""
     gen = torch.Generator().manual_seed(seed)
     stream = _Stream(model, 0, observer)

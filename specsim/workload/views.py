@@ -29,8 +29,9 @@ def weight_view(model: torch.nn.Module, fmt: str, fingerprint: str | None = None
     from specsim.workload.cache import cached, environment
 
     key = {"kind": "weight_view", "model": fingerprint, "format": fmt, **environment()}
-    weights, _ = cached("views", key, lambda: view_weights(model, view), _save_weights,
-                        lambda folder: _load_weights(folder, model))
+    weights, _ = cached(
+        "views", key, lambda: view_weights(model, view), _save_weights, lambda folder: _load_weights(folder, model)
+    )
     return _copy_with_weights(model, weights)
 
 
@@ -42,8 +43,10 @@ def weight_view_draft(model: torch.nn.Module, view: Callable[[torch.Tensor], tor
 def view_weights(model: torch.nn.Module, view: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
     """``view(fp16 weight)`` of every decoder linear of ``model``, in the weight's dtype, by module name."""
     with torch.no_grad():
-        return {name: view(lin.weight.detach().half()).to(lin.weight.dtype).contiguous()
-                for name, lin in decoder_linears(model)}
+        return {
+            name: view(lin.weight.detach().half()).to(lin.weight.dtype).contiguous()
+            for name, lin in decoder_linears(model)
+        }
 
 
 def _copy_with_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> torch.nn.Module:
@@ -52,8 +55,10 @@ def _copy_with_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor])
     for name, lin in decoder_linears(model):
         w = weights[name]
         if w.shape != lin.weight.shape or w.dtype != lin.weight.dtype:
-            raise SpecsimError(f"weight view of {name}: {tuple(w.shape)} {w.dtype}, expected "
-                               f"{tuple(lin.weight.shape)} {lin.weight.dtype}")
+            raise SpecsimError(
+                f"weight view of {name}: {tuple(w.shape)} {w.dtype}, expected "
+                f"{tuple(lin.weight.shape)} {lin.weight.dtype}"
+            )
         memo[id(lin.weight)] = torch.nn.Parameter(w, requires_grad=lin.weight.requires_grad)
     draft = copy.deepcopy(model, memo)
     draft.eval()

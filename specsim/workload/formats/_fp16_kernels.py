@@ -113,8 +113,9 @@ def weighted_histogram(codes: np.ndarray, side: np.ndarray, row_weight: np.ndarr
 
 
 @nb.njit(cache=True, parallel=True)
-def pack_words(bits: np.ndarray, aligned: np.ndarray, bucket_of: np.ndarray, edges: np.ndarray,
-               offset_bits: int, words: np.ndarray) -> None:
+def pack_words(
+    bits: np.ndarray, aligned: np.ndarray, bucket_of: np.ndarray, edges: np.ndarray, offset_bits: int, words: np.ndarray
+) -> None:
     """BSFP words: sign | bucket << offset_bits | (aligned - edges[bucket])."""
     rows, cols = bits.shape
     for r in nb.prange(rows):
@@ -125,8 +126,9 @@ def pack_words(bits: np.ndarray, aligned: np.ndarray, bucket_of: np.ndarray, edg
 
 
 @nb.njit(cache=True, parallel=True)
-def unpack_words(words: np.ndarray, shift: np.ndarray, edges: np.ndarray, offset_bits: int,
-                 out_bits: np.ndarray) -> None:
+def unpack_words(
+    words: np.ndarray, shift: np.ndarray, edges: np.ndarray, offset_bits: int, out_bits: np.ndarray
+) -> None:
     """Full BSFP decode to FP16 bit patterns: undo the remap, then the alignment ``2**shift[row]``."""
     rows, cols = words.shape
     low_mask = (1 << offset_bits) - 1
@@ -140,8 +142,7 @@ def unpack_words(words: np.ndarray, shift: np.ndarray, edges: np.ndarray, offset
 
 
 @nb.njit(cache=True, parallel=True)
-def draft_values(words: np.ndarray, shift: np.ndarray, levels: np.ndarray, offset_bits: int,
-                 out: np.ndarray) -> None:
+def draft_values(words: np.ndarray, shift: np.ndarray, levels: np.ndarray, offset_bits: int, out: np.ndarray) -> None:
     """Draft decode from the top nibble: ``(-1)**s * levels[bucket] * 2**-shift[row]`` (float32)."""
     rows, cols = words.shape
     for r in nb.prange(rows):

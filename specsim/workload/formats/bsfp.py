@@ -319,9 +319,7 @@ class BSFP(WeightFormat):
         self.layout = get_layout(layout) if isinstance(layout, str) else layout
         self.name = f"bsfp_{self.layout.name}"
 
-    def encode(
-        self, w: torch.Tensor, remap: BSFPRemap | None = None, shift: torch.Tensor | None = None
-    ) -> BSFPTensor:
+    def encode(self, w: torch.Tensor, remap: BSFPRemap | None = None, shift: torch.Tensor | None = None) -> BSFPTensor:
         """Encode weights (any float dtype; rounded to FP16 first; non-finite values allowed).
 
         Args:

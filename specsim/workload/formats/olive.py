@@ -165,8 +165,9 @@ def _pair(x0: float, x1: float, inv: float, mags: np.ndarray, n_normal: int, ste
 
 
 @nb.njit(cache=True, parallel=True)
-def _search_sse(x: np.ndarray, alphas: np.ndarray, mags: np.ndarray, n_normal: int, step: float,
-                out: np.ndarray) -> None:
+def _search_sse(
+    x: np.ndarray, alphas: np.ndarray, mags: np.ndarray, n_normal: int, step: float, out: np.ndarray
+) -> None:
     """Squared error of OVP quantization of each row of ``x`` for each candidate alpha of that row."""
     rows, cols = x.shape
     max_normal = mags[n_normal - 1]
@@ -186,8 +187,16 @@ def _search_sse(x: np.ndarray, alphas: np.ndarray, mags: np.ndarray, n_normal: i
 
 
 @nb.njit(cache=True, parallel=True)
-def _encode(x: np.ndarray, scale: np.ndarray, mags: np.ndarray, n_normal: int, bits: int,
-            integer_normals: bool, step: float, codes: np.ndarray) -> None:
+def _encode(
+    x: np.ndarray,
+    scale: np.ndarray,
+    mags: np.ndarray,
+    n_normal: int,
+    bits: int,
+    integer_normals: bool,
+    step: float,
+    codes: np.ndarray,
+) -> None:
     rows, cols = x.shape
     sign_bit = 1 << (bits - 1)
     mask = (1 << bits) - 1
@@ -211,8 +220,16 @@ def _encode(x: np.ndarray, scale: np.ndarray, mags: np.ndarray, n_normal: int, b
 
 
 @nb.njit(cache=True, parallel=True)
-def _decode(codes: np.ndarray, scale: np.ndarray, mags: np.ndarray, n_normal: int, bits: int,
-            integer_normals: bool, step: float, out: np.ndarray) -> None:
+def _decode(
+    codes: np.ndarray,
+    scale: np.ndarray,
+    mags: np.ndarray,
+    n_normal: int,
+    bits: int,
+    integer_normals: bool,
+    step: float,
+    out: np.ndarray,
+) -> None:
     rows, cols = codes.shape
     sign_bit = 1 << (bits - 1)
     for r in nb.prange(rows):
@@ -281,7 +298,10 @@ def _pick(sse: np.ndarray, percents: np.ndarray, per_row: bool) -> tuple[np.ndar
 
 
 def search(
-    x: torch.Tensor, bits: int, per_row: bool, percents: tuple[int, ...] = SEARCH_PERCENT,
+    x: torch.Tensor,
+    bits: int,
+    per_row: bool,
+    percents: tuple[int, ...] = SEARCH_PERCENT,
     strategy: str = "coarse_to_fine",
 ) -> OliveChoice:
     """OliVe's clip search over alpha (and int vs flint at 4 bits) for least squared error.
@@ -307,7 +327,9 @@ def search(
     if len(names) > 1:  # data type chosen on the coarse candidates of every 4th row
         sub = slice(None, None, TYPE_ROW_STRIDE) if per_row else slice(None)
         sub_arr = np.ascontiguousarray(arr[sub])
-        g = min((grid(n) for n in names), key=lambda gr: _pick(_sse(sub_arr, start[sub], coarse, gr), coarse, per_row)[1])
+        g = min(
+            (grid(n) for n in names), key=lambda gr: _pick(_sse(sub_arr, start[sub], coarse, gr), coarse, per_row)[1]
+        )
     else:
         g = grid(names[0])
     coarse_sse = _sse(arr, start, coarse, g)
@@ -371,8 +393,9 @@ class OliVe(WeightFormat):
         g = enc.grid
         out = np.empty(tuple(enc.codes.shape), dtype=np.float64)
         step = g.normals[1]
-        _decode(enc.codes.numpy(), enc.scale.numpy(), g.magnitudes, len(g.normals), g.bits,
-                g.integer_normals, step, out)
+        _decode(
+            enc.codes.numpy(), enc.scale.numpy(), g.magnitudes, len(g.normals), g.bits, g.integer_normals, step, out
+        )
         return torch.from_numpy(out[:, : enc.shape[1]]).float()
 
 

@@ -150,4 +150,3 @@ def tender_matmul(codes: torch.Tensor, cal: TenderCalibration, w_enc: IntTensor,
         acc = acc * 2 + xq[:, members] @ wq[:, members].T
     w_scale = w_enc.scales[:, 0].double()
     return acc.double() * cal.base_scale * w_scale + cal.bias.double() @ w_fp.double().T
-
