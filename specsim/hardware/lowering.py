@@ -179,24 +179,69 @@ def steps_table(
     """One operator table for a run of forward passes (vectorised); also each pass's first row index.
 
     Pass ``s`` runs level ``levels[s]`` over ``tokens[s]`` new tokens after ``past[s]`` cached ones,
-    with ``logits[s]`` rows through lm_head.
+    with ``logits[s]`` rows through lm_head (one sequence per pass: :func:`batched_steps_table`).
+    """
+    levels = np.asarray(levels, dtype=np.int64)
+    one_each = np.arange(len(levels), dtype=np.int64)
+    return batched_steps_table(templates, modes, levels, one_each, tokens, past, logits)
+
+
+def per_sequence_rows(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows that run once per sequence of a batched pass: those over the KV length (QK^T, softmax, PV and
+    any vector pass a method placed after them). Every other row runs once over all the pass's tokens."""
+    return (columns["n"] == DIM_KV) | (columns["k"] == DIM_KV)
+
+
+def batched_steps_table(
+    templates: list[LevelTemplate],
+    modes: tuple[str, ...],
+    pass_levels: np.ndarray,
+    member_pass: np.ndarray,
+    tokens: np.ndarray,
+    past: np.ndarray,
+    logits: np.ndarray,
+) -> tuple[OpTable, np.ndarray]:
+    """One operator table for a run of batched forward passes (vectorised); also each pass's first row.
+
+    Pass ``s`` runs level ``pass_levels[s]`` for the sequences ``i`` with ``member_pass[i] == s``
+    (non-decreasing: a pass's members are contiguous), sequence ``i`` over ``tokens[i]`` new tokens after
+    ``past[i]`` cached ones with ``logits[i]`` rows through lm_head. Weight GEMMs and their vector ops run
+    once with M = the members' tokens (or lm_head rows) summed; rows over the KV length
+    (:func:`per_sequence_rows`) run once per member, in member order, over its own KV length.
+    With one member per pass this is the unbatched table, row for row.
     """
     lengths = np.array([len(t) for t in templates], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     stacked = {k: np.concatenate([t.columns[k] for t in templates]) for k in COLUMNS}
-    levels = np.asarray(levels, dtype=np.int64)
+    per_seq = per_sequence_rows(stacked)
+    levels = np.asarray(pass_levels, dtype=np.int64)
+    member_pass = np.asarray(member_pass, dtype=np.int64)
+    members = np.bincount(member_pass, minlength=len(levels))
+    first_member = np.concatenate([[0], np.cumsum(members)[:-1]])
+    # (pass, template row) pairs, then per-sequence rows repeated once per member
     per_step = lengths[levels]
-    starts = np.concatenate([[0], np.cumsum(per_step)[:-1]])
-    step_of_row = np.repeat(np.arange(len(levels)), per_step)
-    rows = offsets[levels][step_of_row] + (np.arange(per_step.sum()) - starts[step_of_row])
+    step_starts = np.concatenate([[0], np.cumsum(per_step)[:-1]])
+    step_of_pair = np.repeat(np.arange(len(levels)), per_step)
+    pair_rows = offsets[levels][step_of_pair] + (np.arange(per_step.sum()) - step_starts[step_of_pair])
+    repeat = np.where(per_seq[pair_rows], members[step_of_pair], 1)
+    rows = np.repeat(pair_rows, repeat)
+    step_of_row = np.repeat(step_of_pair, repeat)
+    copy = np.arange(repeat.sum()) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    member = first_member[step_of_row] + copy  # the member of a per-sequence row (unused for shared rows)
+    t_all, p_all, lg_all = (np.asarray(a, dtype=np.int64) for a in (tokens, past, logits))
+    pass_tokens = np.bincount(member_pass, weights=t_all, minlength=len(levels)).astype(np.int64)
+    pass_logits = np.bincount(member_pass, weights=lg_all, minlength=len(levels)).astype(np.int64)
+    seq = per_seq[rows]
+    member = np.where(seq, member, 0)
+    t = np.where(seq, t_all[member] if t_all.size else 0, pass_tokens[step_of_row])
+    lg = pass_logits[step_of_row]
+    kv = np.where(seq, (p_all + t_all)[member] if t_all.size else 0, 0)
     cols = {k: v[rows] for k, v in stacked.items()}
-    t = np.asarray(tokens, dtype=np.int64)[step_of_row]
-    kv = (np.asarray(past, dtype=np.int64) + np.asarray(tokens, dtype=np.int64))[step_of_row]
-    lg = np.asarray(logits, dtype=np.int64)[step_of_row]
     m = cols["m"]
     cols["m"] = np.where(m == M_LOGITS, lg, np.where(m == M_TOKENS, t, m))
     cols["n"] = np.where(cols["n"] == DIM_KV, kv, cols["n"])
     cols["k"] = np.where(cols["k"] == DIM_KV, kv, cols["k"])
+    starts = np.concatenate([[0], np.cumsum(np.bincount(step_of_row, minlength=len(levels)))[:-1]])
     keep = cols["m"] > 0  # a pass with no lm_head rows skips lm_head
     if not keep.all():
         cols = {k: v[keep] for k, v in cols.items()}

@@ -8,9 +8,11 @@ Resident bytes of one workload on one accelerator (numpy only; from the trace an
   share one copy (an early-exit view of a quantized copy), so each mode counts the largest level's
   bytes. ML-SpecQD's MXFP4 draft is therefore a second copy beside the FP16 target; SPEQ's draft is not;
 * **embeddings**: the FP16 input embedding when it is not tied to lm_head (from the architecture);
-* **KV cache**: every level keeps its own FP16 K and V (``k_proj``/``v_proj`` outputs) for the
-  longest context any of its passes reaches (prompts decode one after another, so one sequence at a time);
-* **activations**: the largest GEMM's FP16 input and output at the most tokens a pass of that level runs.
+* **KV cache**: every level keeps its own FP16 K and V (``k_proj``/``v_proj`` outputs) for the most
+  context any of its passes holds: summed over the sequences of a batched pass (batches decode one
+  after another, so one batch at a time);
+* **activations**: the largest GEMM's FP16 input and output at the most tokens a pass of that level runs
+  (summed over a batched pass's sequences).
 """
 
 from __future__ import annotations
@@ -54,19 +56,20 @@ def residency(
     hw: HardwareConfig,
     templates: list[LevelTemplate],
     modes: tuple[str, ...],
-    step_level: np.ndarray,
-    step_tokens: np.ndarray,
-    step_past: np.ndarray,
+    pass_level: np.ndarray,
+    pass_tokens: np.ndarray,
+    pass_context: np.ndarray,
     embedding_weights: int,
 ) -> Residency:
     """Resident bytes of a generation whose level templates are ``templates`` (hardware rows, modes indexing
-    ``modes``) and whose passes are the ``step_*`` arrays; ``embedding_weights``: untied embedding size."""
+    ``modes``); per (batched) pass its level, its tokens and its KV entries (cached + new tokens), each
+    summed over the pass's sequences; ``embedding_weights``: untied embedding size."""
     copies: dict[str, int] = {}
     kv = activations = 0
     for level, t in enumerate(templates):
         c = t.columns
         gemm = c["kind"] == KIND_GEMM
-        mine = step_level == level
+        mine = pass_level == level
         if not mine.any():
             continue
         for mode_index in np.unique(c["mode"][gemm]):
@@ -77,9 +80,9 @@ def residency(
             weight_bytes = int(np.ceil((c["n"][sel] * c["k"][sel] * c["batch"][sel]).sum() * mode.weight_bits / 8))
             copies[modes[int(mode_index)]] = max(copies.get(modes[int(mode_index)], 0), weight_bytes)
         kv_writers = gemm & ~c["output_resident"]  # k_proj / v_proj: their outputs go to the KV cache
-        context = int((step_past[mine].astype(np.int64) + step_tokens[mine]).max())
+        context = int(pass_context[mine].max())
         kv += int((c["n"][kv_writers] * c["batch"][kv_writers]).sum()) * KV_BYTES * context
-        tokens = int(step_tokens[mine].max())
+        tokens = int(pass_tokens[mine].max())
         widest = int((c["n"][gemm] + c["k"][gemm]).max(initial=0))
         activations = max(activations, tokens * widest * ACTIVATION_BYTES)
     return Residency(

@@ -32,6 +32,7 @@ from specsim.hardware.energy import EnergyTable, energy_table_for, load_energy_t
 from specsim.methods import NoParams, get_method, method_for
 from specsim.methods.base import KINDS
 from specsim.paths import beside
+from specsim.trace.batching import MAX_BATCH
 from specsim.trace.schedule import ACCEPTANCE_MODES
 from specsim.trace.tracefile import MAX_DRAFT
 from specsim.typedconfig import build, file_key, load_yaml, override, set_key, spec
@@ -79,6 +80,14 @@ class DecodingConfig:
     )
     verify: str | None = spec(
         None, choices=("greedy", "sample"), doc="verify mode of the traces (speculative methods; default greedy)"
+    )
+    batch: int = spec(
+        1,
+        ge=1,
+        le=MAX_BATCH,
+        unit="sequences",
+        doc="sequences decoded together in lockstep (speculative rounds and plain steps); every baseline "
+        "takes the main accelerator's batch unless its overrides set one (shown as a difference)",
     )
     level_modes: list[str] = spec(["fp16"], doc="PE mode for each level's non-FP16 weights, target first")
     attention_mode: str = spec("fp16", doc="PE mode of QK^T and PV (FP16 KV cache)")
@@ -423,6 +432,7 @@ def load_baseline(main: RunConfig, name: str, ref: BaselineRef, main_energy: Ene
         else main_energy
     )
     data["hardware"] = _basis_raw(main, data["hardware"], base_energy, main_energy)
+    data["decoding"] = {**(data.get("decoding") or {}), "batch": main.decoding.batch}  # equal batch
     label = f"{main.path}: baselines.{name}.overrides"
     for key, value in _flatten(ref.overrides):
         set_key(data, RunConfig, key, copy.deepcopy(value), p, label)
@@ -471,8 +481,10 @@ def _fields(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 def differences(main: Accelerator, other: Accelerator) -> list[str]:
     """Every shared resource (array, clock, memory, buffers, vector unit: every hardware field but the
-    PE modes and the energy table) in which ``other`` differs from ``main``; empty: like for like."""
+    PE modes and the energy table) and the batch in which ``other`` differs from ``main``; empty: like
+    for like."""
     ours, theirs = _fields(main.hardware), _fields(other.hardware)
+    ours["decoding.batch"], theirs["decoding.batch"] = main.config.decoding.batch, other.config.decoding.batch
     return [
         f"{key} {_value(theirs[key])} ({main.name}: {_value(ours[key])})"
         for key in ours

@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from specsim.engine import SimResult, simulate
 from specsim.errors import SpecsimError
 from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy_pj, static_mw_total
-from specsim.hardware.lowering import level_templates, steps_table
+from specsim.hardware.lowering import batched_steps_table, level_templates
 from specsim.hardware.mapping import UNIT_VECTOR
 from specsim.paths import beside
 from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
 from specsim.trace.architectures import load_architecture, shipped_architectures
+from specsim.trace.batching import BatchSchedule, batch_schedule
 from specsim.trace.schedule import AcceptanceProfile, check_operator_rows, shape_trace
 from specsim.trace.tracefile import PHASES, Trace, read_trace, summarize
 
@@ -114,6 +115,8 @@ class Replay:
     acceptance_mode: str | None = None  #: shape workloads: "sampled" or "expected"
     configured_alpha: float | None = None  #: shape workloads: the alpha the configured acceptance profile yields
     expected_tokens_per_round: float | None = None
+    batch: int = 1  #: decoding.batch: sequences decoded together
+    max_batch: int = 1  #: the most sequences any pass held (below ``batch`` when the workload has fewer)
 
     @property
     def seconds(self) -> float:
@@ -121,16 +124,23 @@ class Replay:
 
     @property
     def metrics(self) -> dict:
-        """The per-accelerator metrics of the report (seconds, joules)."""
+        """The per-accelerator metrics of the report (seconds, joules). Latencies are per sequence: a
+        sequence spends every cycle of each pass it is in (with batch 1, the run's cycles split by
+        sequence); throughput and energy are over the whole run."""
         s = 1.0 / (self.clock_ghz * 1e9)
-        decode = self.total_cycles - self.prefill_cycles
-        decode_tokens = float(self.per_prompt.decode_tokens.sum()) if self.per_prompt else self.tokens - self.prompts
+        pp = self.per_prompt
+        sequence_cycles = float(pp.cycles.sum()) if pp else self.total_cycles
+        prefill = float(pp.prefill_cycles.sum()) if pp else self.prefill_cycles
+        decode_tokens = float(pp.decode_tokens.sum()) if pp else self.tokens - self.prompts
         energy_j = sum(self.energy_pj.values()) * 1e-12
         groups = {k: pj * 1e-12 for k, pj in group_breakdown(self.energy_pj).items()}
         return {
-            "latency_s": self.seconds / self.prompts,
-            "prefill_latency_s": self.prefill_cycles * s / self.prompts,
-            "decode_latency_per_token_s": decode * s / max(decode_tokens, 1),  # the 1st token comes from prefill
+            "batch": self.batch,
+            "max_batch": self.max_batch,
+            "latency_s": sequence_cycles / (self.clock_ghz * 1e9) / self.prompts,
+            "prefill_latency_s": prefill * s / self.prompts,
+            # the 1st token comes from prefill
+            "decode_latency_per_token_s": (sequence_cycles - prefill) * s / max(decode_tokens, 1),
             "total_time_s": self.seconds,
             "tokens": self.tokens,
             "tokens_per_s": self.tokens / self.seconds if self.total_cycles else 0.0,
@@ -183,6 +193,7 @@ def shape_trace_for(
     """A SHAPE-DERIVED trace of ``acc``'s decoding on an architecture file (no model is run);
     ``read`` loads an acceptance trace (default :func:`read_trace`); ``workload`` names the seed stream."""
     dec = acc.config.decoding
+    shape = replace(shape, prompts=max(shape.prompts, dec.batch))  # a full batch: B sampled sequences at least
     if dec.kind != "speculative":
         return shape_workload_trace(shape, None, 1, None, dec.formats[0], workload)
     source = shape.acceptance.get(acc.config.trace_role)
@@ -260,6 +271,7 @@ class Prepared:
 
     templates: list
     residency: Residency
+    schedule: BatchSchedule  #: the trace's passes batched by decoding.batch
 
 
 def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
@@ -276,21 +288,23 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
         kv_streams=_kv_heads(trace),
     )
     per_level = np.array([len(t) for t in templates], dtype=np.int64)
-    check_operator_rows(
-        int(per_level[trace["step_level"].astype(np.int64)].sum()),
-        f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}",
-    )
+    where = f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}"
+    check_operator_rows(int(per_level[trace["step_level"].astype(np.int64)].sum()), where)
+    try:
+        schedule = batch_schedule(trace, dec.batch)
+    except SpecsimError as e:
+        raise SpecsimError(f"{where}: decoding.batch {dec.batch}: {e}") from None
     resident = residency(
         acc.hardware,
         templates,
         modes,
-        trace["step_level"],
-        trace["step_tokens"],
-        trace["step_past"],
+        schedule.pass_level,
+        schedule.pass_tokens,
+        schedule.pass_context,
         _untied_embedding_weights(trace),
     )
-    check_capacity(f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}", acc.hardware, resident)
-    return Prepared(templates, resident)
+    check_capacity(where, acc.hardware, resident)
+    return Prepared(templates, resident, schedule)
 
 
 def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
@@ -338,19 +352,24 @@ def _check_verify(trace: Trace, verify: str, where: str) -> None:
 
 
 def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | None = None) -> Replay:
-    """Simulate every forward pass of ``trace`` on ``acc`` (``prepared``: :func:`prepare`'s result, if
-    the caller checked the inputs first)."""
+    """Simulate every forward pass of ``trace`` on ``acc``, ``decoding.batch`` sequences at a time
+    (``prepared``: :func:`prepare`'s result, if the caller checked the inputs first)."""
     prepared = prepared or prepare(acc, trace, workload)
     hw = acc.hardware
-    modes = tuple(hw.modes)
-    levels, phases = trace["step_level"], trace["step_phase"]
-    ops, starts = steps_table(
-        prepared.templates, modes, levels, trace["step_tokens"], trace["step_past"], trace["step_logits"]
+    sched = prepared.schedule
+    levels, phases = sched.pass_level, sched.pass_phase
+    ops, starts = batched_steps_table(
+        prepared.templates,
+        tuple(hw.modes),
+        levels,
+        sched.member_pass,
+        sched.member_tokens,
+        sched.member_past,
+        sched.member_logits,
     )
     result = simulate(hw, ops)
     step_end = np.maximum.accumulate(np.maximum.reduceat(result.op_end, starts))
     step_cycles = np.diff(np.concatenate([[0], step_end]))
-    prefill = int(step_cycles[phases == PREFILL].sum())
     m = result.mapping
     array = m.unit != UNIT_VECTOR
     per_pass = {
@@ -360,13 +379,9 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         "peak_cycles": np.add.reduceat(np.where(array, m.macs / m.peak_macs_per_cycle, 0.0), starts),
     }
     summary = summarize(trace) if trace.header["mode"] == "speculative" else None
-    energy_pj = energy_breakdown(result.actions(), acc.energy, hw)
-    per_prompt = _per_prompt(
-        trace,
-        step_cycles,
-        phases,
+    pass_energy_pj = (
         np.add.reduceat(op_energy_pj(result.op_actions(), acc.energy, hw), starts)
-        + step_cycles * static_mw_total(acc.energy, hw) * 1e-3 / (hw.clock_ghz * 1e9) * 1e12,
+        + step_cycles * static_mw_total(acc.energy, hw) * 1e-3 / (hw.clock_ghz * 1e9) * 1e12
     )
     return Replay(
         accelerator=acc.name,
@@ -377,9 +392,9 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         prompts=int(trace["prompt_len"].size),
         tokens=int(trace["generated_len"].sum()),
         total_cycles=result.total_cycles,
-        prefill_cycles=prefill,
+        prefill_cycles=int(step_cycles[phases == PREFILL].sum()),
         bound_cycles=roofline_bound(result, hw),
-        energy_pj=energy_pj,
+        energy_pj=energy_breakdown(result.actions(), acc.energy, hw),
         stalls=result.stalls_by_cause(),
         mode_switches=int(result.mode_switches.sum()),
         passes=pass_stats(levels, phases, per_pass),
@@ -388,29 +403,34 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         gamma=int(trace.header["gamma"][0]) if trace.header.get("gamma") else None,
         drift=trace.header.get("drift"),
         residency=prepared.residency,
-        per_prompt=per_prompt,
+        per_prompt=_per_prompt(trace, sched, step_cycles, pass_energy_pj),
         acceptance_mode=trace.header.get("acceptance_mode"),
         configured_alpha=trace.header.get("configured_alpha"),
         expected_tokens_per_round=trace.header.get("expected_tokens_per_round"),
+        batch=sched.batch,
+        max_batch=int(sched.pass_members.max(initial=1)),
     )
 
 
-def _per_prompt(trace: Trace, step_cycles: np.ndarray, phases: np.ndarray, step_energy_pj: np.ndarray) -> PerPrompt:
-    """Per-sequence totals from per-pass ones (``step_prompt`` names each pass's sequence)."""
-    prompt = trace["step_prompt"].astype(np.int64)
+def _per_prompt(trace: Trace, sched: BatchSchedule, pass_cycles: np.ndarray, pass_energy_pj: np.ndarray) -> PerPrompt:
+    """Per-sequence totals from per-pass ones: a sequence spends every cycle of each pass it is in, and
+    takes the share of a pass's energy that its tokens are of the pass's tokens."""
     n = int(trace["prompt_len"].size)
+    seq, pass_of = sched.member_prompt, sched.member_pass
     tokens = trace["generated_len"].astype(np.int64)
     decode_tokens = (tokens - 1).astype(float)
     if trace.header.get("acceptance_mode") == "expected":  # each round yields the expected tokens per round
         top = trace["round_level"] == 0
         rounds = np.bincount(trace["round_prompt"][top].astype(np.int64), minlength=n)
         decode_tokens = rounds * float(trace.header["expected_tokens_per_round"])
+    prefill = sched.pass_phase[pass_of] == PREFILL
+    share = sched.member_tokens / sched.pass_tokens[pass_of]
     return PerPrompt(
-        cycles=np.bincount(prompt, weights=step_cycles, minlength=n),
-        prefill_cycles=np.bincount(prompt, weights=np.where(phases == PREFILL, step_cycles, 0), minlength=n),
+        cycles=np.bincount(seq, weights=pass_cycles[pass_of], minlength=n),
+        prefill_cycles=np.bincount(seq, weights=np.where(prefill, pass_cycles[pass_of], 0), minlength=n),
         decode_tokens=decode_tokens,
         tokens=tokens,
-        energy_pj=np.bincount(prompt, weights=step_energy_pj, minlength=n),
+        energy_pj=np.bincount(seq, weights=pass_energy_pj[pass_of] * share, minlength=n),
     )
 
 

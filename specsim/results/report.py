@@ -630,7 +630,16 @@ def _speedup_caption(main: str, drift: bool = True) -> str:
 
 
 def _title(w: dict) -> str:
-    return f"{w['name']} ({'SHAPE-DERIVED' if w['source'] == 'shape' else 'real trace'})"
+    return f"{w['name']} ({'SHAPE-DERIVED' if w['source'] == 'shape' else 'real trace'}{_batch_text(w)})"
+
+
+def _batch_text(w: dict) -> str:
+    """ ", batch B" when sequences decode together (and how many a batch held when the workload has fewer)."""
+    m = next(iter(w["accelerators"].values()))
+    batch, most = m.get("batch", 1), m.get("max_batch", 1)
+    if batch == 1:
+        return ""
+    return f", batch {batch}" if most == batch else f", batch {batch}: {most} sequences, all the workload has"
 
 
 def print_report(report: dict, console=None, wide: bool = False) -> None:
@@ -726,7 +735,12 @@ def _print_split(report: dict, w: dict, console, level: str) -> None:
     ]
     room = console.width - sum(widths) - 3 * len(widths)  # what the accelerator column may take
     labelled = room >= max(max(len(a), (len(accelerator_label(report, a)) + 1) // 2 + 4) for a in cells)
-    t = _table(f"{_title(w)}: time and energy per accelerator", caption=w["note"] if w["source"] == "shape" else None)
+    batched = next(iter(w["accelerators"].values())).get("batch", 1) > 1
+    caption = "\n".join(
+        ([w["note"]] if w["source"] == "shape" else [])
+        + (["decode ms/tok: time between two tokens of one sequence; tok/s: all sequences together"] if batched else [])
+    )
+    t = _table(f"{_title(w)}: time and energy per accelerator", caption=caption or None)
     _column(t, "accelerator", left=True)
     for header, _ in _TIME_ENERGY:
         _column(t, header, no_wrap=True)

@@ -1,0 +1,125 @@
+"""Batched decoding: a trace's sequences decoded B at a time in lockstep (numpy only).
+
+A trace records each sequence's forward passes on its own (``step_*`` rows, one sequence per pass).
+:func:`batch_schedule` groups the sequences into batches of ``batch`` consecutive prompts and merges,
+within a batch, the passes that sit at the same point of the round structure into one batched pass:
+
+* speculative decoding (one draft level): round r of every sequence runs together: gamma draft passes
+  of one token per sequence (the first one catching each draft cache up), then one verify pass of
+  gamma+1 tokens per sequence. Each sequence accepts its own count (its own trace events), so the
+  cached lengths of the members diverge and every member attends over its own length;
+* autoregressive decoding: one token per sequence per pass;
+* the prefill of a batch is one pass over all its prompts;
+* a sequence that has generated its tokens leaves the batch; the batch ends with its longest member,
+  and the next batch starts after it (static batches; continuous batching is the serving model's).
+
+Chains of drafts run a variable number of inner rounds per outer round; :func:`lockstep_keys` places
+every pass in its round structure, so sequences that need more inner rounds run them while the others
+wait, and all meet again at the outer verify pass.
+
+Batch 1 gives one member per pass, in trace order: the unbatched replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from specsim.errors import SpecsimError
+from specsim.trace.tracefile import Trace
+
+MAX_BATCH = 256  #: sequences decoded together (decoding.batch)
+
+
+@dataclass(frozen=True)
+class BatchSchedule:
+    """Batched forward passes: per pass its level and phase; per member (one sequence in one pass) the
+    trace step it comes from and that step's sequence, tokens, cached length and lm_head rows.
+    Members are sorted by pass; tokens and lengths in tokens."""
+
+    batch: int  #: the configured batch (sequences per batch, the last batch may hold fewer)
+    pass_level: np.ndarray  #: int64, chain level of each batched pass
+    pass_phase: np.ndarray  #: int64, phase index of each batched pass
+    member_pass: np.ndarray  #: int64, the batched pass of each member (non-decreasing)
+    member_step: np.ndarray  #: int64, the trace step of each member
+    member_prompt: np.ndarray  #: int64, its sequence
+    member_tokens: np.ndarray  #: int64, tokens it feeds
+    member_past: np.ndarray  #: int64, its cached length before the pass
+    member_logits: np.ndarray  #: int64, its rows through lm_head
+
+    @property
+    def passes(self) -> int:
+        return len(self.pass_level)
+
+    @property
+    def pass_members(self) -> np.ndarray:
+        """Sequences in each batched pass."""
+        return np.bincount(self.member_pass, minlength=self.passes)
+
+    @property
+    def pass_tokens(self) -> np.ndarray:
+        """Tokens of each batched pass (its GEMMs' M), summed over its members."""
+        return np.bincount(self.member_pass, weights=self.member_tokens, minlength=self.passes).astype(np.int64)
+
+    @property
+    def pass_context(self) -> np.ndarray:
+        """KV entries each batched pass reads or writes, summed over its members (cached + new tokens)."""
+        context = self.member_past + self.member_tokens
+        return np.bincount(self.member_pass, weights=context, minlength=self.passes).astype(np.int64)
+
+
+def lockstep_keys(levels: np.ndarray, prompts: np.ndarray) -> np.ndarray:
+    """Each pass's place in its sequence's round structure, comparable across sequences (steps in trace
+    order; one row per step, one column per chain level).
+
+    A pass at level ``l`` gets, at each shallower level ``j < l``, the number of level-``j`` passes its
+    sequence ran since its last pass shallower than ``j``; at level ``l`` its own index among those
+    passes; deeper columns ``inf``. So in one-level speculative decoding the prefill is (0, inf), round
+    r's draft passes are (r, 0..gamma-1) and its verify pass (r, inf); a chain adds the inner round in
+    between. Passes with the same key run together."""
+    depth = int(levels.max(initial=0)) + 1
+    keys = np.full((levels.size, depth), np.iinfo(np.int64).max, np.int64)
+    done: dict[int, list[int]] = {}
+    for i, (lv, p) in enumerate(zip(levels.tolist(), prompts.tolist())):
+        count = done.setdefault(p, [0] * depth)
+        keys[i, :lv] = count[:lv]
+        keys[i, lv] = count[lv]
+        count[lv] += 1
+        count[lv + 1 :] = [0] * (depth - lv - 1)
+    return keys
+
+
+def batch_schedule(trace: Trace, batch: int) -> BatchSchedule:
+    """The trace's passes with ``batch`` sequences decoded together (see the module docstring)."""
+    if not 1 <= batch <= MAX_BATCH:
+        raise SpecsimError(f"batch {batch}: expected 1..{MAX_BATCH}")
+    prompt = trace["step_prompt"].astype(np.int64)
+    level = trace["step_level"].astype(np.int64)
+    phase = trace["step_phase"].astype(np.int64)
+    keys = lockstep_keys(level, prompt)
+    group = prompt // batch
+    # batch, then lockstep key (first column most significant), then sequence
+    ordered = np.lexsort((prompt, *keys.T[::-1], group))
+    g, k = group[ordered], keys[ordered]
+    new_pass = np.ones(prompt.size, bool)
+    new_pass[1:] = (g[1:] != g[:-1]) | np.any(k[1:] != k[:-1], axis=1)
+    member_pass = np.cumsum(new_pass) - 1
+    heads = np.flatnonzero(new_pass)
+    level, phase = level[ordered], phase[ordered]
+    if np.any(phase != phase[heads][member_pass]):
+        raise SpecsimError(
+            f"{trace.path}: its sequences run different kinds of pass at the same point of a round "
+            f"(draft {trace.header.get('draft')!r}), so they cannot decode in lockstep; use batch 1"
+        )
+    return BatchSchedule(
+        batch=batch,
+        pass_level=level[heads],
+        pass_phase=phase[heads],
+        member_pass=member_pass.astype(np.int64),
+        member_step=ordered.astype(np.int64),
+        member_prompt=prompt[ordered],
+        member_tokens=trace["step_tokens"].astype(np.int64)[ordered],
+        member_past=trace["step_past"].astype(np.int64)[ordered],
+        member_logits=trace["step_logits"].astype(np.int64)[ordered],
+    )
