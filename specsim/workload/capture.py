@@ -167,7 +167,7 @@ def capture(
         from specsim.workload.layer_stats import cached_layer_stats, linear_short_names
 
         stats, hit = cached_layer_stats(loaded.model, calibration_ids(), fingerprint, progress)
-        if hit and progress:
+        if hit:  # said even without progress bars: the statistics were not measured in this run
             print("layer statistics: from the cache", file=sys.stderr)
         if timings is not None:
             timings["layer_stats_cached"] = float(hit)
