@@ -245,7 +245,12 @@ def test_every_plot_kind_writes_its_figure(tmp_path):
             )
             == 0
         )
-    for name in ("heat.png", "pe.svg", "speedup.pdf", "energy.pdf", "roofline.pdf"):
+    batch = tmp_path / "batch"
+    specsim.sweep(cfg, {"decoding.batch": [1, 2, 4]}, workers=1, out=batch, progress=False)
+    assert main(["plot", str(batch), "--kind", "batch", "-o", str(tmp_path / "batch.png")]) == 0
+    frame = plots.load_table(batch)
+    assert sorted(frame[frame.accelerator == "fp16"]["batch"]) == [1, 2, 4]  # every baseline at the main's batch
+    for name in ("heat.png", "pe.svg", "speedup.pdf", "energy.pdf", "roofline.pdf", "batch.png"):
         assert (tmp_path / name).stat().st_size > 1000
     # a run's report.csv plots too, and ambiguous or bad requests are one-line errors
     run_out = tmp_path / "run"

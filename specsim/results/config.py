@@ -444,13 +444,22 @@ def accelerators(cfg: RunConfig, cache: dict | None = None) -> list[Accelerator]
     """The main accelerator first, then each baseline with the comparison basis applied.
 
     ``cache`` (any dict kept by the caller, e.g. across the points of a sweep) memoizes the baselines
-    by file (modification time and size), the main hardware they share resources with, and overrides.
+    by file (modification time and size), the main hardware they share resources with, the batch, and
+    overrides.
     """
     main_energy = energy_table_for(cfg.hardware)
     out = [Accelerator(cfg.name, cfg, cfg.hardware, main_energy)]
     for name, ref in cfg.baseline_refs().items():
         p = cfg.resolve(ref.config)
-        key = ("baseline", name, file_key(p), cfg.bases, repr(cfg.hardware), repr(ref.overrides))
+        key = (
+            "baseline",
+            name,
+            file_key(p),
+            cfg.bases,
+            repr(cfg.hardware),
+            cfg.decoding.batch,  # every baseline takes the main accelerator's batch
+            repr(ref.overrides),
+        )
         if cache is not None and key in cache:
             base = cache[key]
         else:

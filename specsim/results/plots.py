@@ -9,7 +9,8 @@ Kinds (``specsim plot --kind``): ``speedup`` grouped decode-speedup bars per wor
 group; ``energy`` energy per token by component, normalised to FP16; ``pe-sweep`` the main
 accelerator's speedup over each baseline against PE-array size; ``heatmap`` the main accelerator's
 speedup over FP16 across draft length x acceptance rate; ``roofline`` each accelerator's draft,
-verify and decode passes under its compute and DRAM roofs.
+verify and decode passes under its compute and DRAM roofs; ``batch`` the main accelerator's speedup
+over each baseline and every accelerator's throughput against the batch (a sweep over ``decoding.batch``).
 """
 
 from __future__ import annotations
@@ -467,16 +468,69 @@ def speedup_vs_pes(frame):
     return fig
 
 
+@figure("batch")
+def batch_curves(frame):
+    """Against the batch (sequences decoded together): the main accelerator's decode speedup over each
+    baseline at equal batch (with its confidence interval) and every accelerator's throughput, one panel
+    pair per workload. Reads the ``batch`` column (a sweep over ``decoding.batch``)."""
+    others = varying(frame, exclude=("decoding.batch",))
+    if others:
+        raise SpecsimError(f"--kind batch: the table also varies {', '.join(others)}; choose values with --where")
+    batches = sorted({int(b) for b in frame["batch"]}) if "batch" in frame else []
+    if len(batches) < 2:
+        raise SpecsimError(
+            "--kind batch: needs results at two batches or more, e.g. specsim sweep CONFIG "
+            "--set decoding.batch=1,2,4,8,16 --out DIR"
+        )
+    main_name = _main_name(frame)
+    workloads = list(dict.fromkeys(frame["workload"]))
+    fig, axes = _figure(6.4, 2.9 * len(workloads), ncols=2 * len(workloads))
+    colors = _colors(frame["accelerator"])
+    is_main = frame.is_main.astype(bool)
+    for i, w in enumerate(workloads):
+        speed_ax, tput_ax = axes[2 * i], axes[2 * i + 1]
+        sub = frame[frame.workload == w]
+        for acc, rows in sub[~is_main[sub.index]].groupby("accelerator", sort=False):
+            rows = rows.sort_values("batch")
+            cells = list(
+                zip(rows["main_speedup_over"], rows["main_speedup_over_ci_low"], rows["main_speedup_over_ci_high"])
+            )
+            speed_ax.errorbar(
+                rows["batch"], [c[0] for c in cells], yerr=_error_bars(cells), marker="o", color=colors[acc],
+                label=f"over {acc}", elinewidth=0.6, capsize=2,
+            )  # fmt: skip
+        for acc, rows in sub.groupby("accelerator", sort=False):
+            rows = rows.sort_values("batch")
+            tput_ax.plot(rows["batch"], rows["tokens_per_s"], marker="o", color=colors[acc], label=acc)
+        speed_ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+        speed_ax.set_ylabel(f"{main_name} decode speedup (x)")
+        tput_ax.set_ylabel("throughput (tokens/s, all sequences)")
+        for ax in (speed_ax, tput_ax):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(batches, [str(b) for b in batches])
+            ax.set_xlabel("batch (sequences decoded together)")
+            ax.set_title(_workload_label(frame, w).replace("\n", " "), fontsize=8)
+    axes[0].legend(frameon=False, fontsize=7, loc="best")
+    axes[1].legend(frameon=False, fontsize=7, loc="best")
+    fig.suptitle(f"{main_name} against batch size, equal batch for every accelerator{_shape_note(frame)}")
+    return fig
+
+
 @figure("heatmap")
 def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workload: str | None = None):
     """The main accelerator's decode speedup over FP16 across two swept keys (default: the draft length
-    ``decoding.gamma`` and a swept acceptance rate ``...shape.acceptance.<accelerator>``)."""
+    ``decoding.gamma``, or else the batch ``decoding.batch``, and a swept acceptance rate
+    ``...shape.acceptance.<accelerator>``)."""
     params = param_columns(frame)
-    x = x or next((c for c in params if c.endswith("gamma")), None)
+    x = (
+        x
+        or next((c for c in params if c.endswith("gamma")), None)
+        or next((c for c in params if c.endswith("batch")), None)
+    )
     y = y or next((c for c in params if ".acceptance." in c), None)
     if x is None or y is None or x not in frame or y not in frame:
         raise SpecsimError(
-            "--kind heatmap: needs a sweep over the draft length and the acceptance rate, e.g. "
+            "--kind heatmap: needs a sweep over the draft length (or the batch) and the acceptance rate, e.g. "
             "--set decoding.gamma=1,2,4,8 --set workloads.0.shape.acceptance.speq=0.5,0.7,0.9 "
             f"(swept keys here: {', '.join(params) or 'none'})"
         )
@@ -534,7 +588,13 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
                         fontsize=6,
                         color="white" if shade < 0.15 or shade > 0.85 else "black",
                     )
-    ax.set_xlabel("draft length gamma (tokens per round)" if x.endswith("gamma") else x)
+    ax.set_xlabel(
+        "draft length gamma (tokens per round)"
+        if x.endswith("gamma")
+        else "batch (sequences decoded together)"
+        if x.endswith("batch")
+        else x
+    )
     ax.set_ylabel("acceptance rate alpha" if ".acceptance." in y else y)
     fig.colorbar(im, ax=ax, label="decode speedup over fp16 (x)")
     ax.set_title(f"{_main_name(frame)} on {workload}{_shape_note(frame[frame.workload == workload])}")
