@@ -22,7 +22,7 @@ import numpy as np
 from specsim.engine import SimResult, simulate
 from specsim.errors import SpecsimError
 from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy_pj, static_mw_total
-from specsim.hardware.lowering import batched_steps_table, level_templates
+from specsim.hardware.lowering import batched_steps_table, level_templates, per_sequence_rows
 from specsim.hardware.mapping import UNIT_VECTOR
 from specsim.paths import beside
 from specsim.results.capacity import Residency, check_capacity, residency
@@ -287,13 +287,12 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
         lower=dec.lowering(),
         kv_streams=_kv_heads(trace),
     )
-    per_level = np.array([len(t) for t in templates], dtype=np.int64)
     where = f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}"
-    check_operator_rows(int(per_level[trace["step_level"].astype(np.int64)].sum()), where)
     try:
         schedule = batch_schedule(trace, dec.batch)
     except SpecsimError as e:
         raise SpecsimError(f"{where}: decoding.batch {dec.batch}: {e}") from None
+    check_operator_rows(_table_rows(templates, schedule), where)
     resident = residency(
         acc.hardware,
         templates,
@@ -305,6 +304,14 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
     )
     check_capacity(where, acc.hardware, resident)
     return Prepared(templates, resident, schedule)
+
+
+def _table_rows(templates: list, schedule: BatchSchedule) -> int:
+    """Operators the replay's table will hold: per batched pass, its level's shared rows once and its
+    per-sequence rows once per member."""
+    per_seq = np.array([int(per_sequence_rows(t.columns).sum()) for t in templates], dtype=np.int64)
+    shared = np.array([len(t) for t in templates], dtype=np.int64) - per_seq
+    return int((shared[schedule.pass_level] + per_seq[schedule.pass_level] * schedule.pass_members).sum())
 
 
 def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:

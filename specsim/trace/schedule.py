@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specsim.errors import SpecsimError
-from specsim.trace.operators import architecture_template, template_arrays
+from specsim.trace.operators import DIM_KV, architecture_template, template_arrays
 from specsim.trace.tracefile import LAYER_STATS, PHASES, Trace, empty_arrays, summarize
 
 PREFILL, DRAFT, VERIFY, DECODE = (PHASES.index(p) for p in ("prefill", "draft", "verify", "decode"))
@@ -197,11 +197,13 @@ def shape_trace(
     templates = {0: architecture_template(arch, target_format)}
     if draft_format is not None:
         templates[1] = architecture_template(arch, draft_format)
-    # bound the work before scheduling anything: passes at the expected tokens per round, each level's operators
+    # bound the work before scheduling anything: passes at the expected tokens per round, each with at
+    # least its per-sequence operators (attention: what no batch shares; the replay checks the full count)
     rounds = max_new_tokens / profile.expected_tokens_per_round if profile else max_new_tokens
     passes = len(prompt_lens) * (2 + math.ceil(rounds) * (gamma + 1 if profile else 1))
+    per_sequence = max(sum(op.n == DIM_KV or op.k == DIM_KV for op in t) for t in templates.values())
     check_operator_rows(
-        passes * max(len(t) for t in templates.values()),
+        passes * max(per_sequence, 1),
         f"shape workload {arch.name} ({len(prompt_lens)} prompts x {max_new_tokens} tokens)",
     )
     rng = np.random.default_rng(seed)
