@@ -100,7 +100,7 @@ NOTEBOOKS = {
             "tokens = 16 if SMALL else 128\n"
             'paper = run_table("hwconfigs/paper/speq.yaml",\n'
             '                  [f"workloads.{i}.shape.max_new_tokens={tokens}" for i in range(5)])\n'
-            'paper.pivot_table(index="workload", columns="accelerator", values="speedup_vs_fp16", sort=False)'
+            'paper.pivot_table(index="workload", columns="accelerator", values="speedup_vs_reference", sort=False)'
         ),
         new_code_cell('fig = plots.speedup_bars(paper)\nplots.save(fig, FIGURES / "speedup_paper_setting.png")\nfig'),
         new_code_cell(

@@ -357,7 +357,7 @@ CORPUS = {
     "plot-not-a-table": lambda f, i: ["plot", str(f / "notes.txt"), "--kind", "speedup", "-o", "fig.png"],
     "plot-text-in-numbers": lambda f, i: [
         "plot",
-        _edited_table(f, "t.csv", "speedup_vs_fp16", "fast"),
+        _edited_table(f, "t.csv", "speedup_vs_reference", "fast"),
         "--kind",
         "speedup",
         "-o",
@@ -373,7 +373,7 @@ CORPUS = {
     ],
     "plot-infinite-speedup": lambda f, i: [
         "plot",
-        _edited_table(f, "t.csv", "speedup_vs_fp16", "inf"),
+        _edited_table(f, "t.csv", "speedup_vs_reference", "inf"),
         "--kind",
         "speedup",
         "-o",
@@ -405,7 +405,7 @@ CORPUS = {
     ],
     "plot-missing-column": lambda f, i: [
         "plot",
-        _write(f, "t.csv", "workload,accelerator,is_main,speedup_vs_fp16\nw,a,True,1.0\n"),
+        _write(f, "t.csv", "workload,accelerator,is_main,speedup_vs_reference\nw,a,True,1.0\n"),
         "--kind",
         "speedup",
         "-o",

@@ -172,7 +172,7 @@ def test_reference_names_a_baseline(tmp_path, replayed):
     assert w["theory"]["cost_ratio_c"] == pytest.approx(w0["theory"]["cost_ratio_c"])
     rows = {r["accelerator"]: r for r in report_rows(report)}
     assert list(rows["speq"]) == list(ROW_COLUMNS)
-    assert rows["twin"]["speedup_vs_fp16"] == 1.0 and rows["twin"]["energy_vs_fp16"] == 1.0
+    assert rows["twin"]["speedup_vs_reference"] == 1.0 and rows["twin"]["energy_vs_reference"] == 1.0
 
 
 def test_reference_may_be_the_main_accelerator(tmp_path, replayed):
@@ -219,7 +219,7 @@ def test_sweep_geomean_uses_the_helper():
 
     from specsim.results.sweep import speedup_geomean
 
-    frame = pd.DataFrame({"accelerator": ["a", "a", "b", "b"], "speedup_vs_fp16": [2.0, 8.0, None, 0.0]})
+    frame = pd.DataFrame({"accelerator": ["a", "a", "b", "b"], "speedup_vs_reference": [2.0, 8.0, None, 0.0]})
     got = speedup_geomean(frame)
     assert got["a"] == geometric_mean([2.0, 8.0]) and math.isnan(got["b"])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 KIND_HELP = {
-    "speedup": "grouped decode-speedup bars per workload over fp16, with a geomean group",
-    "energy": "energy per token by component, stacked, normalised to fp16",
+    "speedup": "grouped decode-speedup bars per workload over the reference (fp16), with a geomean group",
+    "energy": "energy per token by component, stacked, normalised to the reference (fp16)",
     "pe-sweep": "main accelerator's speedup over each baseline vs PE-array size",
-    "heatmap": "main accelerator's speedup over fp16 across gamma (or batch) x acceptance rate",
+    "heatmap": "main accelerator's speedup over the reference across gamma (or batch) x acceptance rate",
     "batch": "main accelerator's speedup over each baseline and every throughput vs batch",
     "roofline": "draft / verify / decode passes of each accelerator under its roofs",
 }

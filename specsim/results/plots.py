@@ -6,7 +6,7 @@ notebooks). One style for all: the Okabe-Ito colour-blind-safe palette, one colo
 table order, labels with units. Figures made from SHAPE-DERIVED workloads say so in their title.
 
 Kinds (``specsim plot --kind``): ``speedup`` grouped decode-speedup bars per workload with a geomean
-group; ``energy`` energy per token by component, normalised to FP16; ``pe-sweep`` the main
+group; ``energy`` energy per token by component, normalised to the reference (FP16 by default); ``pe-sweep`` the main
 accelerator's speedup over each baseline against PE-array size; ``heatmap`` the main accelerator's
 speedup over FP16 across draft length x acceptance rate; ``roofline`` each accelerator's draft,
 verify and decode passes under its compute and DRAM roofs; ``batch`` the main accelerator's speedup
@@ -272,6 +272,14 @@ def _shape_note(frame) -> str:
     return f" [{', '.join(shaped)}: SHAPE-DERIVED]" if len(shaped) < frame["workload"].nunique() else SHAPE_NOTE
 
 
+def _reference(frame) -> str:
+    """The accelerator the table's ratios are normalised to (its ``reference`` column; fp16 for tables
+    written before the column existed)."""
+    if "reference" in frame.columns and frame["reference"].notna().any():
+        return str(frame["reference"].dropna().iloc[0])
+    return DEFAULT_REFERENCE
+
+
 def _main_name(frame) -> str:
     main = frame[frame["is_main"].astype(bool)]["accelerator"]
     return str(main.iloc[0]) if len(main) else "main"
@@ -299,10 +307,12 @@ def _geomean(values) -> float:
 
 
 @figure("speedup")
-def speedup_bars(frame, reference: str = DEFAULT_REFERENCE):
-    """Decode speedup over ``reference`` per workload (model) and accelerator, with a geomean group; error
-    bars are each speedup's confidence interval where the table has one (the geomean bars have none)."""
+def speedup_bars(frame):
+    """Decode speedup over the table's reference accelerator (``reference`` column, the run config's
+    ``reference``) per workload (model) and accelerator, with a geomean group; error bars are each
+    speedup's confidence interval where the table has one (the geomean bars have none)."""
     frame = _one_point(frame, "speedup")
+    reference = _reference(frame)
     accs = [a for a in dict.fromkeys(frame["accelerator"]) if a != reference]
     workloads = list(dict.fromkeys(frame["workload"]))
     _check_bars("speedup", len(workloads) * len(accs))
@@ -312,7 +322,9 @@ def speedup_bars(frame, reference: str = DEFAULT_REFERENCE):
     width = 0.8 / max(1, len(accs))
     for j, acc in enumerate(accs):
         cells = [
-            _cells(frame, w, acc, ("speedup_vs_fp16", "speedup_vs_fp16_ci_low", "speedup_vs_fp16_ci_high"))
+            _cells(
+                frame, w, acc, ("speedup_vs_reference", "speedup_vs_reference_ci_low", "speedup_vs_reference_ci_high")
+            )
             for w in workloads
         ]
         vals = [c[0] for c in cells]
@@ -360,10 +372,11 @@ def _workload_label(frame, workload: str) -> str:
 
 
 @figure("energy")
-def energy_breakdown(frame, reference: str = DEFAULT_REFERENCE):
+def energy_breakdown(frame):
     """Energy per generated token by component (DRAM, SRAM, PE array, vector unit, static), as stacked
-    bars normalised to ``reference``'s total for the same workload."""
+    bars normalised to the table's reference accelerator's total for the same workload."""
     frame = _one_point(frame, "energy")
+    reference = _reference(frame)
     workloads = list(dict.fromkeys(frame["workload"]))
     accs = list(dict.fromkeys(frame["accelerator"]))
     _check_bars("energy", len(workloads) * len(accs))
@@ -561,7 +574,7 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
         )
     grid = [[float("nan")] * len(xs) for _ in ys]
     for _, r in main_rows.iterrows():
-        grid[ys.index(r[y])][xs.index(r[x])] = float(r["speedup_vs_fp16"])
+        grid[ys.index(r[y])][xs.index(r[x])] = float(r["speedup_vs_reference"])
     fig, (ax,) = _figure(0.55 * len(xs) + 2.6, 0.32 * len(ys) + 1.6)
     import numpy as np
     from matplotlib.colors import TwoSlopeNorm
@@ -596,7 +609,7 @@ def gamma_alpha_heatmap(frame, x: str | None = None, y: str | None = None, workl
         else x
     )
     ax.set_ylabel("acceptance rate alpha" if ".acceptance." in y else y)
-    fig.colorbar(im, ax=ax, label="decode speedup over fp16 (x)")
+    fig.colorbar(im, ax=ax, label=f"decode speedup over {_reference(frame)} (x)")
     ax.set_title(f"{_main_name(frame)} on {workload}{_shape_note(frame[frame.workload == workload])}")
     return fig
 

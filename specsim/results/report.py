@@ -301,10 +301,11 @@ ROW_COLUMNS = (
     "mode_switches",
     *(f"stall_{c}_cycles" for c in ("dram", "sram_fill", "buffer", "sram_read", "mode_switch", "drain")),
     *(f"{col}{suffix}" for col, _ in _RATIOS for suffix in ("", "_ci_low", "_ci_high")),
-    "speedup_vs_fp16",
-    "speedup_vs_fp16_ci_low",
-    "speedup_vs_fp16_ci_high",
-    "energy_vs_fp16",
+    "reference",
+    "speedup_vs_reference",
+    "speedup_vs_reference_ci_low",
+    "speedup_vs_reference_ci_high",
+    "energy_vs_reference",
     "acceptance_mode",
     "alpha",
     "configured_alpha",
@@ -321,7 +322,17 @@ figures per mean pass; ``main_*_over``: the main accelerator's ratio over this r
 confidence interval in ``*_ci_low``/``*_ci_high``; ``*_vs_fp16``: this row's decode speedup and energy per
 token relative to the reference accelerator, when there is one: the run config's ``reference``, fp16 by
 default, whose name the report records; the columns keep their names whatever it is)."""
-TEXT_COLUMNS = ("workload", "source", "accelerator", "decoding", "draft", "dataflow", "dram", "acceptance_mode")
+TEXT_COLUMNS = (
+    "workload",
+    "source",
+    "accelerator",
+    "decoding",
+    "draft",
+    "dataflow",
+    "dram",
+    "acceptance_mode",
+    "reference",
+)
 #: columns every row has (the others are empty where a figure does not apply: baselines' own speedup, ...)
 ALWAYS_FILLED = (
     "workload",
@@ -398,8 +409,9 @@ def report_rows(report: dict) -> list[dict]:
                 },
                 **{f"energy_{g}_j": m["energy_breakdown_j"].get(g, 0.0) for g in ENERGY_GROUPS},
                 **{f"stall_{c}_cycles": v for c, v in m["stall_cycles"].items()},
-                "speedup_vs_fp16": vs_ref.get("speedup"),
-                "energy_vs_fp16": m["energy_j_per_token"] / ref["energy_j_per_token"] if ref else None,
+                "reference": report.get("reference", DEFAULT_REFERENCE),
+                "speedup_vs_reference": vs_ref.get("speedup"),
+                "energy_vs_reference": m["energy_j_per_token"] / ref["energy_j_per_token"] if ref else None,
                 "acceptance_mode": w["acceptance_mode"],
                 "alpha": acceptance.get("alpha"),
                 "configured_alpha": acceptance.get("configured_alpha"),
@@ -411,7 +423,7 @@ def report_rows(report: dict) -> list[dict]:
                 "perplexity": drift.get("perplexity"),
                 **{f"{p}_step_{f}": steps.get(p, {}).get(f) for p in STEP_PHASES for f in STEP_FIELDS},
             }
-            row["speedup_vs_fp16_ci_low"], row["speedup_vs_fp16_ci_high"] = vs_ref.get("ci") or (None, None)
+            row["speedup_vs_reference_ci_low"], row["speedup_vs_reference_ci_high"] = vs_ref.get("ci") or (None, None)
             for col, key in _RATIOS:
                 row[col] = w[key].get(acc)
                 row[f"{col}_ci_low"], row[f"{col}_ci_high"] = w[f"{key}_ci"].get(acc) or (None, None)

@@ -562,7 +562,7 @@ def _run_todo(
             bar.close()
 
 
-def speedup_geomean(frame, by: str = "accelerator", value: str = "speedup_vs_fp16") -> dict[str, float]:
+def speedup_geomean(frame, by: str = "accelerator", value: str = "speedup_vs_reference") -> dict[str, float]:
     """Geometric mean of ``value`` per ``by`` group (rows with a value only)."""
     out = {}
     for name, group in frame.dropna(subset=[value]).groupby(by, sort=False):
