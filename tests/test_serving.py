@@ -128,6 +128,8 @@ def test_cli_writes_folder_and_json(tmp_path, capsys):
     assert len(report["rows"]) == 12  # 2 rates x 6 accelerators
     assert {p.name for p in out.iterdir()} == {".specsim-serving.json", "serving.csv", "serving.json", "requests.csv"}
     assert main(["serving", *args]) == 0  # its own folder may be replaced
+    assert main(["plot", str(out), "--kind", "serving", "-o", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ KIND_HELP = {
     "pe-sweep": "main accelerator's speedup over each baseline vs PE-array size",
     "heatmap": "main accelerator's speedup over fp16 across gamma x acceptance rate",
     "roofline": "draft / verify / decode passes of each accelerator under its roofs",
+    "serving": "p90 time per output token vs throughput per accelerator (specsim serving --rates ... --out)",
 }
 
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from specsim.results import plots
 
     plots.check_figure_path(args.output)  # before any work: never a user's file overwritten
-    frame = plots.where(plots.load_table(args.results), args.where)
+    load = plots.load_serving_table if args.kind == "serving" else plots.load_table
+    frame = plots.where(load(args.results), args.where)
     if args.workload is not None and args.workload not in set(frame["workload"]):
         from specsim.errors import SpecsimError
 
