@@ -56,7 +56,7 @@ def main() -> None:
     better = (lambda s: s.tokens_per_s) if args.metric == "throughput" else (lambda s: -s.tpot_p90_s)
     requests = poisson_requests(args.rate, args.requests, seed=0)
     print(
-        "| alpha | max batch | best fixed g | its tok/s | its TPOT p90 (ms) | auto tok/s | auto mean g | auto TPOT p90 (ms) | auto / best | auto >= every fixed |"
+        "| alpha | max batch | best fixed g | its tok/s | its TPOT p90 (ms) | auto tok/s | auto mean g | auto TPOT p90 (ms) | auto / best tok/s | auto at least every fixed (by metric) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for alpha in (float(a) for a in args.alphas.split(",")):
