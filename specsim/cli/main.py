@@ -12,7 +12,7 @@ import os
 import sys
 
 from specsim._version import __version__
-from specsim.cli import formats_cmd, gemm_cmd, methods_cmd, plot_cmd, run_cmd, sweep_cmd, trace_cmd
+from specsim.cli import formats_cmd, gemm_cmd, methods_cmd, plot_cmd, run_cmd, serving_cmd, sweep_cmd, trace_cmd
 from specsim.errors import USER_ERROR_EXIT_CODE, SpecsimError, cut
 
 INTERNAL_ERROR_EXIT_CODE = 70  #: EX_SOFTWARE: specsim itself failed
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     gemm_cmd.register(sub)
     run_cmd.register(sub)
     sweep_cmd.register(sub)
+    serving_cmd.register(sub)
     plot_cmd.register(sub)
     methods_cmd.register(sub)
     return parser

@@ -11,6 +11,7 @@ KIND_HELP = {
     "heatmap": "main accelerator's speedup over the reference across gamma (or batch) x acceptance rate",
     "batch": "main accelerator's speedup over each baseline and every throughput vs batch",
     "roofline": "draft / verify / decode passes of each accelerator under its roofs",
+    "serving": "p90 time per output token vs throughput per accelerator (specsim serving --rates ... --out)",
 }
 
 
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from specsim.results import plots
 
     plots.check_figure_path(args.output)  # before any work: never a user's file overwritten
-    frame = plots.where(plots.load_table(args.results), args.where)
+    load = plots.load_serving_table if args.kind == "serving" else plots.load_table
+    frame = plots.where(load(args.results), args.where)
     if args.workload is not None and args.workload not in set(frame["workload"]):
         from specsim.errors import SpecsimError
 

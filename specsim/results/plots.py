@@ -763,3 +763,64 @@ def save(fig, out: str | Path) -> Path:
                 folder.rmdir()
         raise SpecsimError(f"-o {out}: cannot write the figure ({err.strerror or type(err).__name__})") from None
     return out
+
+
+# ---- serving: throughput-latency curves (``specsim serving --rates ... --out DIR``) ------------------
+
+SERVING_COLUMNS = ("accelerator", "rate_rps", "tokens_per_s", "tpot_p90_s")  #: what --kind serving reads
+
+
+def load_serving_table(path: str | Path):
+    """The table ``specsim serving --out`` writes: its folder (``serving.csv``) or the CSV file."""
+    import numpy as np
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "serving.csv"
+    if not path.is_file():
+        raise SpecsimError(f"{path}: not found; --kind serving reads the serving.csv of specsim serving --out")
+    try:
+        frame = pd.read_csv(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
+        raise SpecsimError(f"{path}: not a readable serving table ({type(err).__name__})") from None
+    missing = [c for c in SERVING_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SpecsimError(
+            f"{path}: not a specsim serving table (no column {missing[0]!r}); write it with specsim serving --out"
+        )
+    if len(frame) > MAX_TABLE_ROWS:
+        raise SpecsimError(f"{path}: {len(frame):,} rows, more than the {MAX_TABLE_ROWS:,} a figure reads")
+    for column in SERVING_COLUMNS[1:]:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any() and not frame[column].isna().all():
+            row = int(np.flatnonzero(values.isna())[0]) + 2
+            raise SpecsimError(f"{path}: line {row}: column {column!r} is not a number")
+        frame[column] = values
+    frame["accelerator"] = frame["accelerator"].astype(str)
+    frame.attrs["path"] = str(path)
+    return frame
+
+
+@figure("serving")
+def serving_curves(frame):
+    """p90 time per output token against output throughput, one curve per accelerator over the arrival
+    rates of a ``specsim serving --rates`` table (rates with no finished request are left out)."""
+    fig, (ax,) = _figure(5.2, 3.4)
+    drawn = 0
+    for i, acc in enumerate(dict.fromkeys(frame["accelerator"])):
+        sub = frame[(frame["accelerator"] == acc) & frame["tpot_p90_s"].notna()].sort_values("rate_rps")
+        if sub.empty:
+            continue
+        ax.plot(
+            sub["tokens_per_s"], sub["tpot_p90_s"] * 1e3, marker="o", ms=3, color=PALETTE[i % len(PALETTE)], label=acc
+        )
+        drawn += 1
+    if not drawn:
+        raise SpecsimError(f"--kind serving: {frame.attrs.get('path', 'the table')}: no finished requests to draw")
+    ax.set_xlabel("throughput (output tokens/s)")
+    ax.set_ylabel("p90 time per output token (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Serving: latency vs throughput over arrival rates" + SHAPE_NOTE)
+    ax.legend(frameon=False)
+    return fig
