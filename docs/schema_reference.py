@@ -171,6 +171,8 @@ def type_name(tp: Any) -> str:
         return f"[{tp.__name__}](#{tp.__name__.lower()})"
     if origin in (typing.Union, types.UnionType):
         return " or ".join(type_name(a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return " or ".join(f"`{a}`" for a in typing.get_args(tp))
     if origin in (list, tuple):
         return f"list of {type_name(typing.get_args(tp)[0])}"
     if origin is dict:

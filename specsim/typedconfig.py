@@ -235,6 +235,8 @@ def _describe(tp: Any) -> str:
         return "a list of " + _describe(typing.get_args(tp)[0])
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
     return {
         int: "an integer",
         float: "a number",
@@ -263,6 +265,10 @@ def _convert(tp: Any, value: Any, where: str, meta: dict) -> Any:
         if len(same_shape) == 1:
             raise same_shape[0]
         raise SpecsimError(f"{where}: expected {_describe(tp)}, got {shown(value)}")
+    if origin is typing.Literal:  # a fixed word such as "auto" beside a number (no range applies to it)
+        if value not in typing.get_args(tp) or isinstance(value, bool):
+            raise SpecsimError(f"{where}: expected {_describe(tp)}, got {shown(value)}")
+        return value
     if origin is dict:
         if not isinstance(value, dict):
             raise SpecsimError(f"{where}: expected {_describe(tp)}, got {shown(value)}")

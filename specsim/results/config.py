@@ -24,7 +24,7 @@ import copy
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from specsim.errors import SpecsimError, cut, shown
 from specsim.hardware.config import BUFFER_NAMES, HardwareConfig, resolve_shipped
@@ -70,13 +70,14 @@ class DecodingConfig:
     params: dict[str, Any] = spec({}, doc="the method's parameters (specsim methods lists them with units)")
     kind: str | None = spec(None, choices=KINDS, doc="speculative or autoregressive; default: the method's")
     draft: str = spec("none", doc="draft scheme of its traces (speq, mxfp4, multilevel, hierarchical, ...)")
-    gamma: int | None = spec(
+    gamma: int | Literal["auto"] | None = spec(
         None,
         ge=1,
         le=MAX_DRAFT,
-        doc="draft tokens per round of shape workloads (speculative "
-        "methods; default 4; a trace replays the gamma it was "
-        "recorded with, a difference is noted in the report)",
+        doc="draft tokens per round of shape workloads (speculative methods; default 4; a trace replays the "
+        "gamma it was recorded with, a difference is noted in the report); auto: each round (each serving "
+        "iteration) drafts the length in 1..8 that maximises the expected tokens per second of the batch, "
+        "from the engine's pass costs at the batch's size and context and the acceptance profile",
     )
     verify: str | None = spec(
         None, choices=("greedy", "sample"), doc="verify mode of the traces (speculative methods; default greedy)"

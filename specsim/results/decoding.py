@@ -27,6 +27,7 @@ from specsim.hardware.mapping import UNIT_VECTOR
 from specsim.paths import beside
 from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
+from specsim.results.serving_costs import AUTO_GAMMAS, PassCosts, best_gamma
 from specsim.trace.architectures import load_architecture, shipped_architectures
 from specsim.trace.batching import BatchSchedule, batch_schedule
 from specsim.trace.schedule import AcceptanceProfile, check_operator_rows, shape_trace
@@ -115,6 +116,8 @@ class Replay:
     acceptance_mode: str | None = None  #: shape workloads: "sampled" or "expected"
     configured_alpha: float | None = None  #: shape workloads: the alpha the configured acceptance profile yields
     expected_tokens_per_round: float | None = None
+    gamma_auto: bool = False  #: decoding.gamma auto: a draft length per round (``gamma`` is then None)
+    mean_gamma: float | None = None  #: draft tokens per round, averaged over the target's rounds
     batch: int = 1  #: decoding.batch: sequences decoded together
     max_batch: int = 1  #: the most sequences any pass held (below ``batch`` when the workload has fewer)
 
@@ -215,7 +218,31 @@ def shape_trace_for(
                 f"{where} drafts with {source.header.get('draft')!r}, the accelerator with "
                 f"{dec.draft!r}: its acceptance would not be this draft's"
             )
+    if dec.gamma == "auto":
+        chooser = (dec.batch, _gamma_chooser(acc, shape, source, workload))
+        return shape_workload_trace(shape, dec.formats[1], AUTO_GAMMAS, source, dec.formats[0], workload, chooser)
     return shape_workload_trace(shape, dec.formats[1], dec.gamma, source, dec.formats[0], workload)
+
+
+def _gamma_chooser(acc: Accelerator, shape: ShapeWorkload, source: float | Trace, workload: str):
+    """``decoding.gamma: auto``: per round, :func:`~specsim.results.serving_costs.best_gamma` from the
+    accelerator's memoised engine pass costs (level templates of a one-token trace of the same
+    architecture) and the acceptance profile."""
+    dec = acc.config.decoding
+    probe = shape_workload_trace(replace(shape, prompts=1, max_new_tokens=2), dec.formats[1], 1, source, dec.formats[0])
+    templates = level_templates(
+        probe,
+        dec.level_modes,
+        tuple(acc.hardware.modes),
+        attention_mode=dec.attention_mode,
+        lower=dec.lowering(),
+        kv_streams=_kv_heads(probe),
+    )
+    costs = PassCosts(acc, templates)
+    profile = AcceptanceProfile.of(source, AUTO_GAMMAS)
+    return lambda sequences, mean_past: best_gamma(
+        lambda g: float(profile.survival[: g + 1].sum()), costs, sequences, mean_past
+    )
 
 
 def shape_workload_trace(
@@ -225,10 +252,12 @@ def shape_workload_trace(
     acceptance: float | Trace | None,
     target_format: str = "fp16",
     workload: str = "",
+    auto_gamma: tuple | None = None,
 ) -> Trace:
     """The one builder of SHAPE-DERIVED traces (``specsim run`` workloads and ``specsim trace --shape``):
     ``shape``'s architecture, prompts and lengths, ``draft_format`` drafts (None: plain decoding) with
-    ``gamma`` and acceptance from an alpha or a speculative trace, the seed stream of ``workload``."""
+    ``gamma`` and acceptance from an alpha or a speculative trace, the seed stream of ``workload``;
+    ``auto_gamma`` ``(batch, choose)``: a draft length per round (:func:`~specsim.trace.schedule.shape_trace`)."""
     arch = load_architecture(shape.architecture)
     profile = None if draft_format is None else AcceptanceProfile.of(acceptance, gamma)
     header, arrays = shape_trace(
@@ -241,6 +270,7 @@ def shape_workload_trace(
         workload_seed(shape, workload),
         target_format=target_format,
         acceptance=shape.acceptance_mode,
+        auto_gamma=auto_gamma,
     )
     return Trace(f"shape:{arch.name}", header, arrays)
 
@@ -407,7 +437,11 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         passes=pass_stats(levels, phases, per_pass),
         alpha=summary.alpha if summary else None,
         mean_tokens_per_round=summary.mean_tokens_per_round if summary else None,
-        gamma=int(trace.header["gamma"][0]) if trace.header.get("gamma") else None,
+        gamma=int(trace.header["gamma"][0])
+        if trace.header.get("gamma") and not trace.header.get("gamma_auto")
+        else None,
+        gamma_auto=bool(trace.header.get("gamma_auto")),
+        mean_gamma=float(trace["round_drafted"][trace["round_level"] == 0].mean()) if summary else None,
         drift=trace.header.get("drift"),
         residency=prepared.residency,
         per_prompt=_per_prompt(trace, sched, step_cycles, pass_energy_pj),
@@ -426,7 +460,9 @@ def _per_prompt(trace: Trace, sched: BatchSchedule, pass_cycles: np.ndarray, pas
     seq, pass_of = sched.member_prompt, sched.member_pass
     tokens = trace["generated_len"].astype(np.int64)
     decode_tokens = (tokens - 1).astype(float)
-    if trace.header.get("acceptance_mode") == "expected":  # each round yields the expected tokens per round
+    if trace.header.get("expected_decode_tokens") is not None:  # expected mode, a draft length per round
+        decode_tokens = np.asarray(trace.header["expected_decode_tokens"], dtype=float)
+    elif trace.header.get("acceptance_mode") == "expected":  # each round yields the expected tokens per round
         top = trace["round_level"] == 0
         rounds = np.bincount(trace["round_prompt"][top].astype(np.int64), minlength=n)
         decode_tokens = rounds * float(trace.header["expected_tokens_per_round"])

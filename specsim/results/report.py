@@ -44,8 +44,8 @@ def theory(main: Replay, ref: Replay | None) -> dict | None:
     accelerator ``ref``, an autoregressive one: FP16 by default)."""
     ref_decode = ref.pass_stats(0, "decode") if ref is not None else None
     draft = main.pass_stats(1, "draft")
-    if main.alpha is None or ref_decode is None or draft is None:
-        return None
+    if main.alpha is None or ref_decode is None or draft is None or main.gamma_auto:
+        return None  # (Leviathan's formula has one draft length; gamma auto draws one per round)
     verify = main.pass_stats(0, "verify")
     t_ref = ref_decode.mean_cycles / ref.clock_ghz
     c = draft.mean_cycles / main.clock_ghz / t_ref
@@ -227,6 +227,8 @@ def build_report(
                 "tokens_per_round": r.mean_tokens_per_round,
                 "expected_tokens_per_round": r.expected_tokens_per_round,
                 "gamma": r.gamma,
+                "gamma_auto": r.gamma_auto,
+                "mean_gamma": r.mean_gamma,
             }
             for a, r in by_acc.items()
             if r.alpha is not None
@@ -691,6 +693,9 @@ def print_report(report: dict, console=None, wide: bool = False) -> None:
                 f"cost {th['verify_cost_ratio']:.3f} -> {th['step_cost_speedup']:.3f}x; simulated decode "
                 f"{th['simulated_decode_speedup']:.3f}x over {report.get('reference', DEFAULT_REFERENCE)}",
             )
+        for acc, a in w["acceptance"].items():
+            if a.get("gamma_auto"):
+                _say(console, f"{acc}: gamma auto, a draft length per round for its batch: mean {a['mean_gamma']:.2f}")
         for line in reading(report, w):
             _say(console, line)
     for name, diffs in report["differences"].items():

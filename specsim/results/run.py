@@ -15,6 +15,7 @@ from specsim.results.config import Accelerator, RunConfig, WorkloadConfig, accel
 from specsim.results.decoding import Replay, prepare, replay, shape_trace_for
 from specsim.results.provenance import run_provenance
 from specsim.results.report import HardwareSummary, build_report, report_csv
+from specsim.results.serving_costs import AUTO_GAMMAS
 from specsim.trace.tracefile import Trace, read_trace
 from specsim.typedconfig import file_key
 
@@ -172,21 +173,22 @@ def _gamma_notes(cfg: RunConfig, accs: list[Accelerator], read) -> list[str]:
         dec, role = a.config.decoding, a.config.trace_role
         if dec.kind != "speculative":
             continue
+        drafted = AUTO_GAMMAS if dec.gamma == "auto" else dec.gamma  # the longest draft a round may take
         for w in cfg.workloads:
             if w.shape is None and role in w.traces:
                 recorded = read(cfg.resolve(w.traces[role])).header["gamma"][0]
                 if recorded != dec.gamma:
                     notes.append(
                         f"{a.name}: decoding.gamma {dec.gamma} applies to shape workloads only; workload "
-                        f"{w.name!r} replays its trace's gamma {recorded} (record one with --gamma "
-                        f"{dec.gamma})"
+                        f"{w.name!r} replays its trace's gamma {recorded}"
+                        + ("" if dec.gamma == "auto" else f" (record one with --gamma {dec.gamma})")
                     )
             elif w.shape is not None and isinstance(w.shape.acceptance.get(role), str):
                 recorded = read(cfg.resolve(w.shape.acceptance[role])).header["gamma"][0]
-                if recorded < dec.gamma:
+                if recorded < drafted:
                     notes.append(
-                        f"{a.name}: workload {w.name!r} drafts gamma {dec.gamma} with acceptance from a "
-                        f"gamma-{recorded} trace: positions {recorded + 1}-{dec.gamma} take its mean alpha"
+                        f"{a.name}: workload {w.name!r} drafts gamma {dec.gamma} (up to {drafted}) with acceptance "
+                        f"from a gamma-{recorded} trace: positions {recorded + 1}-{drafted} take its mean alpha"
                     )
     return notes
 

@@ -36,12 +36,19 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from specsim.results.serving_costs import PassCost, PassCosts
+from specsim.results.serving_costs import (
+    AUTO_GAMMAS,
+    DRAFT_LEVEL,
+    PassCost,
+    PassCosts,
+    best_gamma,
+    round_cost,
+    sum_costs,
+)
 from specsim.results.serving_requests import Request
 from specsim.trace.schedule import AcceptanceProfile
 
-AUTO_GAMMAS = 8  #: gamma auto picks a draft length in 1..8 (chosen here)
-DRAFT_LEVEL = 1
+__all__ = ["AUTO_GAMMAS", "DRAFT_LEVEL", "Acceptance", "Policy", "RequestResult", "ServingRun", "serve"]
 
 
 @dataclass(frozen=True)
@@ -183,12 +190,7 @@ class _Server:
     def choose_gamma(self) -> int:
         if self.acceptance is None or self.gamma or not self.running:
             return self.gamma
-        n, past = len(self.running), self.mean_past()
-        rate = [
-            self.acceptance.expected_tokens(g) * n / self.decode_cost(n, past, g).seconds
-            for g in range(1, AUTO_GAMMAS + 1)
-        ]
-        return int(np.argmax(rate)) + 1
+        return best_gamma(self.acceptance.expected_tokens, self.costs, len(self.running), self.mean_past())
 
     def admit(self, g: int) -> list[_Seq]:
         p = self.policy
@@ -207,11 +209,9 @@ class _Server:
 
     def decode_cost(self, n: int, past: float, g: int) -> PassCost:
         """The running batch's decode passes: g drafts and a verify (speculative), or one step."""
-        c = self.costs
         if self.acceptance is None:
-            return c.step(0, n, 1, past, 1)
-        parts = [c.step(DRAFT_LEVEL, n, 1, past + 1 + j, 1) for j in range(g)] + [c.step(0, n, g + 1, past, g + 1)]
-        return _sum(parts)
+            return self.costs.step(0, n, 1, past, 1)
+        return round_cost(self.costs, n, past, g)
 
     def iteration_cost(self, new: list[_Seq], g: int) -> PassCost:
         parts = []
@@ -222,7 +222,7 @@ class _Server:
                 parts.append(self.costs.prefill(DRAFT_LEVEL, [t + 1 for t in prompts]))
         if self.running:
             parts.append(self.decode_cost(len(self.running), self.mean_past(), g))
-        return _sum(parts)
+        return sum_costs(parts)
 
     def finish_iteration(self, new: list[_Seq], g: int) -> None:
         now = self.env.now
@@ -253,10 +253,6 @@ class _Server:
         s.produced += gain
         s.past += gain
         return s.produced >= s.req.output_tokens
-
-
-def _sum(parts: list[PassCost]) -> PassCost:
-    return PassCost(sum(p.cycles for p in parts), sum(p.seconds for p in parts), sum(p.energy_j for p in parts))
 
 
 def serve(

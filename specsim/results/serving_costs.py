@@ -98,6 +98,33 @@ class PassCosts:
         return self.cost(level, sequences, tokens, bucket(mean_past, KV_QUANTUM), logits)
 
 
+AUTO_GAMMAS = 8  #: gamma auto picks a draft length in 1..8 (chosen here)
+DRAFT_LEVEL = 1
+
+
+def sum_costs(parts: list[PassCost]) -> PassCost:
+    """Passes run back to back: cycles, seconds and energy add."""
+    return PassCost(sum(p.cycles for p in parts), sum(p.seconds for p in parts), sum(p.energy_j for p in parts))
+
+
+def round_cost(costs: PassCosts, sequences: int, mean_past: float, gamma: int) -> PassCost:
+    """One speculative round of ``sequences`` decoding together after a mean of ``mean_past`` cached
+    tokens: ``gamma`` one-token draft passes, then a verify pass of gamma + 1 tokens per sequence."""
+    drafts = [costs.step(DRAFT_LEVEL, sequences, 1, mean_past + 1 + j, 1) for j in range(gamma)]
+    return sum_costs([*drafts, costs.step(0, sequences, gamma + 1, mean_past, gamma + 1)])
+
+
+def best_gamma(expected_tokens, costs: PassCosts, sequences: int, mean_past: float) -> int:
+    """``decoding.gamma: auto``: the draft length g in 1..:data:`AUTO_GAMMAS` maximising the batch's expected
+    tokens per second, ``expected_tokens(g) x sequences / round_cost(g).seconds`` (``expected_tokens``:
+    E[tokens per round] of one sequence at draft length g, from its acceptance profile)."""
+    rates = [
+        expected_tokens(g) * sequences / round_cost(costs, sequences, mean_past, g).seconds
+        for g in range(1, AUTO_GAMMAS + 1)
+    ]
+    return int(np.argmax(rates)) + 1
+
+
 @dataclass(frozen=True)
 class BucketError:
     """Memoised against exact engine cycles over sampled passes: relative error (memo / exact - 1)."""

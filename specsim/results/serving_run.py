@@ -112,7 +112,8 @@ def prepare_all(cfg: RunConfig, workload: WorkloadConfig, policy: Policy, max_co
         dec = acc.config.decoding
         acceptance, gamma = None, 0
         if dec.kind == "speculative":
-            gamma = (dec.gamma or DEFAULT_GAMMA) if policy.gamma is None else policy.gamma
+            configured = 0 if dec.gamma == "auto" else (dec.gamma or DEFAULT_GAMMA)  # 0: auto
+            gamma = configured if policy.gamma is None else policy.gamma
             source = workload.shape.acceptance[acc.config.trace_role]
             source = source if isinstance(source, float) else read_trace(beside(cfg.path, source))
             acceptance = Acceptance.of(source, max(gamma, AUTO_GAMMAS))

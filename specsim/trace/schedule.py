@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,17 +25,21 @@ from specsim.trace.tracefile import LAYER_STATS, PHASES, Trace, empty_arrays, su
 PREFILL, DRAFT, VERIFY, DECODE = (PHASES.index(p) for p in ("prefill", "draft", "verify", "decode"))
 
 
-def speculative_steps(prompt_len: int, accepted: list[int], gamma: int) -> list[tuple[int, int, int, int, int]]:
+def speculative_steps(
+    prompt_len: int, accepted: list[int], gamma: int | Sequence[int]
+) -> list[tuple[int, int, int, int, int]]:
     """Passes ``(level, phase, tokens, past, logits)`` of one prompt decoded by draft-verify rounds.
 
     Mirrors :mod:`specsim.workload.speculative`: the target prefills the prompt and picks the first
     token; each round the draft catches up and drafts ``gamma`` tokens (``gamma`` passes, the last
     draft token is never fed), the target verifies in one pass over ``gamma + 1`` logits, and both
-    caches are cut back to the accepted sequence minus its last token.
+    caches are cut back to the accepted sequence minus its last token. ``gamma``: one draft length, or
+    one per round (``decoding.gamma: auto``).
     """
+    gammas = [gamma] * len(accepted) if isinstance(gamma, int) else list(gamma)
     steps = [(0, PREFILL, prompt_len, 0, 1)]
     seq, target, draft = prompt_len + 1, prompt_len, 0  # sequence length, cached lengths
-    for a in accepted:
+    for a, gamma in zip(accepted, gammas):
         if not 0 <= a <= gamma:
             raise SpecsimError(f"accepted count {a} outside [0, {gamma}]")
         steps.append((1, PREFILL if draft == 0 else DRAFT, seq - draft, draft, 1))
@@ -132,6 +136,39 @@ class AcceptanceProfile:
         return rounds
 
 
+def lockstep_auto_rounds(
+    profile: AcceptanceProfile,
+    prompt_lens: list[int],
+    max_new_tokens: int,
+    batch: int,
+    choose: Callable[[int, float], int],
+    uniform: Callable[[int], float],
+) -> list[tuple[list[int], list[int]]]:
+    """Per prompt, the draft length and accepted count of each round when the draft length is chosen per
+    round (``decoding.gamma: auto``).
+
+    Prompts decode in batches of ``batch`` consecutive ones, in lockstep: in each round the sequences
+    of a batch that still need tokens draft ``g = choose(n, mean_past)`` tokens together (``n``: how many
+    they are; ``mean_past``: their mean cached length in the target, tokens), and each accepts the inverse
+    CDF of its own next draw ``uniform(prompt)`` under the profile truncated at ``g``. ``profile`` must cover every
+    draft length ``choose`` returns."""
+    survival = profile.survival
+    out: list[tuple[list[int], list[int]]] = [([], []) for _ in prompt_lens]
+    for start in range(0, len(prompt_lens), batch):
+        members = range(start, min(start + batch, len(prompt_lens)))
+        tokens = dict.fromkeys(members, 1)
+        past = {i: prompt_lens[i] for i in members}
+        while active := [i for i in members if tokens[i] < max_new_tokens]:
+            g = choose(len(active), sum(past[i] for i in active) / len(active))
+            for i in active:
+                a = int((survival[1 : g + 1] > uniform(i)).sum())  # survival is non-increasing
+                out[i][0].append(g)
+                out[i][1].append(a)
+                tokens[i] += a + 1
+                past[i] += a + 1
+    return out
+
+
 def _van_der_corput(k: int) -> float:
     """The base-2 radical inverse of ``k`` (0.5, 0.25, 0.75, 0.125, ...)."""
     out, scale = 0.0, 0.5
@@ -182,6 +219,7 @@ def shape_trace(
     seed: int | Sequence[int],
     target_format: str = "fp16",
     acceptance: str = "sampled",
+    auto_gamma: tuple[int, Callable[[int, float], int]] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Header and arrays of a shape-derived trace: ``arch``'s operator template (decoder linears in
     ``target_format``), passes scheduled from acceptance events drawn from ``profile`` (or plain
@@ -191,6 +229,11 @@ def shape_trace(
     seeding one numpy stream); ``expected`` schedules low-discrepancy rounds (:meth:`AcceptanceProfile.
     quasi_rounds`) and records the profile's expected tokens per round, which the replay uses as the
     tokens each round yields.
+
+    ``auto_gamma`` ``(batch, choose)``: the draft length is chosen per round for the lockstep batches of
+    ``batch`` prompts (:func:`lockstep_auto_rounds`; ``gamma`` is then the longest ``choose`` may return
+    and ``profile`` must cover it); the header records ``gamma_auto`` and, in expected mode, each
+    prompt's expected decode tokens.
     """
     if acceptance not in ACCEPTANCE_MODES:
         raise SpecsimError(f"acceptance mode {acceptance!r}: expected one of {', '.join(ACCEPTANCE_MODES)}")
@@ -209,6 +252,20 @@ def shape_trace(
     rng = np.random.default_rng(seed)
     shift = float(rng.random())  # expected mode: one Cranley-Patterson shift per stream
     quasi_index = 0
+    plan = None
+    if auto_gamma is not None and profile is not None:
+        drawn = [0] * len(prompt_lens)
+
+        def uniform(prompt: int) -> float:
+            """Sampled: the stream's next draw. Expected: the prompt's own low-discrepancy sequence (its
+            own Cranley-Patterson shift), so each sequence's rounds follow the profile closely."""
+            if acceptance != "expected":
+                return float(rng.random())
+            drawn[prompt] += 1
+            own_shift = (shift + prompt * 0.6180339887498949) % 1.0  # golden-ratio spread of the shifts
+            return (_van_der_corput(drawn[prompt]) + own_shift) % 1.0
+
+        plan = lockstep_auto_rounds(profile, prompt_lens, max_new_tokens, auto_gamma[0], auto_gamma[1], uniform)
     arrays: dict[str, list] = {
         k: []
         for k in (
@@ -230,17 +287,19 @@ def shape_trace(
         if draft_format is None:
             steps, generated = autoregressive_steps(plen, max_new_tokens), max_new_tokens
         else:
-            if acceptance == "expected":
+            if plan is not None:
+                gammas, accepted = plan[i]
+            elif acceptance == "expected":
                 accepted = profile.quasi_rounds(quasi_index, shift, max_new_tokens)
                 quasi_index += len(accepted)
             else:
                 accepted = profile.sample_rounds(rng, max_new_tokens)
-            steps = speculative_steps(plen, accepted, gamma)
+            if plan is None:
+                gammas = [gamma] * len(accepted)
+            steps = speculative_steps(plen, accepted, gammas)
             generated = min(max_new_tokens, 1 + sum(a + 1 for a in accepted))
-            for a in accepted:
-                for key, value in zip(
-                    ("round_prompt", "round_level", "round_drafted", "round_accepted"), (i, 0, gamma, a)
-                ):
+            for a, g in zip(accepted, gammas):
+                for key, value in zip(("round_prompt", "round_level", "round_drafted", "round_accepted"), (i, 0, g, a)):
                     arrays[key].append(value)
         arrays["prompt_len"].append(plen)
         arrays["generated_len"].append(generated)
@@ -283,4 +342,12 @@ def shape_trace(
         "layer_stat_names": list(LAYER_STATS),
         "acceptance_profile": list(profile.position_acceptance) if profile else None,
     }
+    if plan is not None:
+        survival = profile.survival
+        used = sorted({g for gammas, _ in plan for g in gammas})
+        header["gamma"] = used or [gamma]
+        header["gamma_auto"] = True
+        header["expected_decode_tokens"] = [float(sum(survival[: g + 1].sum() for g in gs)) for gs, _ in plan]
+        rounds = sum(len(gs) for gs, _ in plan)
+        header["expected_tokens_per_round"] = sum(header["expected_decode_tokens"]) / rounds if rounds else None
     return header, out
