@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        _print_table(rows, policy)
+        _print_table(rows, policy, workload.name)
         if out is not None:
             print(f"wrote {out / 'serving.csv'}, {out / 'serving.json'} and {out / 'requests.csv'}")
     return 0
@@ -225,25 +225,58 @@ def _rate(rate: float) -> str:
     return "the file's arrivals" if math.isnan(rate) else f"{rate:g} requests/s"
 
 
-def _print_table(rows, policy) -> None:
+def _print_table(rows, policy, workload: str) -> None:
+    """Two tables within 100 columns: latency of the finished requests, then throughput, load and energy."""
+    print(f"{workload} (SHAPE-DERIVED: operators from its architecture file, no weights run)")
     print(f"max batch {policy.max_batch} sequences, token budget {policy.token_budget} tokens per iteration")
-    head = ("rate/s", "accelerator", "gamma", "done", "unfin", "TTFT p50", "TTFT p90", "TPOT p50", "TPOT p90")
-    head += ("E2E p90", "tok/s", "req/s", "busy", "mJ/tok")
-    print(" ".join(f"{h:>12}" for h in head))
-    for r in rows:
-        cells = (
-            "file" if math.isnan(r.rate_rps) else f"{r.rate_rps:g}",
-            r.accelerator,
-            r.gamma,
-            r.finished,
-            r.unfinished,
-        )
-        cells += (
-            f"{r.ttft_p50_s:.3f} s",
-            f"{r.ttft_p90_s:.3f} s",
-            f"{r.tpot_p50_s * 1e3:.1f} ms",
-            f"{r.tpot_p90_s * 1e3:.1f} ms",
-        )
-        cells += (f"{r.e2e_p90_s:.2f} s", f"{r.tokens_per_s:.1f}", f"{r.requests_per_s:.3f}", f"{r.busy_share:.2f}")
-        cells += (f"{r.energy_j_per_token * 1e3:.1f}",)
-        print(" ".join(f"{c!s:>12}" for c in cells))
+    latency = ("rate/s", "accelerator", "gamma", "done", "unfin.", "TTFT p50", "p90", "TPOT p50", "p90", "p99")
+    _print_rows(
+        "latency of finished requests: time to first token (s), time per output token (ms)",
+        latency + ("E2E p90 s",),
+        [
+            (
+                *_who(r),
+                r.finished,
+                r.unfinished,
+                f"{r.ttft_p50_s:.3f}",
+                f"{r.ttft_p90_s:.3f}",
+                f"{r.tpot_p50_s * 1e3:.1f}",
+                f"{r.tpot_p90_s * 1e3:.1f}",
+                f"{r.tpot_p99_s * 1e3:.1f}",
+                f"{r.e2e_p90_s:.2f}",
+            )
+            for r in rows
+        ],
+    )
+    _print_rows(
+        "throughput (output tokens, requests) over the simulated span, load and energy",
+        ("rate/s", "accelerator", "gamma", "tok/s", "req/s", "busy", "mean batch", "mean gamma", "mJ/tok"),
+        [
+            (
+                *_who(r),
+                f"{r.tokens_per_s:.1f}",
+                f"{r.requests_per_s:.3f}",
+                f"{r.busy_share:.2f}",
+                f"{r.mean_batch:.2f}",
+                "-" if math.isnan(r.mean_gamma) else f"{r.mean_gamma:.2f}",
+                f"{r.energy_j_per_token * 1e3:.1f}",
+            )
+            for r in rows
+        ],
+    )
+
+
+def _who(r) -> tuple[str, str, str]:
+    return ("file" if math.isnan(r.rate_rps) else f"{r.rate_rps:g}", r.accelerator, r.gamma)
+
+
+def _print_rows(title: str, head: tuple[str, ...], rows: list[tuple]) -> None:
+    """A plain-text table: the accelerator column left-aligned, numbers right-aligned, each column as wide
+    as its widest cell."""
+    cells = [tuple(map(str, head)), *[tuple(map(str, r)) for r in rows]]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    print(f"\n{title}")
+    for k, row in enumerate(cells):
+        print("  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
