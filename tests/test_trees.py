@@ -288,3 +288,51 @@ def test_operand_recorder_checks_tree_passes_and_records_attention_groups(tiny):
         assert (attn["attn_kv"][rows] <= s.past + s.tokens).all()
     with pytest.raises(SpecsimError):
         recorder.begin_step(0, "verify", 3, 10, 3, attention=[(1, 11), (1, 20)])
+
+
+# -- SmolLM2-135M ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    from specsim.workload.models import load_model
+
+    return load_model("smollm2-135m")
+
+
+@pytest.mark.model
+def test_tree_pass_matches_causal_passes_on_real_model(smollm2):
+    model = smollm2.model
+    shape = parse_tree("2-2")
+    prompt = smollm2.tokenizer("The capital of France is").input_ids
+    tokens = [12, 345, 678, 910, 1112, 1314]
+    stream = _Stream(model)
+    stream.feed(prompt[:-1], 1, "prefill")
+    out = stream.feed_tree(shape, prompt[-1:], tokens, [], list(range(shape.size)), "verify")
+    with torch.no_grad():
+        for node in [-1, *range(shape.size)]:
+            ref = model(torch.tensor([prompt + [tokens[j] for j in shape.path(node)]])).logits[0, -1]
+            torch.testing.assert_close(out[node + 1], ref, atol=2e-3, rtol=1e-3)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("scheme", ["tree(speq,eagle)", "tree(mxfp4,4-2-2-1)", "tree(speq,fork4)"])
+def test_greedy_tree_output_equals_target_greedy_on_real_model(smollm2, scheme):
+    from specsim.workload.prompts import encode_prompt
+
+    built = build_scheme(smollm2.model, scheme)
+    for text in ("Question: what is the capital of Italy? Answer:", "def fibonacci(n):"):
+        prompt = encode_prompt(smollm2.tokenizer, text)
+        out = speculative_generate(built.target, built.drafts, prompt, 4, 16, trees=built.trees)
+        assert out.tokens == autoregressive_generate(built.target, prompt, 16), (scheme, text)
+        assert sum(r.accepted for r in out.rounds) > 0
+
+
+@pytest.mark.model
+def test_specmquant_hierarchy_on_real_model(smollm2):
+    from specsim.workload.prompts import encode_prompt
+
+    built = build_scheme(smollm2.model, DEFAULT_SPECMQUANT)
+    prompt = encode_prompt(smollm2.tokenizer, "Question: what is the capital of Italy? Answer:")
+    out = speculative_generate(built.target, built.drafts, prompt, [4, 1], 12, trees=built.trees)
+    assert out.tokens == autoregressive_generate(built.target, prompt, 12)
