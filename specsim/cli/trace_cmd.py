@@ -185,12 +185,14 @@ def record_shape(args: argparse.Namespace) -> int:
 def inspect(path: str, as_json: bool) -> int:
     from dataclasses import asdict
 
-    from specsim.trace.tracefile import read_trace, summarize
+    from specsim.trace.tracefile import read_trace, summarize, tree_summaries
 
     trace = read_trace(path)
     summary = summarize(trace)
+    trees = tree_summaries(trace)
     if as_json:
-        json.dump({"header": trace.header, "summary": asdict(summary)}, sys.stdout, indent=2)
+        out = {"header": trace.header, "summary": asdict(summary), "trees": [asdict(t) for t in trees]}
+        json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     from rich.table import Table
@@ -218,6 +220,18 @@ def inspect(path: str, as_json: bool) -> int:
         ]
         if len(summary.level_alpha) > 1:
             rows.append(("alpha per verifying level", " ".join(f"{x:.3f}" for x in summary.level_alpha)))
+    for t in trees:
+        where = f"tree of level {t.level + 1}"
+        rows += [
+            (f"{where}: nodes, depth", f"{t.nodes:.1f}, {t.depth}"),
+            (f"{where}: accepted / round (mean)", f"{t.mean_accepted:.3f}"),
+            (f"{where}: rounds accepting 0..{t.depth}", " ".join(map(str, t.accepted_histogram))),
+            (f"{where}: acceptance by depth", " ".join(f"{x:.2f}" for x in t.depth_acceptance)),
+            (
+                f"{where}: sibling rank of accepted nodes",
+                "; ".join(f"d{d + 1} " + "/".join(f"{x:.2f}" for x in s) for d, s in enumerate(t.rank_share)),
+            ),
+        ]
     for key, value in h.get("drift", {}).items():
         rows.append((f"drift: {key}", f"{value:.4g}"))
     rows += [

@@ -200,6 +200,7 @@ def batched_steps_table(
     tokens: np.ndarray,
     past: np.ndarray,
     logits: np.ndarray,
+    groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[OpTable, np.ndarray]:
     """One operator table for a run of batched forward passes (vectorised); also each pass's first row.
 
@@ -207,8 +208,11 @@ def batched_steps_table(
     (non-decreasing: a pass's members are contiguous), sequence ``i`` over ``tokens[i]`` new tokens after
     ``past[i]`` cached ones with ``logits[i]`` rows through lm_head. Weight GEMMs and their vector ops run
     once with M = the members' tokens (or lm_head rows) summed; rows over the KV length
-    (:func:`per_sequence_rows`) run once per member, in member order, over its own KV length.
-    With one member per pass this is the unbatched table, row for row.
+    (:func:`per_sequence_rows`) run once per attention group, in member order: by default one group per
+    member (its tokens over its past + tokens); ``groups`` ``(member, tokens, kv)`` (member
+    non-decreasing) splits a member's tokens into groups that attend to ``kv`` keys each, as the tree
+    mask of a token-tree pass does (the nodes of depth d see the context and their d ancestors).
+    With one member per pass and no groups this is the unbatched table, row for row.
     """
     lengths = np.array([len(t) for t in templates], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -216,26 +220,31 @@ def batched_steps_table(
     per_seq = per_sequence_rows(stacked)
     levels = np.asarray(pass_levels, dtype=np.int64)
     member_pass = np.asarray(member_pass, dtype=np.int64)
-    members = np.bincount(member_pass, minlength=len(levels))
-    first_member = np.concatenate([[0], np.cumsum(members)[:-1]])
-    # (pass, template row) pairs, then per-sequence rows repeated once per member
+    t_all, p_all, lg_all = (np.asarray(a, dtype=np.int64) for a in (tokens, past, logits))
+    if groups is None:
+        g_member, g_tokens, g_kv = np.arange(member_pass.size), t_all, p_all + t_all
+    else:
+        g_member, g_tokens, g_kv = (np.asarray(a, dtype=np.int64) for a in groups)
+    g_pass = member_pass[g_member]
+    groups_per_pass = np.bincount(g_pass, minlength=len(levels))
+    first_group = np.concatenate([[0], np.cumsum(groups_per_pass)[:-1]])
+    # (pass, template row) pairs, then per-sequence rows repeated once per attention group
     per_step = lengths[levels]
     step_starts = np.concatenate([[0], np.cumsum(per_step)[:-1]])
     step_of_pair = np.repeat(np.arange(len(levels)), per_step)
     pair_rows = offsets[levels][step_of_pair] + (np.arange(per_step.sum()) - step_starts[step_of_pair])
-    repeat = np.where(per_seq[pair_rows], members[step_of_pair], 1)
+    repeat = np.where(per_seq[pair_rows], groups_per_pass[step_of_pair], 1)
     rows = np.repeat(pair_rows, repeat)
     step_of_row = np.repeat(step_of_pair, repeat)
     copy = np.arange(repeat.sum()) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-    member = first_member[step_of_row] + copy  # the member of a per-sequence row (unused for shared rows)
-    t_all, p_all, lg_all = (np.asarray(a, dtype=np.int64) for a in (tokens, past, logits))
+    group = first_group[step_of_row] + copy  # the group of a per-sequence row (unused for shared rows)
     pass_tokens = np.bincount(member_pass, weights=t_all, minlength=len(levels)).astype(np.int64)
     pass_logits = np.bincount(member_pass, weights=lg_all, minlength=len(levels)).astype(np.int64)
     seq = per_seq[rows]
-    member = np.where(seq, member, 0)
-    t = np.where(seq, t_all[member] if t_all.size else 0, pass_tokens[step_of_row])
+    group = np.where(seq, group, 0)
+    t = np.where(seq, g_tokens[group] if g_tokens.size else 0, pass_tokens[step_of_row])
     lg = pass_logits[step_of_row]
-    kv = np.where(seq, (p_all + t_all)[member] if t_all.size else 0, 0)
+    kv = np.where(seq, g_kv[group] if g_kv.size else 0, 0)
     cols = {k: v[rows] for k, v in stacked.items()}
     m = cols["m"]
     cols["m"] = np.where(m == M_LOGITS, lg, np.where(m == M_TOKENS, t, m))

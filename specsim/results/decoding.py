@@ -338,10 +338,11 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
 
 def _table_rows(templates: list, schedule: BatchSchedule) -> int:
     """Operators the replay's table will hold: per batched pass, its level's shared rows once and its
-    per-sequence rows once per member."""
+    per-sequence rows once per attention group (one per member, more for a token-tree pass)."""
     per_seq = np.array([int(per_sequence_rows(t.columns).sum()) for t in templates], dtype=np.int64)
     shared = np.array([len(t) for t in templates], dtype=np.int64) - per_seq
-    return int((shared[schedule.pass_level] + per_seq[schedule.pass_level] * schedule.pass_members).sum())
+    groups = np.bincount(schedule.member_pass[schedule.group_member], minlength=schedule.passes)
+    return int((shared[schedule.pass_level] + per_seq[schedule.pass_level] * groups).sum())
 
 
 def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
@@ -403,6 +404,7 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         sched.member_tokens,
         sched.member_past,
         sched.member_logits,
+        sched.groups,
     )
     result = simulate(hw, ops)
     step_end = np.maximum.accumulate(np.maximum.reduceat(result.op_end, starts))

@@ -47,6 +47,14 @@ class BatchSchedule:
     member_tokens: np.ndarray  #: int64, tokens it feeds
     member_past: np.ndarray  #: int64, its cached length before the pass
     member_logits: np.ndarray  #: int64, its rows through lm_head
+    group_member: np.ndarray  #: int64, the member of each attention group (non-decreasing)
+    group_tokens: np.ndarray  #: int64, query tokens of the group
+    group_kv: np.ndarray  #: int64, keys each of them attends to (a token-tree pass: context + ancestors)
+
+    @property
+    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(member, tokens, kv) of every attention group, for :func:`~specsim.hardware.lowering.batched_steps_table`."""
+        return self.group_member, self.group_tokens, self.group_kv
 
     @property
     def passes(self) -> int:
@@ -112,14 +120,40 @@ def batch_schedule(trace: Trace, batch: int) -> BatchSchedule:
             f"{trace.path}: its sequences run different kinds of pass at the same point of a round "
             f"(draft {trace.header.get('draft')!r}), so they cannot decode in lockstep; use batch 1"
         )
+    tokens = trace["step_tokens"].astype(np.int64)[ordered]
+    past = trace["step_past"].astype(np.int64)[ordered]
     return BatchSchedule(
-        batch=batch,
-        pass_level=level[heads],
-        pass_phase=phase[heads],
-        member_pass=member_pass.astype(np.int64),
-        member_step=ordered.astype(np.int64),
-        member_prompt=prompt[ordered],
-        member_tokens=trace["step_tokens"].astype(np.int64)[ordered],
-        member_past=trace["step_past"].astype(np.int64)[ordered],
-        member_logits=trace["step_logits"].astype(np.int64)[ordered],
+        batch,
+        level[heads],
+        phase[heads],
+        member_pass.astype(np.int64),
+        ordered.astype(np.int64),
+        prompt[ordered],
+        tokens,
+        past,
+        trace["step_logits"].astype(np.int64)[ordered],
+        *_attention_groups(trace, ordered, tokens, past),
     )
+
+
+def _attention_groups(trace: Trace, ordered: np.ndarray, tokens: np.ndarray, past: np.ndarray):
+    """(member, tokens, kv) of every attention group.
+
+    A plain pass is one group: all its tokens over past + tokens keys. A token-tree pass (the trace's
+    ``attn_*`` rows: query tokens and the keys their mask shows, context included) reads its cached
+    context once, as one group of all its tokens over the past keys, then each mask group attends to
+    the new keys it sees (kv - past: the catch-up tokens before it and its ancestors). The work is the
+    mask's, sum(tokens x kv), and the cached K/V is fetched once per pass, not once per group."""
+    member_of_step = np.empty(ordered.size, np.int64)
+    member_of_step[ordered] = np.arange(ordered.size)
+    tree_member = member_of_step[trace["attn_step"].astype(np.int64)]
+    plain = np.ones(ordered.size, bool)
+    plain[tree_member] = False
+    tree = np.unique(tree_member)
+    context = tree[past[tree] > 0]
+    member = np.concatenate([np.flatnonzero(plain), context, tree_member])
+    order = np.argsort(member, kind="stable")  # per member: the context group first, then the mask groups
+    group_tokens = np.concatenate([tokens[plain], tokens[context], trace["attn_tokens"].astype(np.int64)])
+    new_keys = trace["attn_kv"].astype(np.int64) - past[tree_member]
+    group_kv = np.concatenate([(past + tokens)[plain], past[context], new_keys])
+    return member[order], group_tokens[order], group_kv[order]

@@ -53,7 +53,8 @@ from specsim.atomicdir import atomic_file
 from specsim.errors import SpecsimError, shown
 
 KIND = "specsim-trace"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (2, 3)  #: schema 2 traces read as schema 3 without trees (see :func:`with_defaults`)
 HEADER_KEY = "__header__"
 MAX_HEADER_BYTES = 16 << 20  #: a trace header larger than this is not one specsim wrote
 PHASES = ("prefill", "draft", "verify", "decode")  #: step_phase codes
@@ -74,6 +75,8 @@ SCHEMA: dict[str, tuple[str, str]] = {
     "round_level": ("int8", "rounds"),
     "round_drafted": ("int16", "rounds"),
     "round_accepted": ("int16", "rounds"),
+    "round_nodes": ("int16", "rounds"),
+    "round_accepted_node": ("int16", "rounds"),
     "prompt_len": ("int32", "prompts"),
     "generated_len": ("int32", "prompts"),
     "tokens": ("int32", "tokens"),
@@ -83,6 +86,9 @@ SCHEMA: dict[str, tuple[str, str]] = {
     "step_tokens": ("int32", "steps"),
     "step_past": ("int32", "steps"),
     "step_logits": ("int32", "steps"),
+    "attn_step": ("int32", "attn"),
+    "attn_tokens": ("int32", "attn"),
+    "attn_kv": ("int32", "attn"),
     "op_level": ("int8", "ops"),
     "op_kind": ("int8", "ops"),
     "op_layer": ("int16", "ops"),
@@ -96,6 +102,23 @@ SCHEMA: dict[str, tuple[str, str]] = {
     "ls_name": ("int16", "layers"),
     **{name: ("float32", "layers") for name in LAYER_STATS},
 }
+
+
+#: arrays schema 3 added, and their values in a trace without token trees (every schema 2 trace)
+SCHEMA_3_DEFAULTS = {
+    "round_nodes": lambda a: np.asarray(a["round_drafted"], dtype=np.int16),  # a chain drafts one node per token
+    "round_accepted_node": lambda a: np.full(np.asarray(a["round_drafted"]).size, -1, dtype=np.int16),
+    "attn_step": lambda a: np.zeros(0, dtype=np.int32),  # every pass attends the default way
+    "attn_tokens": lambda a: np.zeros(0, dtype=np.int32),
+    "attn_kv": lambda a: np.zeros(0, dtype=np.int32),
+}
+
+
+def with_defaults(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` with the schema-3 arrays it lacks at their tree-free values (schema 2 traces, and the
+    in-memory traces of code that records no trees)."""
+    missing = {name: make(arrays) for name, make in SCHEMA_3_DEFAULTS.items() if name not in arrays}
+    return {**arrays, **missing} if missing else arrays
 
 
 def empty_arrays(*groups: str) -> dict[str, np.ndarray]:
@@ -137,6 +160,9 @@ class Trace:
     header: dict
     arrays: dict[str, np.ndarray]
 
+    def __post_init__(self) -> None:
+        self.arrays = with_defaults(self.arrays)
+
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
 
@@ -160,9 +186,10 @@ def _stored(name: str, values) -> np.ndarray:
 
 def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -> str:
     """Validate and write a trace atomically; returns the payload SHA-256."""
-    arrays = {k: _stored(k, v) for k, v in arrays.items()}
+    arrays = {k: _stored(k, v) for k, v in with_defaults(arrays).items()}
     _check_arrays(str(path), arrays)
-    header = {"kind": KIND, "schema_version": SCHEMA_VERSION, **header, "payload_sha256": payload_sha256(arrays)}
+    # written as this schema whatever the header came from (a schema 2 trace's header, say)
+    header = {"kind": KIND, **header, "schema_version": SCHEMA_VERSION, "payload_sha256": payload_sha256(arrays)}
     _check_header(str(path), header, arrays)
     path = Path(path)
     blob = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
@@ -178,6 +205,7 @@ def write_trace(path: str | Path, header: dict, arrays: dict[str, np.ndarray]) -
 MAX_TRACE_BYTES = 8 << 30  #: a trace file larger than this is refused before it is read
 MAX_CONTEXT = 1 << 24  #: tokens of a prompt, a generation or a KV cache a trace may hold
 MAX_DRAFT = 32  #: draft tokens per round a trace may hold (specsim trace --gamma 1..32)
+MAX_TREE_NODES = 256  #: nodes of a token tree a trace may hold
 
 
 def _read_members(where: str) -> dict[str, np.ndarray]:
@@ -267,6 +295,7 @@ HEADER_TYPES: dict[str, tuple[type, ...]] = {
     "configured_alpha": (int, float, type(None)),
     "prompt_count": (int,),
     "prompts_sha256": (str, type(None)),
+    "trees": (dict,),
 }
 _LIST_ITEMS = {
     "gamma": (int,),
@@ -310,6 +339,19 @@ def _check_header_types(where: str, header: dict) -> None:
             raise SpecsimError(f"{where}: trace header '{key}' must be a finite number >= 0")
     if header.get("acceptance_mode") == "expected" and not (header.get("expected_tokens_per_round") or 0) >= 1:
         raise SpecsimError(f"{where}: trace header 'expected_tokens_per_round' must be >= 1 for expected acceptance")
+    for level, tree in (header.get("trees") or {}).items():
+        fields = ("parent", "depth", "rank")
+        if (
+            not isinstance(tree, dict)
+            or not all(isinstance(tree.get(k), list) for k in fields)
+            or len({len(tree[k]) for k in fields}) != 1
+            or not 1 <= len(tree["parent"]) <= MAX_TREE_NODES
+            or not all(isinstance(v, int) and not isinstance(v, bool) for k in fields for v in tree[k])
+        ):
+            raise SpecsimError(
+                f"{where}: trace header 'trees.{level}' must hold lists 'parent', 'depth' and 'rank' of "
+                f"1..{MAX_TREE_NODES} integers each"
+            )
     arch = header.get("architecture")
     if isinstance(arch, dict):
         for key in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab"):
@@ -361,10 +403,38 @@ def _check_arrays(where: str, arrays: dict[str, np.ndarray]) -> None:
         raise SpecsimError(f"{where}: layer statistics must be finite and non-negative")
     if arrays["tender_groups"].size and arrays["tender_groups"].max() > 64:
         raise SpecsimError(f"{where}: 'tender_groups' must lie in [0, 64] (channel groups)")
+    _check_trees(where, arrays)
     if np.any(arrays["step_logits"] < 1) or np.any(arrays["step_logits"] > arrays["step_tokens"]):
         raise SpecsimError(f"{where}: 'step_logits' must lie in [1, step_tokens]")
     if not set(np.unique(arrays["step_level"]).tolist()) <= set(np.unique(arrays["op_level"]).tolist()):
         raise SpecsimError(f"{where}: a level in 'step_level' has no operator template in 'op_level'")
+
+
+def _check_trees(where: str, arrays: dict[str, np.ndarray]) -> None:
+    """Tree rounds and the attention groups of tree passes (schema 3)."""
+    nodes, drafted = arrays["round_nodes"], arrays["round_drafted"]
+    if np.any(nodes < drafted) or np.any(nodes > MAX_TREE_NODES):
+        raise SpecsimError(f"{where}: 'round_nodes' must lie in [round_drafted, {MAX_TREE_NODES}]")
+    node = arrays["round_accepted_node"]
+    if np.any(node < -1) or np.any(node >= nodes) or np.any((node >= 0) & (arrays["round_accepted"] < 1)):
+        raise SpecsimError(
+            f"{where}: 'round_accepted_node' must be -1 or a node of the round's tree (and then a token accepted)"
+        )
+    step, tokens, kv = arrays["attn_step"], arrays["attn_tokens"], arrays["attn_kv"]
+    if not step.size:
+        return
+    steps = arrays["step_tokens"].size
+    if step.min() < 0 or step.max() >= steps or np.any(np.diff(step) < 0) or tokens.min() < 1 or kv.min() < 1:
+        raise SpecsimError(
+            f"{where}: 'attn_step' must index steps in non-decreasing order, 'attn_tokens' and 'attn_kv' be >= 1"
+        )
+    grouped = np.unique(step)
+    total = np.bincount(step, weights=tokens, minlength=steps)[grouped]
+    context = (arrays["step_past"].astype(np.int64) + arrays["step_tokens"])[step]
+    if np.any(total != arrays["step_tokens"][grouped]) or np.any(kv > context):
+        raise SpecsimError(
+            f"{where}: a pass's attention groups must add up to its tokens and attend to at most its past + tokens"
+        )
 
 
 def _in_range(where: str, arrays: dict[str, np.ndarray], name: str, lo: int, hi: int | None) -> None:
@@ -395,6 +465,19 @@ def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> No
     _in_range(where, arrays, "op_weight_format", -1, len(header["formats"]))
     if "layer_names" in header:
         _in_range(where, arrays, "ls_name", 0, len(header["layer_names"]))
+    for key, tree in (header.get("trees") or {}).items():
+        if not key.isdigit() or not 1 <= int(key) < len(levels):
+            raise SpecsimError(
+                f"{where}: trace header 'trees' key {key!r} must name a draft level (1..{len(levels) - 1})"
+            )
+        mine = arrays["round_level"] == int(key) - 1
+        node, acc = arrays["round_accepted_node"][mine].astype(np.int64), arrays["round_accepted"][mine]
+        depth = np.asarray([0, *tree["depth"]])[np.clip(node, -1, len(tree["depth"]) - 1) + 1]
+        if np.any(node >= len(tree["depth"])) or np.any(depth != acc):
+            raise SpecsimError(
+                f"{where}: a round of the level-{key} tree accepts a path whose length is not its accepted "
+                "node's depth ('round_accepted_node', header 'trees')"
+            )
 
 
 def is_trace_file(path: str | Path) -> bool:
@@ -429,14 +512,18 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
     _check_header_types(where, header)
     if header.get("kind") != kind:
         raise SpecsimError(f"{where}: kind '{header.get('kind')}' is not '{kind}'")
-    if header.get("schema_version") != SCHEMA_VERSION:
+    if header.get("schema_version") not in READABLE_VERSIONS:
         raise SpecsimError(
             f"{where}: schema_version {header.get('schema_version')!r} is not supported "
-            f"(this specsim reads version {SCHEMA_VERSION}); regenerate the trace"
+            f"(this specsim reads versions {', '.join(map(str, READABLE_VERSIONS))}); regenerate the trace"
         )
+    if header["schema_version"] == 2 and any(name in data for name in SCHEMA_3_DEFAULTS):
+        raise SpecsimError(f"{where}: a schema 2 trace with schema 3 arrays (crafted file)")
+    stored_sha = payload_sha256(data)  # over the arrays as stored (schema 2: without the schema 3 ones)
+    data = with_defaults(data) if header["schema_version"] == 2 else data
     _check_arrays(where, data)
     _check_header(where, header, data)
-    if payload_sha256(data) != header["payload_sha256"]:
+    if stored_sha != header["payload_sha256"]:
         raise SpecsimError(f"{where}: payload SHA-256 does not match the header (file modified or corrupt)")
     return Trace(where, header, data)
 
@@ -454,6 +541,53 @@ class AcceptanceSummary:
     level_alpha: list[float]  #: alpha of the rounds each level verifies (index 0 = the target)
     steps_by_phase: dict[str, int]  #: forward passes of all levels, by phase
     ops_per_step: list[int]  #: operators per forward pass, per level
+
+
+@dataclass(frozen=True)
+class TreeSummary:
+    """Token-tree rounds verified at one level (schema 3): how much of the tree was used."""
+
+    level: int  #: the verifying level (its draft level is ``level + 1``)
+    rounds: int
+    nodes: float  #: mean nodes drafted per round
+    depth: int  #: depth of the tree
+    mean_accepted: float  #: mean accepted path length (tokens) per round
+    accepted_histogram: list[int]  #: rounds that accepted 0, 1, ..., depth tokens
+    depth_acceptance: list[float]  #: P(the path reaches depth d | it reached d - 1), d = 1..depth
+    rank_share: list[list[float]]  #: per depth d, the share of the accepted nodes at d of each sibling rank
+
+
+def tree_summaries(trace: Trace) -> list[TreeSummary]:
+    """One :class:`TreeSummary` per level whose rounds verify a tree (the header's ``trees``)."""
+    out = []
+    for key, tree in sorted((trace.header.get("trees") or {}).items()):
+        verifier = int(key) - 1
+        mine = trace["round_level"] == verifier
+        acc = trace["round_accepted"][mine].astype(np.int64)
+        node = trace["round_accepted_node"][mine].astype(np.int64)
+        parent, depth_of, rank = (np.asarray(tree[k], dtype=np.int64) for k in ("parent", "depth", "rank"))
+        depth = int(depth_of.max())
+        reached = np.array([(acc >= d - 1).sum() for d in range(1, depth + 1)], dtype=float)
+        passed = np.array([(acc >= d).sum() for d in range(1, depth + 1)], dtype=float)
+        ranks = np.zeros((depth, int(rank.max()) + 1))
+        for n in node[node >= 0]:
+            while n >= 0:  # walk the accepted path up to the root
+                ranks[depth_of[n] - 1, rank[n]] += 1
+                n = parent[n]
+        share = ranks / np.maximum(ranks.sum(axis=1, keepdims=True), 1)
+        out.append(
+            TreeSummary(
+                level=verifier,
+                rounds=int(acc.size),
+                nodes=float(trace["round_nodes"][mine].mean()) if acc.size else 0.0,
+                depth=depth,
+                mean_accepted=float(acc.mean()) if acc.size else 0.0,
+                accepted_histogram=np.bincount(acc, minlength=depth + 1).tolist(),
+                depth_acceptance=np.divide(passed, reached, out=np.zeros(depth), where=reached > 0).tolist(),
+                rank_share=share.round(4).tolist(),
+            )
+        )
+    return out
 
 
 def _alpha(acc: np.ndarray, drafted: np.ndarray) -> float:
