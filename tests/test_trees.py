@@ -336,3 +336,17 @@ def test_specmquant_hierarchy_on_real_model(smollm2):
     prompt = encode_prompt(smollm2.tokenizer, "Question: what is the capital of Italy? Answer:")
     out = speculative_generate(built.target, built.drafts, prompt, [4, 1], 12, trees=built.trees)
     assert out.tokens == autoregressive_generate(built.target, prompt, 12)
+
+
+@pytest.mark.model
+def test_tree_trace_round_trips_with_schema_3(tmp_path):
+    from specsim.trace.tracefile import read_trace, tree_summaries, write_trace
+    from specsim.workload.capture import CaptureConfig, capture
+
+    cfg = CaptureConfig(draft="tree(speq,eagle)", limit=1, max_new_tokens=8, layer_stats=False)
+    header, arrays = capture(cfg, progress=False)
+    assert header["trees"]["1"]["parent"] == list(NAMED_TREES["eagle"].parent)
+    assert arrays["attn_step"].size and (arrays["round_nodes"] == 25).all()
+    write_trace(tmp_path / "t.npz", header, arrays)
+    trace = read_trace(tmp_path / "t.npz")
+    assert len(tree_summaries(trace)) == 1

@@ -19,6 +19,12 @@ a draft below it, to any depth. Each level generates by the same draft-verify ro
 below, so its tokens follow its own distribution exactly and the level above verifies them as
 ordinary draft tokens. The models themselves are built in :mod:`specsim.workload.drafts`.
 
+Token trees (:mod:`specsim.workload.trees`): the bottom level of a chain may draft a static tree
+instead (one pass per depth); the level above scores every node in one pass under a tree attention
+mask and keeps the longest accepted root path (greedy: the verifier's argmax at each node; sampling:
+SpecInfer's multi-candidate rejection sampling, :func:`_accept_tree`). Both caches are then gathered
+down to exactly that path.
+
 Every forward pass can be reported to a :class:`StepObserver` (level, phase, tokens fed, cached
 length before the pass); operand traces hang off that (:mod:`specsim.workload.optrace`).
 """
@@ -269,7 +275,7 @@ class _Level:
         self.stream.keep(list(range(context)) + [context + i for i in path])
         self.below.keep_path(context, path)
         self.rollback(context + len(path) + 1)
-        dists = [p_rows[1 + i if i >= 0 else 0] for i in [-1, *path]] if p_rows is not None else []
+        dists = [p_rows[1 + i] for i in [-1, *path]] if p_rows is not None else []  # the root's row, then the path's
         return [tokens[i] for i in path] + [extra], dists
 
     def draft_tree(self, seq: list[int], sampling: SamplingConfig, gen) -> tuple[list[int], list]:
