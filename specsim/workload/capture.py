@@ -68,7 +68,7 @@ def capture(
     from tqdm import tqdm
 
     import specsim
-    from specsim.workload.drafts import build_scheme, level_format, parse_scheme
+    from specsim.workload.drafts import build_scheme, level_format, parse_scheme, split_tree
     from specsim.workload.format_report import CALIBRATION_TOKENS
     from specsim.workload.models import load_model
     from specsim.workload.optrace import OpRecorder
@@ -85,6 +85,12 @@ def capture(
 
     cfg.validate()
     plan = parse_scheme(cfg.draft)  # fail on a bad scheme before loading anything
+    for level in plan.levels:
+        tree = split_tree(level)[1]
+        if tree is not None and tree.max_depth > MAX_DRAFT:
+            raise SpecsimError(
+                f"--draft: tree '{tree.name}' is {tree.max_depth} deep; a trace holds at most {MAX_DRAFT}"
+            )
     sampling = SamplingConfig(cfg.verify, cfg.temperature, cfg.top_p)
     prompts = load_prompts(cfg.prompts)[: cfg.limit]
     loaded = load_model(cfg.model)
@@ -107,7 +113,14 @@ def capture(
     lap("draft")
     gammas = [cfg.gamma] + [cfg.inner_gamma or cfg.gamma] * (plan.depth - 1) if plan.depth else []
     recorder = OpRecorder([built.target, *built.drafts], built.level_formats) if cfg.operands else None
-    rounds: dict[str, list] = {"round_prompt": [], "round_level": [], "round_drafted": [], "round_accepted": []}
+    rounds: dict[str, list] = {
+        "round_prompt": [],
+        "round_level": [],
+        "round_drafted": [],
+        "round_accepted": [],
+        "round_nodes": [],
+        "round_accepted_node": [],
+    }
     plen, glen, tokens, prompt_ids = [], [], [], []
     eos = tok.eos_token_id
     bar = tqdm(
@@ -133,10 +146,11 @@ def capture(
                     seed=cfg.seed + i,
                     eos_token_id=eos,
                     observer=recorder,
+                    trees=built.trees,
                 )
                 generated = out.tokens
                 for r in out.rounds:
-                    for key, value in zip(rounds, (i, r.level, r.drafted, r.accepted)):
+                    for key, value in zip(rounds, (i, r.level, r.drafted, r.accepted, r.nodes, r.accepted_node)):
                         rounds[key].append(value)
             else:
                 generated = autoregressive_generate(
@@ -161,8 +175,9 @@ def capture(
     if recorder is not None:
         op_arrays, header_tables["op_names"], header_tables["formats"] = recorder.arrays()
         arrays.update(op_arrays)
+        arrays.update(recorder.attention_arrays())
     else:
-        arrays.update(empty_arrays("steps", "ops"))
+        arrays.update(empty_arrays("steps", "ops", "attn"))
     if cfg.layer_stats:
         from specsim.workload.layer_stats import cached_layer_stats, linear_short_names
 
@@ -205,6 +220,9 @@ def capture(
             "numpy": np.__version__,
         },
     }
+    trees = {str(i + 1): t.header() for i, t in enumerate(built.trees) if t is not None}
+    if trees:  # draft level (as a string) -> the tree it drafts; chain traces carry no 'trees'
+        header["trees"] = trees
     if plan.mode == "drift":
         header["drift"] = drift_metrics(loaded.model, built.target, tok, prompt_ids, tokens, glen, cfg, sampling)
     lap("drift")

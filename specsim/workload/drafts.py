@@ -12,11 +12,29 @@ Scheme grammar (``specsim trace --draft``):
 ``multilevel``                     ML-SpecQD-style default chain :data:`DEFAULT_MULTILEVEL`
 ``hierarchical[:<target>/<chain>]`` SpecMQuant: the chain drafts for a 4-bit-weight *target*
                                    (default :data:`DEFAULT_HIERARCHICAL`); lossless w.r.t. that target
+``tree(<level>,<shape>)``          the level drafts a static token tree each round (the bottom level
+                                   of a chain only), e.g. ``tree(speq,eagle)``, ``tree(mxfp4,4-2-2-1)``;
+                                   shapes in :mod:`specsim.workload.trees` (names, branch factors,
+                                   ``p:<parents>``)
 ``none``                           no speculation: the FP16 target decodes autoregressively
 ``olive[:4|8]``, ``tender[:4|8]``,  no speculation: the quantized model itself decodes
 ``int4[:g128]``                    (OliVe W4A4 / Tender W4A4 / INT4 weight-only per channel or per
                                    group of 128, i.e. W4A16), to measure drift
 =================================  ===============================================================
+
+Trees: the level above a ``tree(...)`` level verifies the whole tree in one pass and keeps the longest
+accepted root path. A tree level above a chain level (``tree(speq,eagle)>int3_g32``) is not supported.
+
+SpecMQuant (Zhang et al., "Speculative Decoding Meets Quantization", 2025) as published: the target is
+a 4-bit-weight model (W4A16); EAGLE-2 drafts a *tree* at the bottom; a small intermediate model
+verifies that tree and turns its accepted path into a *sequence* (chain) draft for the W4 target,
+whose verification of a chain costs little more than one token's pass (a tree's verification is
+what eats the W4 target's memory savings). Chosen here: no EAGLE heads or trained small model exist
+for SmolLM2, so the intermediate level is a 3-bit view of the target and the bottom level an
+early-exit 3-bit view drafting a *static* tree (EAGLE-1's ``eagle`` shape, not EAGLE-2's dynamic
+tree): :data:`DEFAULT_SPECMQUANT` = ``hierarchical:int4_g128/int3_g32>tree(early:15:int3_g32,eagle)``.
+The intermediate level drafts ``gamma`` tokens (``specsim trace --gamma``) per target round, obtained by
+as many tree rounds below it as needed; the gamma of a level verifying a tree is not used.
 
 Weight views replace every decoder linear weight; embeddings, lm_head, norms, activations and the
 KV cache stay 16-bit (keeping lm_head 16-bit is worth 0.05-0.08 alpha on SmolLM2-135M, greedy, gamma 4).
@@ -33,6 +51,7 @@ from specsim.errors import SpecsimError
 from specsim.workload.formats import bsfp, get_format
 from specsim.workload.models import load_model
 from specsim.workload.quantized import DRIFT_FORMATS, quantized_model
+from specsim.workload.trees import TreeShape, parse_tree
 from specsim.workload.views import early_exit, weight_view, weight_view_draft
 
 __all__ = [
@@ -44,6 +63,7 @@ __all__ = [
     "early_exit",
     "level_format",
     "parse_scheme",
+    "split_tree",
     "weight_view",
     "weight_view_draft",
 ]
@@ -53,6 +73,8 @@ __all__ = [
 DEFAULT_MULTILEVEL = "mxfp4>int3_g32"
 #: SpecMQuant: W4A16 (INT4, group 128) target; a cheaper 3-bit view verifies an early-exit 3-bit draft.
 DEFAULT_HIERARCHICAL = "int4_g128/int3_g32>early:15:int3_g32"
+#: SpecMQuant as published: tree at the bottom level, chain above it, W4 target (module docstring).
+DEFAULT_SPECMQUANT = "hierarchical:int4_g128/int3_g32>tree(early:15:int3_g32,eagle)"
 DRIFT_SCHEMES = ("olive", "tender", "int4")
 
 
@@ -97,9 +119,27 @@ def parse_scheme(scheme: str) -> SchemePlan:
 
 def _levels(scheme: str, chain: str) -> tuple[str, ...]:
     levels = tuple(part.strip() for part in chain.split(">"))
-    for level in levels:
+    for i, level in enumerate(levels):
         level_format(level, where=scheme)  # validates
+        if i + 1 < len(levels) and split_tree(level, scheme)[1] is not None:
+            raise SpecsimError(
+                f"draft scheme '{scheme}': a tree level ('{level}') must be the bottom level; a tree above a "
+                "chain level is not supported"
+            )
     return levels
+
+
+def split_tree(level: str, where: str | None = None) -> tuple[str, TreeShape | None]:
+    """``tree(<level>,<shape>)`` -> (inner level, its tree shape); any other level -> (level, None)."""
+    if not level.startswith("tree("):
+        return level, None
+    inner, comma, shape = level[5:].partition(",")
+    if not level.endswith(")") or not comma or not inner.strip() or not shape[:-1].strip():
+        raise SpecsimError(f"draft scheme '{where or level}': expected tree(<draft level>,<tree shape>)")
+    try:
+        return inner.strip(), parse_tree(shape[:-1])
+    except SpecsimError as err:
+        raise SpecsimError(f"draft scheme '{where or level}': {err}") from None
 
 
 def _check_format(scheme: str, fmt: str) -> None:
@@ -112,6 +152,11 @@ def _check_format(scheme: str, fmt: str) -> None:
 def level_format(level: str, where: str | None = None) -> str:
     """Weight format of the decoder linears of a draft level (``fp16`` for an independent model)."""
     where = where or level
+    inner, tree = split_tree(level, where)
+    if tree is not None:
+        if inner.startswith("tree("):
+            raise SpecsimError(f"draft scheme '{where}': a tree level cannot hold another tree")
+        return level_format(inner, where)
     name, _, arg = level.partition(":")
     if name == "speq":
         layout = arg or bsfp.DEFAULT_LAYOUT
@@ -154,6 +199,11 @@ class BuiltScheme:
         return [self.plan.target] + [level_format(level) for level in self.plan.levels]
 
     @property
+    def trees(self) -> list[TreeShape | None]:
+        """Tree shape drafted by each draft level (``None``: a chain level), level 1 first."""
+        return [split_tree(level)[1] for level in self.plan.levels]
+
+    @property
     def level_names(self) -> list[str]:
         return ["target" if self.plan.target == "fp16" else f"target:{self.plan.target}"] + list(self.plan.levels)
 
@@ -182,6 +232,9 @@ def build_scheme(
 def build_level(model: torch.nn.Module, level: str, fingerprint: str | None = None) -> torch.nn.Module:
     """One draft level's model, built from the FP16 target ``model`` (see the module docstring);
     ``fingerprint``: as for :func:`build_scheme`."""
+    inner, tree = split_tree(level)
+    if tree is not None:
+        return build_level(model, inner, fingerprint)
     name, _, arg = level.partition(":")
     if name == "model":
         return load_model(arg, tokenizer=False).model

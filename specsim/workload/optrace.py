@@ -16,6 +16,14 @@ sequence, M, lm_head rows and KV length as the hooks see them), so a template th
 describing the model would raise, not silently mis-count; the other passes run without hooks, so
 the operand trace adds almost nothing to a pass.
 
+Tree passes (:mod:`specsim.workload.trees`) run under a tree attention mask. The model still computes
+QK^T, softmax and PV densely over ``past + tokens`` keys (the mask only zeroes entries), so the hooks
+see the same shapes as on any pass and the template check applies unchanged (it is exercised on tree
+passes by the tests). What a tree-aware attention kernel would read is recorded separately: the
+decoder reports the pass's *attention groups* (query tokens, keys attended) and they become rows of
+:meth:`OpRecorder.attention_arrays` (``attn_step``, ``attn_tokens``, ``attn_kv``; steps without rows
+attend the default way, ``tokens`` queries over ``past + tokens`` keys).
+
 Work of operator ``o`` in step ``s`` = ``M x N x K x count`` (MACs for GEMMs, elements for vector
 ops), with ``M`` = the step's tokens (``op_m == -1``) or lm_head rows (``op_m == -2``) and ``N``/``K``
 = the step's KV length (``past + tokens``) where they are ``-1``.
@@ -54,6 +62,7 @@ class Step:
     tokens: int
     past: int
     logits: int
+    attention: tuple[tuple[int, int], ...] = ()  #: tree passes: (query tokens, keys attended) per group
 
 
 class OpRecorder:
@@ -167,8 +176,15 @@ class OpRecorder:
         self._detach()
 
     # -- steps -------------------------------------------------------------------------------
-    def begin_step(self, level: int, phase: str, tokens: int, past: int, logits: int) -> None:
-        self._step = Step(self.prompt, level, phase, tokens, past, logits)
+    def begin_step(
+        self, level: int, phase: str, tokens: int, past: int, logits: int, attention: list | None = None
+    ) -> None:
+        groups = tuple((int(t), int(kv)) for t, kv in attention or ())
+        if groups and (sum(t for t, _ in groups) != tokens or any(t < 1 or kv > past + tokens for t, kv in groups)):
+            raise SpecsimError(
+                f"operand trace: attention groups {list(groups)} do not fit a step of {tokens} tokens after {past}"
+            )
+        self._step = Step(self.prompt, level, phase, tokens, past, logits, groups)
         kind = (level, phase, tokens > 1, logits > 1)
         self._since_check += 1
         if not self._removed and (
@@ -233,6 +249,14 @@ class OpRecorder:
         }
         arrays.update({k: np.asarray(v) for k, v in steps.items()})
         return arrays, names, formats
+
+    def attention_arrays(self) -> dict[str, np.ndarray]:
+        """The ``attn`` rows of tree passes: step index, query tokens and keys attended of each group."""
+        rows = [(i, t, kv) for i, s in enumerate(self.steps) for t, kv in s.attention]
+        return {
+            name: np.asarray([r[j] for r in rows], dtype=np.int32)
+            for j, name in enumerate(("attn_step", "attn_tokens", "attn_kv"))
+        }
 
 
 def _expect(ok: bool, step: Step, info: _ModuleInfo, what: str) -> None:
