@@ -16,3 +16,11 @@ specsim trace "${common[@]}" --draft int4 -o traces/smollm2-135m_int4.npz
 specsim trace "${common[@]}" --draft olive:8 -o traces/smollm2-135m_olive8.npz
 specsim trace "${common[@]}" --draft tender:8 -o traces/smollm2-135m_tender8.npz
 specsim trace "${common[@]}" --draft int4:g128 -o traces/smollm2-135m_int4_g128.npz
+# token trees (docs/runs.md "Token trees"): EAGLE's 25-node tree, a 4-node fork (5 verify tokens, as gamma 4),
+# and SpecMQuant's hierarchy with the tree at its bottom level
+specsim trace "${common[@]}" --draft "tree(speq,eagle)" --gamma 4 -o traces/smollm2-135m_speq_tree_eagle.npz
+specsim trace "${common[@]}" --draft "tree(speq,fork4)" --gamma 4 -o traces/smollm2-135m_speq_tree_fork4.npz
+specsim trace "${common[@]}" --draft "tree(mxfp4,eagle)" --gamma 4 -o traces/smollm2-135m_mxfp4_tree_eagle.npz
+specsim trace "${common[@]}" --draft "tree(mxfp4,fork4)" --gamma 4 -o traces/smollm2-135m_mxfp4_tree_fork4.npz
+specsim trace "${common[@]}" --draft "hierarchical:int4_g128/int3_g32>tree(early:15:int3_g32,eagle)" --gamma 4 \
+  -o traces/smollm2-135m_hierarchical_tree.npz

@@ -66,6 +66,12 @@ class Method:
         :attr:`layer_stats`); a trace without them is refused rather than replayed with a fallback."""
         return self.layer_stats
 
+    def replays(self, draft: str) -> bool:
+        """Whether this method replays traces of draft scheme ``draft``: one of :attr:`drafts`, one of them
+        with its arguments (``speq:e3_row``, ``hierarchical:<target>/<chain>``), or a token tree of one
+        (``tree(speq,eagle)``)."""
+        return draft_family(draft) in self.drafts
+
     def accepts_target(self, fmt: str) -> bool:
         return not self.target_formats or fmt.startswith(self.target_formats)
 
@@ -97,11 +103,24 @@ def get_method(name: str, where: str = "decoding.method") -> Method:
         ) from None
 
 
+def draft_family(draft: str) -> str:
+    """The scheme a draft belongs to: ``speq`` for ``speq``, ``speq:e3_row`` and ``tree(speq,eagle)``;
+    ``hierarchical`` for any ``hierarchical:...`` (whose levels may end in a tree)."""
+    if draft.startswith("tree(") and draft.endswith(")"):
+        return draft_family(draft[len("tree(") : -1].split(",", 1)[0])
+    return draft.split(":", 1)[0]
+
+
+def is_tree_draft(draft: str) -> bool:
+    """Whether the scheme drafts a token tree at some level (``tree(...)`` anywhere in it)."""
+    return "tree(" in draft
+
+
 def method_for(kind: str, draft: str, target_format: str, where: str = "decoding") -> Method:
     """The method a config without ``method`` means: the speculative method that replays ``draft``, or the
     plain autoregressive method (no lowering extras) that accepts ``target_format``."""
     if kind == "speculative":
-        claim = [m for m in _REGISTRY.values() if m.kind == kind and draft in m.drafts]
+        claim = [m for m in _REGISTRY.values() if m.kind == kind and m.replays(draft)]
     else:
         claim = [
             m

@@ -138,7 +138,7 @@ class DecodingConfig:
 
     def _check_speculative(self, method, where: str) -> None:
         """Draft scheme, levels and the defaults of gamma and verify (normalised once, at load)."""
-        if self.draft not in method.drafts:
+        if not method.replays(self.draft):
             raise SpecsimError(
                 f"{where}.draft: method {method.name!r} replays draft schemes "
                 f"{', '.join(method.drafts)}, not {self.draft!r}"

@@ -24,6 +24,7 @@ from specsim.errors import SpecsimError
 from specsim.hardware.energy import energy_breakdown, group_breakdown, op_energy_pj, static_mw_total
 from specsim.hardware.lowering import batched_steps_table, level_templates, per_sequence_rows
 from specsim.hardware.mapping import UNIT_VECTOR
+from specsim.methods.base import is_tree_draft
 from specsim.paths import beside
 from specsim.results.capacity import Residency, check_capacity, residency
 from specsim.results.config import Accelerator, ShapeWorkload
@@ -65,6 +66,7 @@ class PassStats:
     mean_macs: float  #: PE-array MACs per pass
     mean_dram_bytes: float  #: DRAM bytes (read + write) per pass
     mean_peak_cycles: float  #: cycles the pass's array MACs take at the peak of their PE modes
+    mean_tokens: float = 0.0  #: tokens per pass (M of its weight GEMMs; summed over a batch's sequences)
 
 
 def pass_stats(levels: np.ndarray, phases: np.ndarray, per_pass: dict[str, np.ndarray]) -> tuple[PassStats, ...]:
@@ -84,6 +86,7 @@ def pass_stats(levels: np.ndarray, phases: np.ndarray, per_pass: dict[str, np.nd
                 mean["macs"],
                 mean["dram_bytes"],
                 mean["peak_cycles"],
+                mean.get("tokens", 0.0),
             )
         )
     return tuple(out)
@@ -118,6 +121,8 @@ class Replay:
     expected_tokens_per_round: float | None = None
     gamma_auto: bool = False  #: decoding.gamma auto: a draft length per round (``gamma`` is then None)
     mean_gamma: float | None = None  #: draft tokens per round, averaged over the target's rounds
+    tree_levels: tuple[int, ...] = ()  #: draft levels that expand a token tree (the trace header's ``trees``)
+    tree_nodes: float | None = None  #: mean nodes per round of the deepest tree level
     batch: int = 1  #: decoding.batch: sequences decoded together
     max_batch: int = 1  #: the most sequences any pass held (below ``batch`` when the workload has fewer)
 
@@ -199,6 +204,12 @@ def shape_trace_for(
     shape = replace(shape, prompts=max(shape.prompts, dec.batch))  # a full batch: B sampled sequences at least
     if dec.kind != "speculative":
         return shape_workload_trace(shape, None, 1, None, dec.formats[0], workload)
+    if is_tree_draft(dec.draft):
+        raise SpecsimError(
+            f"{config_path}: workloads: shape workload {shape.architecture!r}: accelerator {acc.name!r} drafts a "
+            f"token tree ({dec.draft}); shape workloads schedule chains of gamma tokens only, replay a real "
+            "tree trace instead"
+        )
     source = shape.acceptance.get(acc.config.trace_role)
     if source is None:
         raise SpecsimError(
@@ -416,6 +427,7 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         "macs": np.add.reduceat(np.where(array, m.macs, 0), starts),
         "dram_bytes": np.add.reduceat(result.dram_read_bytes + result.dram_write_bytes, starts),
         "peak_cycles": np.add.reduceat(np.where(array, m.macs / m.peak_macs_per_cycle, 0.0), starts),
+        "tokens": sched.pass_tokens.astype(float),
     }
     summary = summarize(trace) if trace.header["mode"] == "speculative" else None
     pass_energy_pj = (
@@ -444,6 +456,7 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         else None,
         gamma_auto=bool(trace.header.get("gamma_auto")),
         mean_gamma=float(trace["round_drafted"][trace["round_level"] == 0].mean()) if summary else None,
+        **_tree_fields(trace),
         drift=trace.header.get("drift"),
         residency=prepared.residency,
         per_prompt=_per_prompt(trace, sched, step_cycles, pass_energy_pj),
@@ -453,6 +466,15 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         batch=sched.batch,
         max_batch=int(sched.pass_members.max(initial=1)),
     )
+
+
+def _tree_fields(trace: Trace) -> dict:
+    """``tree_levels`` and ``tree_nodes`` of a :class:`Replay` from the trace's token trees (if any)."""
+    levels = tuple(sorted(int(k) for k in (trace.header.get("trees") or {})))
+    if not levels:
+        return {}
+    rounds = trace["round_level"] == levels[-1] - 1  # the rounds that verify the deepest tree
+    return {"tree_levels": levels, "tree_nodes": float(trace["round_nodes"][rounds].mean()) if rounds.any() else None}
 
 
 def _per_prompt(trace: Trace, sched: BatchSchedule, pass_cycles: np.ndarray, pass_energy_pj: np.ndarray) -> PerPrompt:

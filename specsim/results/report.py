@@ -44,8 +44,8 @@ def theory(main: Replay, ref: Replay | None) -> dict | None:
     accelerator ``ref``, an autoregressive one: FP16 by default)."""
     ref_decode = ref.pass_stats(0, "decode") if ref is not None else None
     draft = main.pass_stats(1, "draft")
-    if main.alpha is None or ref_decode is None or draft is None or main.gamma_auto:
-        return None  # (Leviathan's formula has one draft length; gamma auto draws one per round)
+    if main.alpha is None or ref_decode is None or draft is None or main.gamma_auto or main.tree_levels:
+        return None  # (Leviathan's formula has one chain of one draft length: not gamma auto, not trees)
     verify = main.pass_stats(0, "verify")
     t_ref = ref_decode.mean_cycles / ref.clock_ghz
     c = draft.mean_cycles / main.clock_ghz / t_ref
@@ -229,6 +229,10 @@ def build_report(
                 "gamma": r.gamma,
                 "gamma_auto": r.gamma_auto,
                 "mean_gamma": r.mean_gamma,
+                "tree_levels": list(r.tree_levels),
+                "tree_nodes": r.tree_nodes,
+                "verify_tokens": _mean_pass_tokens(r),
+                "verify_s": (v.mean_cycles / (r.clock_ghz * 1e9)) if (v := r.pass_stats(0, "verify")) else None,
             }
             for a, r in by_acc.items()
             if r.alpha is not None
@@ -257,6 +261,12 @@ def build_report(
 
 def _ci(e: Estimate) -> list[float] | None:
     return None if e.low is None else [e.low, e.high]
+
+
+def _mean_pass_tokens(r: Replay) -> float | None:
+    """Tokens of the target's mean verify pass (None without verify passes)."""
+    v = r.pass_stats(0, "verify")
+    return v.mean_tokens if v else None
 
 
 def _vs_reference(ref: Replay, r: Replay, confidence: float) -> dict:
@@ -694,6 +704,13 @@ def print_report(report: dict, console=None, wide: bool = False) -> None:
                 f"{th['simulated_decode_speedup']:.3f}x over {report.get('reference', DEFAULT_REFERENCE)}",
             )
         for acc, a in w["acceptance"].items():
+            if a.get("tree_levels"):
+                _say(
+                    console,
+                    f"{acc}: token tree of {a['tree_nodes']:.0f} nodes at level {a['tree_levels'][-1]}: "
+                    f"{a['tokens_per_round']:.2f} tokens per target round; its verify pass of "
+                    f"{a['verify_tokens']:.0f} tokens takes {a['verify_s'] * 1e3:.3f} ms",
+                )
             if a.get("gamma_auto"):
                 _say(console, f"{acc}: gamma auto, a draft length per round for its batch: mean {a['mean_gamma']:.2f}")
         for line in reading(report, w):
