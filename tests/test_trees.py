@@ -350,3 +350,21 @@ def test_tree_trace_round_trips_with_schema_3(tmp_path):
     write_trace(tmp_path / "t.npz", header, arrays)
     trace = read_trace(tmp_path / "t.npz")
     assert len(tree_summaries(trace)) == 1
+
+
+@pytest.mark.parametrize(
+    "draft, says",
+    [
+        ("tree(speq,0-2)", "positive integers"),
+        ("tree(speq,9-9-9)", "over 64 nodes"),
+        ("tree(speq,eagle)>mxfp4", "must be the bottom level"),
+        ("tree(speq", "expected tree("),
+    ],
+)
+def test_bad_tree_on_the_command_line_is_one_line_exit_2_nothing_written(tmp_path, capsys, draft, says):
+    from specsim.cli.main import main
+
+    out = tmp_path / "t.npz"
+    assert main(["trace", "--draft", draft, "--limit", "1", "--max-new-tokens", "4", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and not out.exists()
