@@ -316,7 +316,10 @@ def test_tree_pass_matches_causal_passes_on_real_model(smollm2):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("scheme", ["tree(speq,eagle)", "tree(mxfp4,4-2-2-1)", "tree(speq,fork4)"])
+@pytest.mark.parametrize(
+    "scheme",
+    [*(f"tree(speq,{name})" for name in NAMED_TREES), "tree(mxfp4,4-2-2-1)", "tree(mxfp4,eagle)", "tree(speq,3-1-2)"],
+)
 def test_greedy_tree_output_equals_target_greedy_on_real_model(smollm2, scheme):
     from specsim.workload.prompts import encode_prompt
 
