@@ -174,7 +174,11 @@ def test_failed_point_is_recorded_and_the_sweep_goes_on(tmp_path):
         (["--set", "hardware.array.rows=16,-4"], "hardware.array.rows"),
         (["--set", "decoding.gamma=2,four"], "decoding.gamma"),
         (["--set", "hardware.array.rows=16", "--workers", "0"], "--workers"),
-        (["--set", "hardware.array.rows=16", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach a Dask scheduler"),
+        pytest.param(
+            ["--set", "hardware.array.rows=16", "--scheduler", "tcp://127.0.0.1:9"],
+            "cannot reach a Dask scheduler",
+            marks=pytest.mark.cluster,  # waits for the connection to fail (5 s)
+        ),
         ([], "nothing to sweep"),
     ],
 )
