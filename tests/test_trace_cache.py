@@ -173,7 +173,10 @@ def test_trace_is_the_same_with_and_without_the_cache(tmp_path):
     # a cache of its own, the model converted into it by the first run: nothing another test or run
     # does to the user's cache can change what this test sees
     assert cache_dir() != user
-    env = {**os.environ, "SPECSIM_CACHE": str(user)}
+    # one fixed thread count for the three runs: layer statistics depend on it (it is in their cache key),
+    # and a Dask nanny started by an earlier test sets OMP_NUM_THREADS=1 in this process's environment
+    threads = str(len(os.sched_getaffinity(0)))
+    env = {**os.environ, "SPECSIM_CACHE": str(user), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     cmd = [
         sys.executable,
         "-m",
