@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from specsim.engine import simulate
-from specsim.hardware.lowering import batched_steps_table, steps_table
+from specsim.hardware.lowering import steps_table
 from specsim.hardware.ops import KIND_GEMM, KIND_KV_GEMM
 from specsim.results.config import accelerators, differences, load_run_config
-from specsim.results.decoding import prepare, replay
+from specsim.results.decoding import pass_table, prepare, replay
 from specsim.results.run import run
 from specsim.trace.architectures import load_architecture
 from specsim.trace.batching import batch_schedule, lockstep_keys
@@ -155,15 +155,7 @@ def test_batched_table_macs_and_rows_follow_the_hand_formula(tmp_path):
     trace = shape_trace_for(acc, cfg.workloads[0].shape, cfg.path, workload="w")
     prep = prepare(acc, trace, "w")
     s = prep.schedule
-    table, starts = batched_steps_table(
-        prep.templates,
-        tuple(acc.hardware.modes),
-        s.pass_level,
-        s.member_pass,
-        s.member_tokens,
-        s.member_past,
-        s.member_logits,
-    )
+    table, starts = pass_table(prep, tuple(acc.hardware.modes))
     c = table.columns
     macs = np.where(np.isin(c["kind"], (KIND_GEMM, KIND_KV_GEMM)), c["m"] * c["n"] * c["k"] * c["batch"], 0)
     per_pass = np.add.reduceat(macs, starts)

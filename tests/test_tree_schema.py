@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from specsim.errors import SpecsimError
-from specsim.hardware.lowering import batched_steps_table
 from specsim.hardware.ops import KIND_GEMM, KIND_KV_GEMM
 from specsim.results.config import accelerators, load_run_config
-from specsim.results.decoding import prepare, replay, shape_workload_trace
+from specsim.results.decoding import pass_table, prepare, replay, shape_workload_trace
 from specsim.trace.architectures import load_architecture
 from specsim.trace.tracefile import PHASES, SCHEMA_VERSION, Trace, read_trace, write_trace
 
@@ -107,16 +106,7 @@ def test_tree_verify_pass_macs_follow_the_mask(batch):
     acc = accelerators(cfg)[0]
     prep = prepare(acc, trace, "tree")
     s = prep.schedule
-    table, starts = batched_steps_table(
-        prep.templates,
-        tuple(acc.hardware.modes),
-        s.pass_level,
-        s.member_pass,
-        s.member_tokens,
-        s.member_past,
-        s.member_logits,
-        s.groups,
-    )
+    table, starts = pass_table(prep, tuple(acc.hardware.modes))
     c = table.columns
     macs = np.add.reduceat(
         np.where(np.isin(c["kind"], (KIND_GEMM, KIND_KV_GEMM)), c["m"] * c["n"] * c["k"] * c["batch"], 0), starts

@@ -241,15 +241,7 @@ def _gamma_chooser(acc: Accelerator, shape: ShapeWorkload, source: float | Trace
     architecture) and the acceptance profile."""
     dec = acc.config.decoding
     probe = shape_workload_trace(replace(shape, prompts=1, max_new_tokens=2), dec.formats[1], 1, source, dec.formats[0])
-    templates = level_templates(
-        probe,
-        dec.level_modes,
-        tuple(acc.hardware.modes),
-        attention_mode=dec.attention_mode,
-        lower=dec.lowering(),
-        kv_streams=_kv_heads(probe),
-    )
-    costs = PassCosts(acc, templates)
+    costs = PassCosts(acc, prepare(acc, probe, workload).templates)
     profile = AcceptanceProfile.of(source, AUTO_GAMMAS)
     return lambda sequences, mean_past: best_gamma(
         lambda g: float(profile.survival[: g + 1].sum()), costs, sequences, mean_past
@@ -407,16 +399,7 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
     hw = acc.hardware
     sched = prepared.schedule
     levels, phases = sched.pass_level, sched.pass_phase
-    ops, starts = batched_steps_table(
-        prepared.templates,
-        tuple(hw.modes),
-        levels,
-        sched.member_pass,
-        sched.member_tokens,
-        sched.member_past,
-        sched.member_logits,
-        sched.groups,
-    )
+    ops, starts = pass_table(prepared, tuple(hw.modes))
     result = simulate(hw, ops)
     step_end = np.maximum.accumulate(np.maximum.reduceat(result.op_end, starts))
     step_cycles = np.diff(np.concatenate([[0], step_end]))
@@ -465,6 +448,22 @@ def replay(acc: Accelerator, trace: Trace, workload: str, prepared: Prepared | N
         expected_tokens_per_round=trace.header.get("expected_tokens_per_round"),
         batch=sched.batch,
         max_batch=int(sched.pass_members.max(initial=1)),
+    )
+
+
+def pass_table(prepared: Prepared, modes: tuple[str, ...]):
+    """The operator table of every batched pass of a prepared replay (modes indexing ``modes``), and the
+    first row of each pass (:func:`~specsim.hardware.lowering.batched_steps_table`)."""
+    s = prepared.schedule
+    return batched_steps_table(
+        prepared.templates,
+        modes,
+        s.pass_level,
+        s.member_pass,
+        s.member_tokens,
+        s.member_past,
+        s.member_logits,
+        s.groups,
     )
 
 
