@@ -21,7 +21,11 @@ def register(sub) -> None:
             "the layers' real input activations on a shipped calibration text."
         ),
     )
-    p.add_argument("--model", default="smollm2-135m", help="embedded alias, local HF folder or cached hub id")
+    p.add_argument(
+        "--model",
+        default="smollm2-135m",
+        help="embedded alias, local Hugging Face folder or a .gguf file (converted once into the cache)",
+    )
     p.add_argument("--formats", default=None, help="comma-separated format names (default: all)")
     p.add_argument(
         "--layers", type=integer("layers"), default=None, metavar="N", help="only the first N linear layers (1..100000)"

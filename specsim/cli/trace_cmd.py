@@ -31,7 +31,11 @@ def register(sub) -> None:
     )
     p.add_argument("--inspect", metavar="FILE", help="print a trace's header and acceptance summary")
     p.add_argument("--json", action="store_true", help="with --inspect: print one JSON object")
-    p.add_argument("--model", default="smollm2-135m", help="target model (embedded alias or local HF folder)")
+    p.add_argument(
+        "--model",
+        default="smollm2-135m",
+        help="target model: embedded alias, local Hugging Face folder, or a .gguf file (converted once into the cache)",
+    )
     p.add_argument("--draft", default="speq", help="draft scheme (see below); default speq")
     p.add_argument("--gamma", type=integer("gamma"), default=4, help="draft tokens per round (1..32)")
     p.add_argument(

@@ -81,18 +81,44 @@ def _quiet_transformers() -> None:
 
 
 def _convert(spec: PackagedModel, target: Path) -> None:
-    """Dequantize the GGUF once and save fp32 safetensors + tokenizer into ``target`` (atomically)."""
+    """Dequantize the embedded model's GGUF once into ``target`` (:func:`convert_gguf`)."""
+    convert_gguf(packaged_gguf(spec), target)
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantize a GGUF file once and save fp32 safetensors (linear weights at FP16 values) + tokenizer
+    into ``target`` (atomically: a failed conversion leaves nothing)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
-    gguf = packaged_gguf(spec)
     target.parent.mkdir(parents=True, exist_ok=True)  # an unusable cache fails here, before any output
-    print(f"specsim: converting {gguf.name} once to {target} (about 20 s)...", file=sys.stderr)
+    mb = gguf.stat().st_size / 1e6
+    print(
+        f"specsim: converting {gguf.name} ({mb:.0f} MB) once to {target} (about {max(10, round(mb / 4))} s)...",
+        file=sys.stderr,
+    )
     with atomic_folder(target, lambda p: True) as tmp:  # the cache folder is specsim's own
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         _save_plain(model, tmp)
         tokenizer.save_pretrained(tmp)
+
+
+def gguf_cache_dir(gguf: Path) -> Path:
+    """Where a GGUF file given by path is converted: named by its file name and a SHA-256 of its bytes (so
+    another file under the same name converts anew), hashed with a progress bar."""
+    import hashlib
+
+    from tqdm import tqdm
+
+    h = hashlib.sha256()
+    size = gguf.stat().st_size
+    with gguf.open("rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc=f"hashing {gguf.name}", leave=False,
+                                   disable=not sys.stderr.isatty()) as bar:  # fmt: skip
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+            bar.update(len(chunk))
+    return cache_dir() / "models" / f"gguf-{gguf.stem}-{h.hexdigest()[:16]}"
 
 
 def _save_plain(model, folder: Path) -> None:
@@ -113,6 +139,13 @@ def _save_plain(model, folder: Path) -> None:
     config.save_pretrained(folder)
 
 
+#: what ``--model`` accepts, for the messages that refuse something else
+ACCEPTED_MODELS = (
+    "expected an embedded model (" + ", ".join(EMBEDDED_MODELS) + "), a Hugging Face folder with config.json "
+    "and safetensors, or a .gguf file (converted once into the user cache)"
+)
+
+
 def resolve(name: str) -> str:
     """Local folder (or hub id) to load for ``name``, converting an embedded model if needed."""
     spec = EMBEDDED_MODELS.get(name)
@@ -126,9 +159,27 @@ def resolve(name: str) -> str:
                 f"model cache {cache_dir()} (${CACHE_ENV}): {err.strerror or err}; expected a writable folder"
             ) from None
         return str(target)
-    if Path(name).exists():
-        if not (Path(name) / "config.json").is_file():
-            raise SpecsimError(f"model folder '{name}' has no config.json (not a Hugging Face model)")
+    path = Path(name)
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise SpecsimError(f"model '{name}' is a file but not a .gguf file; {ACCEPTED_MODELS}")
+        target = gguf_cache_dir(path)
+        try:
+            if not (target / "config.json").is_file() or not any(target.glob("*.safetensors")):
+                convert_gguf(path, target)
+        except OSError as err:
+            raise SpecsimError(
+                f"model cache {cache_dir()} (${CACHE_ENV}): {err.strerror or err}; expected a writable folder"
+            ) from None
+        except Exception as err:  # noqa: BLE001 - any converter failure is a bad model file for the user
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SpecsimError(f"model '{name}': cannot convert this GGUF file ({first[:200]})") from None
+        return str(target)
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise SpecsimError(
+                f"model folder '{name}' has no config.json (not a Hugging Face model); {ACCEPTED_MODELS}"
+            )
         return name
     return name
 
