@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from shape_configs import speq_vs_fp16
 
 from specsim.engine import simulate
 from specsim.hardware.lowering import steps_table
@@ -23,45 +23,11 @@ SPEQ_TRACE = ROOT / "traces" / "smollm2-135m_speq_g4.npz"
 GAMMA = 4
 
 
-def _write(path: Path, data: dict) -> Path:
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def _config(tmp_path, alpha=1.0, batch=1, prompts=4, tokens=1 + 5 * 6, baseline_overrides=None, arch="smollm2-135m"):
     """SPEQ and FP16 on a shape workload whose every round accepts with i.i.d. ``alpha``."""
-    _write(
-        tmp_path / "fp16.yaml",
-        {"name": "fp16", "hardware": "speq", "decoding": {"kind": "autoregressive", "level_modes": ["fp16"]}},
-    )
-    fp16 = {"config": "fp16.yaml", "overrides": baseline_overrides} if baseline_overrides else "fp16.yaml"
-    return _write(
-        tmp_path / "speq.yaml",
-        {
-            "name": "speq",
-            "hardware": {"include": "speq"},
-            "decoding": {
-                "method": "speq",
-                "draft": "speq",
-                "gamma": GAMMA,
-                "batch": batch,
-                "level_modes": ["fp16", "quarter"],
-                "formats": ["fp16", "bsfp_draft"],
-            },
-            "baselines": {"fp16": fp16},
-            "workloads": [
-                {
-                    "name": arch,
-                    "shape": {
-                        "architecture": arch,
-                        "prompts": prompts,
-                        "prompt_len": 24,
-                        "max_new_tokens": tokens,
-                        "acceptance": {"speq": alpha},
-                    },
-                }
-            ],
-        },
+    shape = {"architecture": arch, "prompts": prompts, "prompt_len": 24, "max_new_tokens": tokens}
+    return speq_vs_fp16(
+        tmp_path, {"gamma": GAMMA, "batch": batch}, {**shape, "acceptance": {"speq": alpha}}, baseline_overrides
     )
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from shape_configs import speq_vs_fp16
 
 from specsim.cli.main import main
 from specsim.errors import SpecsimError
@@ -19,41 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _config(tmp_path, gamma, alpha=0.8, batch=1, prompts=2, tokens=48, mode="expected") -> Path:
-    (tmp_path / "fp16.yaml").write_text(
-        yaml.safe_dump({"name": "fp16", "hardware": "speq", "decoding": {"kind": "autoregressive"}})
+    shape = {"architecture": "llama-2-7b", "acceptance_mode": mode, "prompts": prompts, "prompt_len": 32}
+    return speq_vs_fp16(
+        tmp_path, {"gamma": gamma, "batch": batch}, {**shape, "max_new_tokens": tokens, "acceptance": {"speq": alpha}}
     )
-    path = tmp_path / "speq.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "name": "speq",
-                "hardware": {"include": "speq"},
-                "decoding": {
-                    "method": "speq",
-                    "draft": "speq",
-                    "gamma": gamma,
-                    "batch": batch,
-                    "level_modes": ["fp16", "quarter"],
-                    "formats": ["fp16", "bsfp_draft"],
-                },
-                "baselines": {"fp16": "fp16.yaml"},
-                "workloads": [
-                    {
-                        "name": "w",
-                        "shape": {
-                            "architecture": "llama-2-7b",
-                            "acceptance_mode": mode,
-                            "prompts": prompts,
-                            "prompt_len": 32,
-                            "max_new_tokens": tokens,
-                            "acceptance": {"speq": alpha},
-                        },
-                    }
-                ],
-            }
-        )
-    )
-    return path
 
 
 def _speedup(path) -> float:

@@ -27,8 +27,6 @@ from specsim.results.serving_requests import Request
 from specsim.trace.architectures import load_architecture
 from specsim.trace.tracefile import read_trace
 
-DEFAULT_GAMMA = 4  #: decoding.gamma's documented default (specsim/results/config.py)
-
 
 @dataclass(frozen=True)
 class Served:
@@ -112,7 +110,7 @@ def prepare_all(cfg: RunConfig, workload: WorkloadConfig, policy: Policy, max_co
         dec = acc.config.decoding
         acceptance, gamma = None, 0
         if dec.kind == "speculative":
-            configured = 0 if dec.gamma == "auto" else (dec.gamma or DEFAULT_GAMMA)  # 0: auto
+            configured = 0 if dec.gamma == "auto" else dec.gamma  # 0: auto (set at load: never None here)
             gamma = configured if policy.gamma is None else policy.gamma
             source = workload.shape.acceptance[acc.config.trace_role]
             source = source if isinstance(source, float) else read_trace(beside(cfg.path, source))
