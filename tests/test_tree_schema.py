@@ -50,8 +50,9 @@ def _tree_trace() -> Trace:
 
 def test_schema_2_traces_read_as_chains():
     trace = read_trace(ROOT / "traces" / "smollm2-135m_speq_g4.npz")
-    assert trace.header["schema_version"] == 2 and SCHEMA_VERSION == 3
+    assert trace.header["schema_version"] == 2 and SCHEMA_VERSION == 4
     assert np.array_equal(trace["round_nodes"], trace["round_drafted"])
+    assert trace["op_window"].size == trace["op_kind"].size and not trace["op_window"].any()  # full attention
     assert np.all(trace["round_accepted_node"] == -1) and trace["attn_step"].size == 0
 
 
@@ -59,7 +60,7 @@ def test_tree_trace_round_trip(tmp_path):
     trace = _tree_trace()
     write_trace(tmp_path / "t.npz", trace.header, trace.arrays)
     back = read_trace(tmp_path / "t.npz")
-    assert back.header["schema_version"] == 3 and back.header["trees"]["1"]["parent"] == PARENT
+    assert back.header["schema_version"] == 4 and back.header["trees"]["1"]["parent"] == PARENT
     for name in ("attn_step", "attn_tokens", "attn_kv", "round_nodes", "round_accepted_node"):
         assert np.array_equal(back[name], trace[name])
 

@@ -8,6 +8,12 @@ extras through :class:`LevelOps`, see :mod:`specsim.methods`);
 :func:`steps_table` then instantiates any run of passes in one vectorised step, so a whole generation
 becomes one :class:`~specsim.hardware.ops.OpTable` for the engine.
 
+Sliding-window attention: a template row with ``op_window`` w > 0 (QK^T, softmax, PV of a windowed layer)
+attends, in a pass of T new tokens after P cached ones, the last ``min(P + T, w + T - 1)`` KV entries
+(:func:`~specsim.trace.operators.window_kv`; each query sees the w keys ending at itself), so its KV length,
+its KV-cache reads and its work are those of that span. The row's ``window`` column keeps w, and the
+layer's ``k_proj``/``v_proj`` rows get it too (the KV cache that layer keeps, :mod:`specsim.results.capacity`).
+
 Mode rule: a GEMM whose weights are stored ``fp16`` (lm_head, and every linear of an FP16 model) runs
 in ``fp16`` mode; the other GEMMs of level ``l`` run in ``level_modes[l]``; attention runs in
 ``attention_mode``.
@@ -23,6 +29,7 @@ import numpy as np
 from specsim.errors import SpecsimError
 from specsim.hardware.config import VECTOR_OPS
 from specsim.hardware.ops import COLUMNS, EXTRA_COLUMNS, KIND_GEMM, KIND_KV_GEMM, KIND_VECTOR, OpTable
+from specsim.trace.operators import window_kv
 from specsim.trace.tracefile import OP_KINDS, Trace
 
 M_TOKENS, M_LOGITS, DIM_KV = -1, -2, -1  # symbolic dims of trace templates (see trace.operators)
@@ -114,9 +121,10 @@ class LevelOps:
         }
 
 
-def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None) -> dict[str, np.ndarray]:
-    """Hardware columns of template rows: kind, dims, heads, KV streams, vector-unit op."""
+def _base_columns(kind_t: np.ndarray, m, n, k, count, kv_streams: int | None, window=0) -> dict[str, np.ndarray]:
+    """Hardware columns of template rows: kind, dims, heads, KV streams, vector-unit op, attention window."""
     cols = {key: np.full(len(kind_t), d, dtype=t) for key, (t, d) in COLUMNS.items()}
+    cols["window"][:] = window
     gemm = kind_t == _T_GEMM
     kv = (kind_t == _T_QK) | (kind_t == _T_PV)
     cols["kind"][:] = np.select([gemm, kv], [KIND_GEMM, KIND_KV_GEMM], KIND_VECTOR)
@@ -154,7 +162,13 @@ def level_templates(
         sel = trace["op_level"] == level
         kind_t = trace["op_kind"][sel].astype(np.int64)
         cols = _base_columns(
-            kind_t, trace["op_m"][sel], trace["op_n"][sel], trace["op_k"][sel], trace["op_count"][sel], kv_streams
+            kind_t,
+            trace["op_m"][sel],
+            trace["op_n"][sel],
+            trace["op_k"][sel],
+            trace["op_count"][sel],
+            kv_streams,
+            trace["op_window"][sel],
         )
         kv = (kind_t == _T_QK) | (kind_t == _T_PV)
         fmt = trace["op_weight_format"][sel]
@@ -162,7 +176,13 @@ def level_templates(
             kv, modes.index(attention_mode), np.where(fmt == fp16, fp16_mode, modes.index(level_modes[level]))
         )
         linears = names[trace["op_name"][sel]]
-        cols["output_resident"][:] = ~np.isin(linears, KV_WRITERS)
+        writers = np.isin(linears, KV_WRITERS)
+        cols["output_resident"][:] = ~writers
+        layer = trace["op_layer"][sel].astype(np.int64)
+        windowed = cols["window"] > 0
+        if windowed.any():  # a KV writer keeps its layer's window of the cache
+            per_layer = dict(zip(layer[windowed].tolist(), cols["window"][windowed].tolist()))
+            cols["window"][writers] = [per_layer.get(lay, 0) for lay in layer[writers].tolist()]
         ops = LevelOps(cols, level, (kind_t == _T_GEMM) & (fmt != fp16), trace["op_layer"][sel], linears, trace)
         out.append(LevelTemplate((lower(ops) if lower else ops).columns))
     return out
@@ -206,7 +226,8 @@ def batched_steps_table(
 
     Pass ``s`` runs level ``pass_levels[s]`` for the sequences ``i`` with ``member_pass[i] == s``
     (non-decreasing: a pass's members are contiguous), sequence ``i`` over ``tokens[i]`` new tokens after
-    ``past[i]`` cached ones with ``logits[i]`` rows through lm_head. Weight GEMMs and their vector ops run
+    ``past[i]`` cached ones with ``logits[i]`` rows through lm_head (a windowed row attends
+    ``min(kv, window + tokens - 1)`` keys of a group's ``kv``: the module docstring). Weight GEMMs and their vector ops run
     once with M = the members' tokens (or lm_head rows) summed; rows over the KV length
     (:func:`per_sequence_rows`) run once per attention group, in member order: by default one group per
     member (its tokens over its past + tokens); ``groups`` ``(member, tokens, kv)`` (member
@@ -246,6 +267,7 @@ def batched_steps_table(
     lg = pass_logits[step_of_row]
     kv = np.where(seq, g_kv[group] if g_kv.size else 0, 0)
     cols = {k: v[rows] for k, v in stacked.items()}
+    kv = np.where(seq, window_kv(kv, t, cols["window"]), kv)  # a windowed layer attends its window's span
     m = cols["m"]
     cols["m"] = np.where(m == M_LOGITS, lg, np.where(m == M_TOKENS, t, m))
     cols["n"] = np.where(cols["n"] == DIM_KV, kv, cols["n"])
@@ -276,7 +298,10 @@ def step_table(
         if format_modes.get(f) not in modes:
             raise SpecsimError(f"no PE mode configured for weight format {f!r} (have {format_modes})")
     lookup = np.asarray([modes.index(format_modes[f]) for f in formats] + [modes.index(attention_mode)])
-    cols = _base_columns(kind_t, template["op_m"], template["op_n"], template["op_k"], template["op_count"], kv_streams)
+    window = template.get("op_window", 0)
+    cols = _base_columns(
+        kind_t, template["op_m"], template["op_n"], template["op_k"], template["op_count"], kv_streams, window
+    )
     kv = (kind_t == _T_QK) | (kind_t == _T_PV)
     cols["mode"][:] = lookup[np.where(kv | (fmt < 0), len(formats), fmt)]
     table, _ = steps_table(

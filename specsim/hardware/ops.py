@@ -36,6 +36,7 @@ COLUMNS = {  # name: (dtype, default)
     "output_resident": (np.bool_, True),
     "extra_cycles": (np.int64, 0),
     "extra_cycles_per_output_tile": (np.int64, 0),
+    "window": (np.int64, 0),
 }
 #: generic columns an accelerator method fills (see specsim.methods): array cycles added once per
 #: operator (e.g. a decoder pipeline's latency) and once per output tile (e.g. accumulator shifts)
@@ -46,7 +47,10 @@ EXTRA_COLUMNS = ("extra_cycles", "extra_cycles_per_output_tile")
 class OpTable:
     """Columns of equal length; ``mode`` indexes ``modes``, ``vector_op`` indexes VECTOR_OPS.
 
-    For ``vector`` rows the element count is ``m * n * batch``. ``streams`` counts the distinct
+    For ``vector`` rows the element count is ``m * n * batch``. ``window`` (tokens, 0: none) is the sliding
+    attention window of the row's layer on its attention rows and KV-cache writers; the lowering has already
+    applied it to the attention rows' KV length, and capacity reads it for the KV cache a layer keeps.
+    ``streams`` counts the distinct
     streamed matrices (KV heads; 1 for a weight GEMM). ``extra_cycles`` (cycles, once per operator) and
     ``extra_cycles_per_output_tile`` (cycles, once per output tile) are an accelerator method's extras.
     """

@@ -10,13 +10,16 @@ Resident bytes of one workload on one accelerator (numpy only; from the trace an
 * **embeddings**: the FP16 input embedding when it is not tied to lm_head (from the architecture);
 * **KV cache**: every level keeps its own FP16 K and V (``k_proj``/``v_proj`` outputs) for the most
   context any of its passes holds: summed over the sequences of a batched pass (batches decode one
-  after another, so one batch at a time);
+  after another, so one batch at a time). A layer with a sliding attention window w keeps at most the
+  window: ``min(past + tokens, w + tokens - 1)`` entries per sequence in a pass of ``tokens`` new tokens
+  (the w - 1 before the first new token and the new ones, as Hugging Face's sliding-window cache holds them);
 * **activations**: the largest GEMM's FP16 input and output at the most tokens a pass of that level runs
   (summed over a batched pass's sequences).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +28,7 @@ from specsim.errors import SpecsimError
 from specsim.hardware.config import HardwareConfig
 from specsim.hardware.lowering import LevelTemplate
 from specsim.hardware.ops import KIND_GEMM
+from specsim.trace.operators import window_kv
 
 KV_BYTES = 2  #: FP16 K/V entries
 ACTIVATION_BYTES = 2  #: FP16 activations
@@ -60,10 +64,15 @@ def residency(
     pass_tokens: np.ndarray,
     pass_context: np.ndarray,
     embedding_weights: int,
+    window_context: Callable[[int], np.ndarray] | None = None,
 ) -> Residency:
     """Resident bytes of a generation whose level templates are ``templates`` (hardware rows, modes indexing
     ``modes``); per (batched) pass its level, its tokens and its KV entries (cached + new tokens), each
-    summed over the pass's sequences; ``embedding_weights``: untied embedding size."""
+    summed over the pass's sequences; ``embedding_weights``: untied embedding size.
+
+    ``window_context(w)``: per pass, the KV entries a layer with sliding window ``w`` tokens keeps, summed
+    over the pass's sequences (:meth:`~specsim.trace.batching.BatchSchedule.pass_window_context`); by
+    default ``min(pass_context, w + pass_tokens - 1)``, exact for passes of one sequence."""
     copies: dict[str, int] = {}
     kv = activations = 0
     for level, t in enumerate(templates):
@@ -80,8 +89,15 @@ def residency(
             weight_bytes = int(np.ceil((c["n"][sel] * c["k"][sel] * c["batch"][sel]).sum() * mode.weight_bits / 8))
             copies[modes[int(mode_index)]] = max(copies.get(modes[int(mode_index)], 0), weight_bytes)
         kv_writers = gemm & ~c["output_resident"]  # k_proj / v_proj: their outputs go to the KV cache
-        context = int(pass_context[mine].max())
-        kv += int((c["n"][kv_writers] * c["batch"][kv_writers]).sum()) * KV_BYTES * context
+        for window in np.unique(c["window"][kv_writers]).tolist():  # full-attention layers: window 0
+            if window == 0:
+                context = int(pass_context[mine].max())
+            elif window_context is not None:
+                context = int(window_context(window)[mine].max())
+            else:
+                context = int(window_kv(pass_context, pass_tokens, window)[mine].max())
+            writers = kv_writers & (c["window"] == window)
+            kv += int((c["n"][writers] * c["batch"][writers]).sum()) * KV_BYTES * context
         tokens = int(pass_tokens[mine].max())
         widest = int((c["n"][gemm] + c["k"][gemm]).max(initial=0))
         activations = max(activations, tokens * widest * ACTIVATION_BYTES)

@@ -334,6 +334,7 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
         schedule.pass_tokens,
         schedule.pass_context,
         _untied_embedding_weights(trace),
+        schedule.pass_window_context,
     )
     check_capacity(where, acc.hardware, resident)
     return Prepared(templates, resident, schedule)

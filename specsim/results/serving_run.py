@@ -25,6 +25,7 @@ from specsim.results.serving import AUTO_GAMMAS, Acceptance, Policy, ServingRun,
 from specsim.results.serving_costs import PassCosts
 from specsim.results.serving_requests import Request
 from specsim.trace.architectures import load_architecture
+from specsim.trace.operators import window_kv
 from specsim.trace.tracefile import read_trace
 
 
@@ -136,6 +137,8 @@ def _residency(workload, s: Served, max_batch: int, max_context: int, max_prompt
         np.full(len(levels), max(max_batch, max_prompt)),
         np.full(len(levels), max_batch * max_context),
         0 if arch.tied_embeddings else arch.vocab * arch.hidden,
+        # a windowed layer keeps at most its window per sequence (the longest prompt's prefill holds the most)
+        lambda w: np.full(len(levels), max_batch * int(window_kv(max_context, max_prompt, w))),
     )
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specsim.errors import SpecsimError
+from specsim.trace.operators import window_kv
 from specsim.trace.tracefile import Trace
 
 MAX_BATCH = 256  #: sequences decoded together (decoding.batch)
@@ -73,7 +74,13 @@ class BatchSchedule:
     @property
     def pass_context(self) -> np.ndarray:
         """KV entries each batched pass reads or writes, summed over its members (cached + new tokens)."""
-        context = self.member_past + self.member_tokens
+        return self.pass_window_context(0)
+
+    def pass_window_context(self, window: int) -> np.ndarray:
+        """KV entries a layer with sliding window ``window`` (tokens; 0: full attention) holds in each batched
+        pass, summed over its members: ``min(past + tokens, window + tokens - 1)`` per member (the window
+        before its first new token plus the new tokens, as Hugging Face's sliding cache holds them)."""
+        context = window_kv(self.member_past + self.member_tokens, self.member_tokens, window)
         return np.bincount(self.member_pass, weights=context, minlength=self.passes).astype(np.int64)
 
 

@@ -8,6 +8,10 @@ module imports only numpy, so the hardware side can use it.
 Work of an operator in a step = ``M x N x K x count`` (MACs for GEMMs, elements for vector ops);
 ``m`` is :data:`M_TOKENS` (the step's tokens) or :data:`M_LOGITS` (rows through lm_head), and ``n``
 or ``k`` equal to :data:`DIM_KV` mean the step's KV length (cached + new tokens).
+
+Sliding-window attention: an attention operator with ``window`` w > 0 lets each query attend itself and
+the w - 1 keys before it, so a step of T new tokens after P cached ones touches the last
+``min(P + T, w + T - 1)`` KV entries (:func:`window_kv`) instead of P + T; ``window`` 0 is full attention.
 """
 
 from __future__ import annotations
@@ -33,23 +37,33 @@ class OpSpec:
     k: int
     count: int = 1  #: batched GEMMs (attention heads) or 1
     weight_format: str | None = None  #: format of the stationary weight operand (None: activations only)
+    window: int = 0  #: attention operators: sliding window in tokens (0: full attention); others 0
 
 
-def attention_ops(layer: int, heads: int, head_dim: int) -> list[OpSpec]:
-    """QK^T over the KV length, softmax, and PV, for every head."""
+def window_kv(kv, tokens, window):
+    """KV entries a step attends: ``kv`` (= cached + new tokens) for full attention (``window`` 0), else the
+    ``min(kv, window + tokens - 1)`` the step's ``tokens`` queries see together (each query sees the
+    ``window`` keys ending at itself). Works on ints and numpy arrays alike."""
+    return np.where(np.asarray(window) > 0, np.minimum(kv, np.asarray(window) + tokens - 1), kv)
+
+
+def attention_ops(layer: int, heads: int, head_dim: int, window: int = 0) -> list[OpSpec]:
+    """QK^T over the KV length, softmax, and PV, for every head; ``window``: sliding window (0: full)."""
     return [
-        OpSpec("attn_qk", layer, "attn_qk", M_TOKENS, DIM_KV, head_dim, heads),
-        OpSpec("softmax", layer, "softmax", M_TOKENS, DIM_KV, 1, heads),
-        OpSpec("attn_pv", layer, "attn_pv", M_TOKENS, head_dim, DIM_KV, heads),
+        OpSpec("attn_qk", layer, "attn_qk", M_TOKENS, DIM_KV, head_dim, heads, window=window),
+        OpSpec("softmax", layer, "softmax", M_TOKENS, DIM_KV, 1, heads, window=window),
+        OpSpec("attn_pv", layer, "attn_pv", M_TOKENS, head_dim, DIM_KV, heads, window=window),
     ]
 
 
 def architecture_template(arch, weight_format: str) -> list[OpSpec]:
     """The operator template of one forward pass of ``arch`` (an :class:`~specsim.trace.architectures.Architecture`)
     whose decoder linears hold ``weight_format`` weights; lm_head stays ``fp16``. Same order and names
-    as the hooked template of a Hugging Face Llama-family model."""
+    as the hooked template of a Hugging Face model of the family (Llama, OPT, Gemma 3); attention
+    operators carry the layer's window (:meth:`~specsim.trace.architectures.Architecture.window`)."""
     h, hd, ffn = arch.hidden, arch.head_dim, arch.ffn
     q, kv = arch.heads * hd, arch.kv_heads * hd
+    gemma = arch.family == "gemma3"
     ops: list[OpSpec] = []
     for layer in range(arch.layers):
 
@@ -64,19 +78,24 @@ def architecture_template(arch, weight_format: str) -> list[OpSpec]:
             gemm("q_proj", q, h),
             gemm("k_proj", kv, h),
             gemm("v_proj", kv, h),
-            *attention_ops(layer, arch.heads, hd),
+            # Gemma 3: RMSNorm of every query and key head (an RMSNorm over head_dim, heads x head_dim elements)
+            *([vector("norm", "q_norm", q), vector("norm", "k_norm", kv)] if gemma else []),
+            *attention_ops(layer, arch.heads, hd, arch.window(layer)),
             gemm("o_proj", h, q),
             vector("norm", "post_attention_layernorm", h),
+            *([vector("norm", "pre_feedforward_layernorm", h)] if gemma else []),
         ]
         if arch.family == "opt":  # ReLU MLP without a gate
             ops += [gemm("fc1", ffn, h), vector("activation", "act_fn", ffn), gemm("fc2", h, ffn)]
-        else:  # gated (SwiGLU) MLP
+        else:  # gated MLP (SwiGLU; Gemma 3: GELU-tanh)
             ops += [
                 gemm("gate_proj", ffn, h),
                 vector("activation", "act_fn", ffn),
                 gemm("up_proj", ffn, h),
                 gemm("down_proj", h, ffn),
             ]
+        if gemma:
+            ops.append(vector("norm", "post_feedforward_layernorm", h))
     ops += [
         OpSpec("norm", -1, "norm", M_TOKENS, h, 1),
         OpSpec("gemm", -1, "lm_head", M_LOGITS, arch.vocab, h, 1, "fp16"),
@@ -107,5 +126,6 @@ def template_arrays(templates: dict[int, list[OpSpec]]) -> tuple[dict[str, np.nd
         "op_k": [op.k for _, op in rows],
         "op_count": [op.count for _, op in rows],
         "op_weight_format": [index(formats, op.weight_format) for _, op in rows],
+        "op_window": [op.window for _, op in rows],
     }
     return {k: np.asarray(v) for k, v in arrays.items()}, names, formats

@@ -27,8 +27,11 @@ Arrays of schema 2, by length group:
 * ``ops`` -- each level's operator template (``op_level`` int8, ``op_kind`` int8 index into
   :data:`OP_KINDS`, ``op_layer`` int16, ``op_name`` int16, ``op_m`` int8 (-1 tokens, -2 lm_head
   rows), ``op_n``/``op_k`` int32 (-1 = the step's KV length, past + tokens), ``op_count`` int32
-  (heads of a batched GEMM), ``op_weight_format`` int8 (-1: no weight operand));
-  an operator's work in a step is M x N x K x count MACs (GEMMs) or elements (vector ops);
+  (heads of a batched GEMM), ``op_weight_format`` int8 (-1: no weight operand), ``op_window`` int32
+  (schema 4: the sliding attention window in tokens of an attention operator, 0 = full attention;
+  traces of schemas 2 and 3 read as 0 everywhere)); an operator's work in a step is M x N x K x count
+  MACs (GEMMs) or elements (vector ops), where a windowed operator's KV length is
+  ``min(past + tokens, window + tokens - 1)``;
 * ``layers`` -- per decoder linear of the target, operand statistics measured once
   (``ls_layer``, ``ls_name`` int16 indexing the header's ``layer_names`` (q_proj, ...), and the
   float32 statistics in ``layer_stat_names``; see
@@ -53,8 +56,9 @@ from specsim.atomicdir import atomic_file
 from specsim.errors import SpecsimError, shown
 
 KIND = "specsim-trace"
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (2, 3)  #: schema 2 traces read as schema 3 without trees (see :func:`with_defaults`)
+SCHEMA_VERSION = 4
+#: schema 2 traces read as schema 4 without trees and windows, schema 3 ones without windows (:func:`with_defaults`)
+READABLE_VERSIONS = (2, 3, 4)
 HEADER_KEY = "__header__"
 MAX_HEADER_BYTES = 16 << 20  #: a trace header larger than this is not one specsim wrote
 PHASES = ("prefill", "draft", "verify", "decode")  #: step_phase codes
@@ -98,6 +102,7 @@ SCHEMA: dict[str, tuple[str, str]] = {
     "op_k": ("int32", "ops"),
     "op_count": ("int32", "ops"),
     "op_weight_format": ("int8", "ops"),
+    "op_window": ("int32", "ops"),
     "ls_layer": ("int16", "layers"),
     "ls_name": ("int16", "layers"),
     **{name: ("float32", "layers") for name in LAYER_STATS},
@@ -112,12 +117,19 @@ SCHEMA_3_DEFAULTS = {
     "attn_tokens": lambda a: np.zeros(0, dtype=np.int32),
     "attn_kv": lambda a: np.zeros(0, dtype=np.int32),
 }
+#: arrays schema 4 added, and their values in a trace of full attention only (every schema 2 or 3 trace)
+SCHEMA_4_DEFAULTS = {
+    "op_window": lambda a: np.zeros(np.asarray(a["op_kind"]).size, dtype=np.int32),
+}
+#: the arrays each schema version added (a trace of an older version must not hold them)
+ADDED_IN = {3: SCHEMA_3_DEFAULTS, 4: SCHEMA_4_DEFAULTS}
 
 
 def with_defaults(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``arrays`` with the schema-3 arrays it lacks at their tree-free values (schema 2 traces, and the
-    in-memory traces of code that records no trees)."""
-    missing = {name: make(arrays) for name, make in SCHEMA_3_DEFAULTS.items() if name not in arrays}
+    """``arrays`` with the schema-3 and schema-4 arrays it lacks at their tree-free, full-attention values
+    (schema 2 and 3 traces, and the in-memory traces of code that records no trees or windows)."""
+    makers = {**SCHEMA_3_DEFAULTS, **SCHEMA_4_DEFAULTS}
+    missing = {name: make(arrays) for name, make in makers.items() if name not in arrays}
     return {**arrays, **missing} if missing else arrays
 
 
@@ -398,6 +410,10 @@ def _check_arrays(where: str, arrays: dict[str, np.ndarray]) -> None:
             raise SpecsimError(f"{where}: '{name}' must be positive or one of {symbols} (symbolic sizes)")
     _in_range(where, arrays, "op_count", 1, None)
     _in_range(where, arrays, "op_layer", -1, None)
+    _in_range(where, arrays, "op_window", 0, MAX_CONTEXT + 1)
+    attention = np.isin(arrays["op_kind"], [OP_KINDS.index(k) for k in ("attn_qk", "attn_pv", "softmax")])
+    if np.any((arrays["op_window"] > 0) & ~attention):
+        raise SpecsimError(f"{where}: 'op_window' must be 0 on operators other than attn_qk, attn_pv and softmax")
     stats = np.stack([arrays[n] for n in LAYER_STATS]) if arrays["ls_layer"].size else np.zeros((0, 0))
     if stats.size and (not np.isfinite(stats).all() or stats.min() < 0):
         raise SpecsimError(f"{where}: layer statistics must be finite and non-negative")
@@ -517,10 +533,12 @@ def read_trace(path: str | Path, kind: str = KIND) -> Trace:
             f"{where}: schema_version {header.get('schema_version')!r} is not supported "
             f"(this specsim reads versions {', '.join(map(str, READABLE_VERSIONS))}); regenerate the trace"
         )
-    if header["schema_version"] == 2 and any(name in data for name in SCHEMA_3_DEFAULTS):
-        raise SpecsimError(f"{where}: a schema 2 trace with schema 3 arrays (crafted file)")
-    stored_sha = payload_sha256(data)  # over the arrays as stored (schema 2: without the schema 3 ones)
-    data = with_defaults(data) if header["schema_version"] == 2 else data
+    version = header["schema_version"]
+    for added, defaults in ADDED_IN.items():
+        if version < added and any(name in data for name in defaults):
+            raise SpecsimError(f"{where}: a schema {version} trace with schema {added} arrays (crafted file)")
+    stored_sha = payload_sha256(data)  # over the arrays as stored (older schemas: without the newer ones)
+    data = with_defaults(data) if version < SCHEMA_VERSION else data
     _check_arrays(where, data)
     _check_header(where, header, data)
     if stored_sha != header["payload_sha256"]:

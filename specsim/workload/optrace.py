@@ -16,6 +16,15 @@ sequence, M, lm_head rows and KV length as the hooks see them), so a template th
 describing the model would raise, not silently mis-count; the other passes run without hooks, so
 the operand trace adds almost nothing to a pass.
 
+Sliding-window attention (Gemma 3, Mistral): an attention module with a ``sliding_window`` attribute
+(what Hugging Face passes its attention kernel) gets that window on its QK^T, softmax and PV rows
+(``OpSpec.window``; 0 = full attention). On an observed non-tree pass that receives a 4D attention mask,
+the keys the pass's queries attend together (columns of the mask with any query allowed) are checked to
+be the template's ``min(past + tokens, window + tokens - 1)`` (full attention: ``past + tokens``).
+Gemma 3's RMSNorms of every query and key head (``q_norm``, ``k_norm``: inputs ``[batch, heads, tokens,
+head_dim]``) are ``norm`` rows of ``heads x head_dim`` elements per token. Its embedding scale (a multiply
+by sqrt(hidden) of the looked-up rows) is not an operator row, as the embedding lookup is not.
+
 Tree passes (:mod:`specsim.workload.trees`) run under a tree attention mask. The model still computes
 QK^T, softmax and PV densely over ``past + tokens`` keys (the mask only zeroes entries), so the hooks
 see the same shapes as on any pass and the template check applies unchanged (it is exercised on tree
@@ -38,7 +47,7 @@ import numpy as np
 import torch
 
 from specsim.errors import SpecsimError
-from specsim.trace.operators import M_LOGITS, M_TOKENS, OpSpec, attention_ops, template_arrays
+from specsim.trace.operators import M_LOGITS, M_TOKENS, OpSpec, attention_ops, template_arrays, window_kv
 from specsim.trace.tracefile import PHASES
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
@@ -49,9 +58,10 @@ CHECK_EVERY = 64  #: after the first pass of each kind, one pass in this many is
 class _ModuleInfo:
     layer: int
     name: str
-    kind: str  # linear, lm_head, norm, activation, attention
+    kind: str  # linear, lm_head, norm, head_norm, activation, attention
     n: int = 0
     k: int = 0
+    window: int = 0  # attention: sliding window in tokens (0: full attention)
 
 
 @dataclass
@@ -115,14 +125,16 @@ class OpRecorder:
             "norm",
             "pre_feedforward_layernorm",
             "post_feedforward_layernorm",
+            "q_norm",
+            "k_norm",
         ):
-            info = _ModuleInfo(layer, short, "norm")
+            info = _ModuleInfo(layer, short, "head_norm" if short in ("q_norm", "k_norm") else "norm")
             self._targets.append((module, "vector"))
         elif short == "act_fn" and layer >= 0:
             info = _ModuleInfo(layer, short, "activation")
             self._targets.append((module, "vector"))
         elif short == "self_attn" and layer >= 0:
-            info = _ModuleInfo(layer, short, "attention")
+            info = _ModuleInfo(layer, short, "attention", window=int(getattr(module, "sliding_window", None) or 0))
             self._targets.append((module, "attention"))
         else:
             return
@@ -162,7 +174,7 @@ class OpRecorder:
             cache = kwargs.get("cache", kwargs.get("past_key_values"))  # renamed in transformers 5.2x
             past = cache.get_seq_length(module.layer_idx) if cache is not None else 0
             tokens = hidden.shape[1]
-            self._pending_attention = (id(module), tokens, past + tokens)
+            self._pending_attention = (id(module), tokens, past + tokens, _keys_attended(kwargs.get("attention_mask")))
 
     def _on_attention_done(self, module, args) -> None:
         """o_proj is about to run: the attention proper (QK^T, softmax, PV) has just happened."""
@@ -219,20 +231,26 @@ class OpRecorder:
         weight_format = self.formats[step.level]
         ops: list[OpSpec] = []
         kv = step.past + step.tokens
-        for key, m, extra in obs:
+        for key, m, extra, *rest in obs:
             info = self._info[key]
+            keys = rest[0] if rest else None
             if info.kind == "lm_head":
                 _expect(m == step.logits, step, info, "lm_head rows")
                 ops.append(OpSpec("gemm", -1, "lm_head", M_LOGITS, info.n, info.k, 1, "fp16"))
                 continue
-            _expect(m == step.tokens, step, info, "tokens")
+            _expect(m == step.tokens or info.kind == "head_norm", step, info, "tokens")
             if info.kind == "linear":
                 ops.append(OpSpec("gemm", info.layer, info.name, M_TOKENS, info.n, info.k, 1, weight_format))
             elif info.kind in ("norm", "activation"):
                 ops.append(OpSpec(info.kind, info.layer, info.name, M_TOKENS, extra, 1))
+            elif info.kind == "head_norm":  # [batch, heads, tokens, head_dim]: heads x head_dim per token
+                _expect(m * extra % step.tokens == 0, step, info, "per-head rows")
+                ops.append(OpSpec("norm", info.layer, info.name, M_TOKENS, m * extra // step.tokens, 1))
             else:  # attention: QK^T over the KV length, softmax, PV
                 _expect(extra == kv, step, info, "KV length")
-                ops += attention_ops(info.layer, heads, head_dim)
+                if keys is not None and not step.attention:  # tree passes attend by their groups instead
+                    _expect(keys == int(window_kv(kv, step.tokens, info.window)), step, info, "window of keys")
+                ops += attention_ops(info.layer, heads, head_dim, info.window)
         return ops
 
     # -- output ------------------------------------------------------------------------------
@@ -257,6 +275,15 @@ class OpRecorder:
             name: np.asarray([r[j] for r in rows], dtype=np.int32)
             for j, name in enumerate(("attn_step", "attn_tokens", "attn_kv"))
         }
+
+
+def _keys_attended(mask) -> int | None:
+    """Keys a pass's queries attend together, from a 4D attention mask ``[batch, 1, queries, keys]`` (boolean:
+    True = attended; float: 0 = attended); None when the attention gets no such mask (a causal kernel)."""
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 4:
+        return None
+    allowed = mask[0, 0] if mask.dtype == torch.bool else mask[0, 0] == 0
+    return int(allowed.any(dim=0).sum())
 
 
 def _expect(ok: bool, step: Step, info: _ModuleInfo, what: str) -> None:
