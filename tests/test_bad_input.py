@@ -821,6 +821,46 @@ CORPUS = {
         "-o",
         "t.npz",
     ],
+    "trace-shape-bad-sliding-window": lambda f, i: [
+        "trace",
+        "--shape",
+        _write(
+            f,
+            "windowed.yaml",
+            yaml.safe_dump(
+                {
+                    **yaml.safe_load((ROOT / "specsim/data/architectures/gemma3-270m.yaml").read_text()),
+                    "sliding_window": -4,
+                }
+            ),
+        ),
+        "--alpha",
+        "0.5",
+        "--limit",
+        "1",
+        "--max-new-tokens",
+        "4",
+        "-o",
+        "t.npz",
+    ],
+    "trace-shape-window-pattern-without-window": lambda f, i: [
+        "trace",
+        "--shape",
+        _write(
+            f,
+            "pattern.yaml",
+            yaml.safe_dump(
+                {
+                    **yaml.safe_load((ROOT / "specsim/data/architectures/llama-2-7b.yaml").read_text()),
+                    "sliding_window_pattern": 6,
+                }
+            ),
+        ),
+        "--alpha",
+        "0.5",
+        "-o",
+        "t.npz",
+    ],
     "trace-shape-too-much-work": lambda f, i: [
         "trace",
         "--shape",

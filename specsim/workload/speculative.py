@@ -38,7 +38,14 @@ from typing import Protocol
 import torch
 
 from specsim.errors import SpecsimError
-from specsim.workload.trees import TreeShape, attention_groups, gather_cache, tree_mask, tree_positions
+from specsim.workload.trees import (
+    TreeShape,
+    attention_groups,
+    gather_cache,
+    tree_mask,
+    tree_positions,
+    windowed_tree_mask,
+)
 
 VERIFY_MODES = ("greedy", "sample")
 
@@ -151,6 +158,15 @@ def cache_kwarg(model) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def sliding_window(model) -> int:
+    """The sliding attention window (tokens) of a model whose ``config.layer_types`` has sliding layers
+    (Gemma 3: 512), else 0. Such a model takes a dict of masks by layer type (``full_attention``,
+    ``sliding_attention``), which tree passes use (:func:`~specsim.workload.trees.windowed_tree_mask`)."""
+    cfg = model.config
+    types = getattr(cfg, "layer_types", None) or ()
+    return int(cfg.sliding_window) if "sliding_attention" in types and getattr(cfg, "sliding_window", None) else 0
+
+
 def _truncate(cache, length: int) -> None:
     """Cut a Hugging Face KV cache back to its first ``length`` positions."""
     extra = cache.get_seq_length() - length
@@ -167,8 +183,12 @@ class _Stream:
         self.model = model
         self.level = level
         self.observer = observer
+        # no config: every layer keeps all its keys (DynamicLayer, croppable to any length); a sliding layer's
+        # window is applied by the model's mask, not by a DynamicSlidingWindowLayer (which cannot crop back
+        # once the window is full unless it records the past)
         self.cache = DynamicCache()
         self._cache_kwarg = cache_kwarg(model)
+        self._window = sliding_window(model)
 
     @property
     def length(self) -> int:
@@ -205,8 +225,12 @@ class _Stream:
         token (if any) and of every fed node."""
         context = self.length - len(cached)
         dtype = next(self.model.parameters()).dtype
+        mask = tree_mask(shape, context, len(catchup), cached, fed, dtype)
+        if self._window:  # windowed layers (Gemma 3) get the tree mask cut to their window
+            windowed = windowed_tree_mask(mask, shape, context, len(catchup), cached, fed, self._window)
+            mask = {"full_attention": mask, "sliding_attention": windowed}
         tree = {
-            "attention_mask": tree_mask(shape, context, len(catchup), cached, fed, dtype),
+            "attention_mask": mask,
             "position_ids": tree_positions(shape, context, len(catchup), fed),
             "attention": attention_groups(shape, context, len(catchup), fed),
         }

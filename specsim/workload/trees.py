@@ -212,6 +212,23 @@ def tree_mask(shape: TreeShape, context: int, catchup: int, cached: Sequence[int
     return mask[None, None]
 
 
+def windowed_tree_mask(
+    mask, shape: TreeShape, context: int, catchup: int, cached: Sequence[int], fed: Sequence[int], window: int
+):
+    """:func:`tree_mask`'s ``mask`` for a sliding-window layer of ``window`` tokens: a query also ignores every
+    key at a position ``window`` or more before its own (positions as :func:`tree_positions`: the context and
+    catch-up tokens in order, a node of depth ``d`` at ``context + catchup + d - 1``), as the model's own
+    sliding-window mask does for a chain."""
+    import torch
+
+    queries = tree_positions(shape, context, catchup, fed)[0]
+    nodes = [context + catchup + shape.depth[i] - 1 for i in [*cached, *fed]]
+    keys = torch.tensor([*range(context + catchup), *nodes], dtype=torch.long)
+    out = mask.clone()
+    out[0, 0][(queries[:, None] - keys[None, :]) >= window] = torch.finfo(mask.dtype).min
+    return out
+
+
 def tree_positions(shape: TreeShape, context: int, catchup: int, fed: Sequence[int]):
     """Position ids ``[1, catchup + len(fed)]``: catch-up tokens continue the context; a node of depth
     ``d`` sits at ``context + catchup + d - 1`` (its position on its root path)."""
