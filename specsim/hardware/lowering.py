@@ -8,9 +8,9 @@ extras through :class:`LevelOps`, see :mod:`specsim.methods`);
 :func:`steps_table` then instantiates any run of passes in one vectorised step, so a whole generation
 becomes one :class:`~specsim.hardware.ops.OpTable` for the engine.
 
-Mode rule: a GEMM whose weights are stored ``fp16`` (lm_head, and every linear of an FP16 model) runs
-in ``fp16`` mode; the other GEMMs of level ``l`` run in ``level_modes[l]``; attention runs in
-``attention_mode``.
+Mode rule: a GEMM whose weights are stored ``fp16`` (lm_head by default, and every linear of an FP16
+model) runs in ``fp16`` mode; a non-FP16 lm_head of level ``l`` runs in ``lm_head_modes[l]``; the other
+GEMMs of level ``l`` run in ``level_modes[l]``; attention runs in ``attention_mode``.
 """
 
 from __future__ import annotations
@@ -142,9 +142,11 @@ def level_templates(
     attention_mode: str = "fp16",
     lower: Lowering | None = None,
     kv_streams: int | None = None,
+    lm_head_modes: list[str | None] | None = None,
 ) -> list[LevelTemplate]:
     """Hardware templates of every level of ``trace``; PE modes by the module docstring's rule (the
-    modes are checked when the run config loads), then the method's ``lower`` applied to each level."""
+    modes are checked when the run config loads; ``lm_head_modes[l]`` ``None`` or absent: the level's
+    mode), then the method's ``lower`` applied to each level."""
     formats = trace.header["formats"]
     fp16 = formats.index("fp16") if "fp16" in formats else -2
     names = np.asarray(trace.header["op_names"])
@@ -158,10 +160,12 @@ def level_templates(
         )
         kv = (kind_t == _T_QK) | (kind_t == _T_PV)
         fmt = trace["op_weight_format"][sel]
-        cols["mode"][:] = np.where(
-            kv, modes.index(attention_mode), np.where(fmt == fp16, fp16_mode, modes.index(level_modes[level]))
-        )
         linears = names[trace["op_name"][sel]]
+        head_mode = (lm_head_modes[level] if lm_head_modes and level < len(lm_head_modes) else None) or level_modes[
+            level
+        ]
+        weight_mode = np.where(linears == "lm_head", modes.index(head_mode), modes.index(level_modes[level]))
+        cols["mode"][:] = np.where(kv, modes.index(attention_mode), np.where(fmt == fp16, fp16_mode, weight_mode))
         cols["output_resident"][:] = ~np.isin(linears, KV_WRITERS)
         ops = LevelOps(cols, level, (kind_t == _T_GEMM) & (fmt != fp16), trace["op_layer"][sel], linears, trace)
         out.append(LevelTemplate((lower(ops) if lower else ops).columns))
