@@ -55,13 +55,11 @@ DEFAULT_GAMMA = 4  #: draft tokens per round of a speculative accelerator whose 
 
 def element_bits(fmt: str) -> int | None:
     """Bits of one weight element of a weight format named in traces and configs (scales and metadata
-    excluded): ``fp16`` 16, ``bsfp_draft*`` 4 (the top nibble), ``mxfp4`` 4, ``int<b>[_g<n>]`` b,
-    ``olive<b>``/``tender<b>`` b; ``None`` for a name this table does not know."""
-    if fmt == "fp16":
-        return 16
-    if fmt.startswith("bsfp_draft") or fmt == "mxfp4":
+    excluded): ``bsfp_draft*`` 4 (the top nibble of a BSFP word), otherwise the number the name ends in
+    (``fp16`` 16, ``mxfp4`` 4, ``int8`` 8, ``int4_g128`` 4, ...); ``None`` for a name without one."""
+    if fmt.startswith("bsfp_draft"):
         return 4
-    match = re.fullmatch(r"(?:int|olive|tender)([2-8])(?:_g[1-9][0-9]*)?", fmt)
+    match = re.fullmatch(r"[a-z]+?([1-9][0-9]?)(?:_g[1-9][0-9]*)?", fmt)
     return int(match[1]) if match else None
 
 
