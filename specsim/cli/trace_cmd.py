@@ -44,6 +44,13 @@ def register(sub) -> None:
         default=None,
         help="draft tokens per round of inner chain levels, 1..32 (default: --gamma)",
     )
+    p.add_argument(
+        "--draft-lm-head",
+        default="fp16",
+        metavar="FORMAT",
+        help="lm_head weights of every draft level: fp16 (default), same (the level's own format), speq[:layout] "
+        "(BSFP top nibble of the FP16 lm_head), int8, mxfp4 or another weight format; the target's stays FP16",
+    )
     p.add_argument("--prompts", default="default", help="shipped prompt set name or a .jsonl file")
     p.add_argument(
         "--limit",
@@ -123,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         seed=args.seed,
         operands=not args.no_operands,
+        draft_lm_head=args.draft_lm_head,
         layer_stats=not args.no_layer_stats,
     )
     cfg.validate()
@@ -176,7 +184,19 @@ def record_shape(args: argparse.Namespace) -> int:
     acceptance = (
         args.alpha if args.alpha is not None else (read_trace(args.acceptance_from) if args.acceptance_from else None)
     )
-    trace = shape_workload_trace(shape, draft_format, args.gamma, acceptance, workload=args.shape)
+    head = args.draft_lm_head
+    if head != "fp16" and draft_format is None:
+        raise SpecsimError(f"--draft-lm-head {head}: draft scheme '{args.draft}' has no draft level")
+    if head not in ("fp16", "same"):
+        head = shape_draft_format(head) or "fp16"
+    trace = shape_workload_trace(
+        shape,
+        draft_format,
+        args.gamma,
+        acceptance,
+        workload=args.shape,
+        draft_lm_head=draft_format if head == "same" else head,
+    )
     digest = write_trace(args.output, trace.header, trace.arrays)
     read_trace(args.output)
     print(
@@ -189,7 +209,7 @@ def record_shape(args: argparse.Namespace) -> int:
 def inspect(path: str, as_json: bool) -> int:
     from dataclasses import asdict
 
-    from specsim.trace.tracefile import read_trace, summarize, tree_summaries
+    from specsim.trace.tracefile import lm_head_formats, read_trace, summarize, tree_summaries
 
     trace = read_trace(path)
     summary = summarize(trace)
@@ -211,6 +231,7 @@ def inspect(path: str, as_json: bool) -> int:
     rows += [
         ("mode", h["mode"]),
         ("levels (weight format)", ", ".join(f"{n} ({f})" for n, f in zip(h["levels"], h["level_formats"]))),
+        ("lm_head format per level", ", ".join(lm_head_formats(h))),
         ("prompts", str(h.get("prompt_count", trace["prompt_len"].size))),
         ("tokens generated", str(summary.tokens_generated)),
     ]

@@ -14,9 +14,9 @@ attends, in a pass of T new tokens after P cached ones, the last ``min(P + T, w 
 its KV-cache reads and its work are those of that span. The row's ``window`` column keeps w, and the
 layer's ``k_proj``/``v_proj`` rows get it too (the KV cache that layer keeps, :mod:`specsim.results.capacity`).
 
-Mode rule: a GEMM whose weights are stored ``fp16`` (lm_head, and every linear of an FP16 model) runs
-in ``fp16`` mode; the other GEMMs of level ``l`` run in ``level_modes[l]``; attention runs in
-``attention_mode``.
+Mode rule: a GEMM whose weights are stored ``fp16`` (lm_head by default, and every linear of an FP16
+model) runs in ``fp16`` mode; a non-FP16 lm_head of level ``l`` runs in ``lm_head_modes[l]``; the other
+GEMMs of level ``l`` run in ``level_modes[l]``; attention runs in ``attention_mode``.
 """
 
 from __future__ import annotations
@@ -150,9 +150,11 @@ def level_templates(
     attention_mode: str = "fp16",
     lower: Lowering | None = None,
     kv_streams: int | None = None,
+    lm_head_modes: list[str | None] | None = None,
 ) -> list[LevelTemplate]:
     """Hardware templates of every level of ``trace``; PE modes by the module docstring's rule (the
-    modes are checked when the run config loads), then the method's ``lower`` applied to each level."""
+    modes are checked when the run config loads; ``lm_head_modes[l]`` ``None`` or absent: the level's
+    mode), then the method's ``lower`` applied to each level."""
     formats = trace.header["formats"]
     fp16 = formats.index("fp16") if "fp16" in formats else -2
     names = np.asarray(trace.header["op_names"])
@@ -172,10 +174,12 @@ def level_templates(
         )
         kv = (kind_t == _T_QK) | (kind_t == _T_PV)
         fmt = trace["op_weight_format"][sel]
-        cols["mode"][:] = np.where(
-            kv, modes.index(attention_mode), np.where(fmt == fp16, fp16_mode, modes.index(level_modes[level]))
-        )
         linears = names[trace["op_name"][sel]]
+        head_mode = (lm_head_modes[level] if lm_head_modes and level < len(lm_head_modes) else None) or level_modes[
+            level
+        ]
+        weight_mode = np.where(linears == "lm_head", modes.index(head_mode), modes.index(level_modes[level]))
+        cols["mode"][:] = np.where(kv, modes.index(attention_mode), np.where(fmt == fp16, fp16_mode, weight_mode))
         writers = np.isin(linears, KV_WRITERS)
         cols["output_resident"][:] = ~writers
         layer = trace["op_layer"][sel].astype(np.int64)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +51,16 @@ DEFAULT_REFERENCE = "fp16"
 
 
 DEFAULT_GAMMA = 4  #: draft tokens per round of a speculative accelerator whose config gives none
+
+
+def element_bits(fmt: str) -> int | None:
+    """Bits of one weight element of a weight format named in traces and configs (scales and metadata
+    excluded): ``bsfp_draft*`` 4 (the top nibble of a BSFP word), otherwise the number the name ends in
+    (``fp16`` 16, ``mxfp4`` 4, ``int8`` 8, ``int4_g128`` 4, ...); ``None`` for a name without one."""
+    if fmt.startswith("bsfp_draft"):
+        return 4
+    match = re.fullmatch(r"[a-z]+?([1-9][0-9]?)(?:_g[1-9][0-9]*)?", fmt)
+    return int(match[1]) if match else None
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,29 @@ class DecodingConfig:
         doc="weight format per level, target first: each trace's level "
         "formats must start with these; shape-only workloads use them",
     )
+    lm_head_formats: list[str] = spec(
+        ["fp16"],
+        doc="weight format of each level's lm_head, target (fp16) first; levels not listed: fp16. A trace's "
+        "lm_head formats (specsim trace --draft-lm-head) must start with these; shape-only workloads use them",
+    )
+    lm_head_modes: list[str] = spec(
+        [],
+        doc="PE mode of each level's non-FP16 lm_head, target first (an FP16 lm_head runs in fp16 mode); "
+        "default: the level's mode when its lm_head holds the level's own weight format",
+    )
     method_params: Any = field(default=None, init=False, compare=False, repr=False)  #: typed, set by validate
+
+    def lm_head_format(self, level: int) -> str:
+        """Weight format (prefix) of level ``level``'s lm_head (``fp16`` when not listed)."""
+        return self.lm_head_formats[level] if level < len(self.lm_head_formats) else "fp16"
+
+    def lm_head_mode(self, level: int) -> str | None:
+        """PE mode of level ``level``'s lm_head when it is not FP16 (``None``: FP16, the fp16 mode rule)."""
+        if self.lm_head_format(level) == "fp16":
+            return None
+        if level < len(self.lm_head_modes) and self.lm_head_modes[level]:
+            return self.lm_head_modes[level]
+        return self.level_modes[level]
 
     def validate(self, where: str) -> None:
         if not self.formats:
@@ -130,11 +163,33 @@ class DecodingConfig:
                     )
         if len(self.formats) > len(self.level_modes):
             raise SpecsimError(f"{where}.formats: more levels than level_modes")
+        self._check_lm_heads(where)
         if not method.accepts_target(self.formats[0]):
             raise SpecsimError(
                 f"{where}.formats[0]: method {method.name!r} expects a target format starting with "
                 f"{' or '.join(method.target_formats)}, got {self.formats[0]!r}"
             )
+
+    def _check_lm_heads(self, where: str) -> None:
+        """lm_head formats and modes per level: the target's is FP16; a draft lm_head in a format other than
+        its level's needs its own PE mode (the modes themselves are checked against the hardware)."""
+        for key, values in (("lm_head_formats", self.lm_head_formats), ("lm_head_modes", self.lm_head_modes)):
+            if len(values) > len(self.level_modes):
+                raise SpecsimError(f"{where}.{key}: {len(values)} levels, level_modes gives {len(self.level_modes)}")
+        if self.lm_head_formats and self.lm_head_formats[0] != "fp16":
+            raise SpecsimError(
+                f"{where}.lm_head_formats[0]: the target's lm_head is FP16 (lossless verification); got "
+                f"{shown(self.lm_head_formats[0])}"
+            )
+        for level, fmt in enumerate(self.lm_head_formats):
+            own = self.formats[level] if level < len(self.formats) else None
+            explicit = level < len(self.lm_head_modes) and self.lm_head_modes[level]
+            if fmt != "fp16" and not explicit and not (own and (fmt.startswith(own) or own.startswith(fmt))):
+                raise SpecsimError(
+                    f"{where}.lm_head_formats[{level}]: a {fmt!r} lm_head is not the level's own format "
+                    f"({own!r}), so its PE mode is not the level's; give decoding.lm_head_modes[{level}] (a mode "
+                    "of the hardware with FP16 activations and lanes wide enough for its weights)"
+                )
 
     def _check_speculative(self, method, where: str) -> None:
         """Draft scheme, levels and the defaults of gamma and verify (normalised once, at load)."""
@@ -305,11 +360,31 @@ class RunConfig:
                     f"{where}.decoding.level_modes[{i}]: PE mode {mode!r} is not one of the hardware's "
                     f"({', '.join(modes)})"
                 )
+        self._check_lm_head_modes(where)
         if self.decoding.attention_mode not in modes:
             raise SpecsimError(
                 f"{where}.decoding.attention_mode: PE mode {self.decoding.attention_mode!r} is not one "
                 f"of the hardware's ({', '.join(modes)})"
             )
+
+    def _check_lm_head_modes(self, where: str) -> None:
+        """A non-FP16 lm_head's PE mode exists, takes FP16 activations (the hidden state entering lm_head) and
+        has lanes at least as wide as the format's weight elements."""
+        dec, modes = self.decoding, self.hardware.modes
+        for level in range(len(dec.level_modes)):
+            mode_name, fmt = dec.lm_head_mode(level), dec.lm_head_format(level)
+            if mode_name is None:
+                continue
+            key = f"{where}.decoding.lm_head_modes[{level}]"
+            if mode_name not in modes:
+                raise SpecsimError(f"{key}: PE mode {mode_name!r} is not one of the hardware's ({', '.join(modes)})")
+            mode, bits = self.hardware.mode(mode_name), element_bits(fmt)
+            if mode.activation_bits != 16 or (bits is not None and math.floor(mode.weight_bits) < bits):
+                raise SpecsimError(
+                    f"{key}: PE mode {mode_name!r} ({mode.weight_bits:g}-bit weights x {mode.activation_bits:g}-bit "
+                    f"activations) cannot run a {fmt!r} lm_head ({bits or '?'}-bit weights x FP16 activations); "
+                    "give a mode with activation_bits 16 and weight_bits >= the format's"
+                )
 
     @property
     def trace_role(self) -> str:

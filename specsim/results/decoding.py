@@ -32,7 +32,7 @@ from specsim.results.serving_costs import AUTO_GAMMAS, PassCosts, best_gamma
 from specsim.trace.architectures import load_architecture, shipped_architectures
 from specsim.trace.batching import BatchSchedule, batch_schedule
 from specsim.trace.schedule import AcceptanceProfile, check_operator_rows, shape_trace
-from specsim.trace.tracefile import PHASES, Trace, read_trace, summarize
+from specsim.trace.tracefile import PHASES, Trace, lm_head_formats, read_trace, summarize
 
 PREFILL = PHASES.index("prefill")
 
@@ -229,10 +229,19 @@ def shape_trace_for(
                 f"{where} drafts with {source.header.get('draft')!r}, the accelerator with "
                 f"{dec.draft!r}: its acceptance would not be this draft's"
             )
+        head = lm_head_formats(source.header)[1]
+        if not head.startswith(dec.lm_head_format(1)):
+            raise SpecsimError(
+                f"{where} drafts with a {head!r} lm_head, the accelerator with {dec.lm_head_format(1)!r} "
+                "(decoding.lm_head_formats): its acceptance would not be this draft's"
+            )
+    head = dec.lm_head_format(1)
     if dec.gamma == "auto":
         chooser = (dec.batch, _gamma_chooser(acc, shape, source, workload))
-        return shape_workload_trace(shape, dec.formats[1], AUTO_GAMMAS, source, dec.formats[0], workload, chooser)
-    return shape_workload_trace(shape, dec.formats[1], dec.gamma, source, dec.formats[0], workload)
+        return shape_workload_trace(
+            shape, dec.formats[1], AUTO_GAMMAS, source, dec.formats[0], workload, chooser, draft_lm_head=head
+        )
+    return shape_workload_trace(shape, dec.formats[1], dec.gamma, source, dec.formats[0], workload, draft_lm_head=head)
 
 
 def _gamma_chooser(acc: Accelerator, shape: ShapeWorkload, source: float | Trace, workload: str):
@@ -240,7 +249,14 @@ def _gamma_chooser(acc: Accelerator, shape: ShapeWorkload, source: float | Trace
     accelerator's memoised engine pass costs (level templates of a one-token trace of the same
     architecture) and the acceptance profile."""
     dec = acc.config.decoding
-    probe = shape_workload_trace(replace(shape, prompts=1, max_new_tokens=2), dec.formats[1], 1, source, dec.formats[0])
+    probe = shape_workload_trace(
+        replace(shape, prompts=1, max_new_tokens=2),
+        dec.formats[1],
+        1,
+        source,
+        dec.formats[0],
+        draft_lm_head=dec.lm_head_format(1),
+    )
     costs = PassCosts(acc, prepare(acc, probe, workload).templates)
     profile = AcceptanceProfile.of(source, AUTO_GAMMAS)
     return lambda sequences, mean_past: best_gamma(
@@ -256,11 +272,13 @@ def shape_workload_trace(
     target_format: str = "fp16",
     workload: str = "",
     auto_gamma: tuple | None = None,
+    draft_lm_head: str = "fp16",
 ) -> Trace:
     """The one builder of SHAPE-DERIVED traces (``specsim run`` workloads and ``specsim trace --shape``):
     ``shape``'s architecture, prompts and lengths, ``draft_format`` drafts (None: plain decoding) with
     ``gamma`` and acceptance from an alpha or a speculative trace, the seed stream of ``workload``;
-    ``auto_gamma`` ``(batch, choose)``: a draft length per round (:func:`~specsim.trace.schedule.shape_trace`)."""
+    ``auto_gamma`` ``(batch, choose)``: a draft length per round (:func:`~specsim.trace.schedule.shape_trace`);
+    ``draft_lm_head``: the draft level's lm_head format."""
     arch = load_architecture(shape.architecture)
     profile = None if draft_format is None else AcceptanceProfile.of(acceptance, gamma)
     header, arrays = shape_trace(
@@ -274,6 +292,7 @@ def shape_workload_trace(
         target_format=target_format,
         acceptance=shape.acceptance_mode,
         auto_gamma=auto_gamma,
+        draft_lm_head=draft_lm_head,
     )
     return Trace(f"shape:{arch.name}", header, arrays)
 
@@ -319,6 +338,7 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
         attention_mode=dec.attention_mode,
         lower=dec.lowering(),
         kv_streams=_kv_heads(trace),
+        lm_head_modes=[dec.lm_head_mode(level) for level in range(len(dec.level_modes))],
     )
     where = f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}"
     try:
@@ -366,6 +386,12 @@ def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
         if not have.startswith(want):
             raise SpecsimError(
                 f"{where} runs {have!r} weights at level {level}, the accelerator expects {want!r} (decoding.formats)"
+            )
+    for level, have in enumerate(lm_head_formats(trace.header)):
+        if not have.startswith(dec.lm_head_format(level)):
+            raise SpecsimError(
+                f"{where} runs a {have!r} lm_head at level {level}, the accelerator expects "
+                f"{dec.lm_head_format(level)!r} (decoding.lm_head_formats)"
             )
     if len(trace.header["levels"]) > len(dec.level_modes):
         raise SpecsimError(

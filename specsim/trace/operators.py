@@ -56,10 +56,10 @@ def attention_ops(layer: int, heads: int, head_dim: int, window: int = 0) -> lis
     ]
 
 
-def architecture_template(arch, weight_format: str) -> list[OpSpec]:
+def architecture_template(arch, weight_format: str, lm_head_format: str = "fp16") -> list[OpSpec]:
     """The operator template of one forward pass of ``arch`` (an :class:`~specsim.trace.architectures.Architecture`)
-    whose decoder linears hold ``weight_format`` weights; lm_head stays ``fp16``. Same order and names
-    as the hooked template of a Hugging Face model of the family (Llama, OPT, Gemma 3); attention
+    whose decoder linears hold ``weight_format`` weights and lm_head ``lm_head_format`` ones. Same order and
+    names as the hooked template of a Hugging Face model of the family (Llama, OPT, Gemma 3); attention
     operators carry the layer's window (:meth:`~specsim.trace.architectures.Architecture.window`)."""
     h, hd, ffn = arch.hidden, arch.head_dim, arch.ffn
     q, kv = arch.heads * hd, arch.kv_heads * hd
@@ -98,7 +98,7 @@ def architecture_template(arch, weight_format: str) -> list[OpSpec]:
             ops.append(vector("norm", "post_feedforward_layernorm", h))
     ops += [
         OpSpec("norm", -1, "norm", M_TOKENS, h, 1),
-        OpSpec("gemm", -1, "lm_head", M_LOGITS, arch.vocab, h, 1, "fp16"),
+        OpSpec("gemm", -1, "lm_head", M_LOGITS, arch.vocab, h, 1, lm_head_format),
     ]
     return ops
 

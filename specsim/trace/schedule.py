@@ -220,6 +220,7 @@ def shape_trace(
     target_format: str = "fp16",
     acceptance: str = "sampled",
     auto_gamma: tuple[int, Callable[[int, float], int]] | None = None,
+    draft_lm_head: str = "fp16",
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Header and arrays of a shape-derived trace: ``arch``'s operator template (decoder linears in
     ``target_format``), passes scheduled from acceptance events drawn from ``profile`` (or plain
@@ -233,13 +234,13 @@ def shape_trace(
     ``auto_gamma`` ``(batch, choose)``: the draft length is chosen per round for the lockstep batches of
     ``batch`` prompts (:func:`lockstep_auto_rounds`; ``gamma`` is then the longest ``choose`` may return
     and ``profile`` must cover it); the header records ``gamma_auto`` and, in expected mode, each
-    prompt's expected decode tokens.
+    prompt's expected decode tokens. ``draft_lm_head``: weight format of the draft level's lm_head.
     """
     if acceptance not in ACCEPTANCE_MODES:
         raise SpecsimError(f"acceptance mode {acceptance!r}: expected one of {', '.join(ACCEPTANCE_MODES)}")
     templates = {0: architecture_template(arch, target_format)}
     if draft_format is not None:
-        templates[1] = architecture_template(arch, draft_format)
+        templates[1] = architecture_template(arch, draft_format, draft_lm_head)
     # bound the work before scheduling anything: passes at the expected tokens per round, each with at
     # least its per-sequence operators (attention: what no batch shares; the replay checks the full count)
     rounds = max_new_tokens / profile.expected_tokens_per_round if profile else max_new_tokens
@@ -336,6 +337,7 @@ def shape_trace(
         "configured_alpha": profile.pooled_alpha if profile else None,
         "levels": ["target"] + (["draft"] if draft_format else []),
         "level_formats": [target_format] + ([draft_format] if draft_format else []),
+        "lm_head_formats": ["fp16"] + ([draft_lm_head] if draft_format else []),
         "activation_formats": ["fp16"] * (2 if draft_format else 1),
         "op_names": names,
         "formats": formats,

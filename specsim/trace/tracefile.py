@@ -9,7 +9,7 @@ Header keys: ``kind`` (``specsim-trace``), ``schema_version``, ``model``, ``draf
 ``verify``, ``temperature``, ``top_p``, ``seed``, ``max_new_tokens``, ``prompts`` (name),
 ``prompts_sha256``, ``levels`` (name of each chain level, 0 = the model whose output is produced),
 ``level_formats`` / ``activation_formats`` (number formats of each level's decoder-linear weights
-and inputs), ``op_names`` / ``formats`` (tables the op arrays index), ``layer_stat_names``,
+and inputs), ``lm_head_formats`` (each level's lm_head weights; optional, absent = all ``fp16``), ``op_names`` / ``formats`` (tables the op arrays index), ``layer_stat_names``,
 ``drift`` (drift runs: token agreement with FP16 greedy and perplexities), ``source`` (``trace`` for
 real model runs, ``shape`` for shape-derived workloads, with a ``shape_note`` saying so),
 ``chat_template`` (prompts wrapped in the model's chat template), ``packages`` (versions),
@@ -293,6 +293,7 @@ HEADER_TYPES: dict[str, tuple[type, ...]] = {
     "levels": (list,),
     "level_formats": (list,),
     "activation_formats": (list,),
+    "lm_head_formats": (list,),
     "op_names": (list,),
     "formats": (list,),
     "payload_sha256": (str,),
@@ -314,6 +315,7 @@ _LIST_ITEMS = {
     "levels": (str,),
     "level_formats": (str,),
     "activation_formats": (str,),
+    "lm_head_formats": (str,),
     "op_names": (str,),
     "formats": (str,),
     "layer_names": (str,),
@@ -459,6 +461,11 @@ def _in_range(where: str, arrays: dict[str, np.ndarray], name: str, lo: int, hi:
         raise SpecsimError(f"{where}: '{name}' must lie in [{lo}, {hi if hi is not None else 'inf'})")
 
 
+def lm_head_formats(header: dict) -> list[str]:
+    """Weight format of each level's lm_head (traces before the choice existed: all ``fp16``)."""
+    return list(header.get("lm_head_formats") or ["fp16"] * len(header["levels"]))
+
+
 def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> None:
     """Cross-checks between the header's tables and the arrays that index them."""
     missing = [k for k in REQUIRED_HEADER if k not in header]
@@ -475,6 +482,9 @@ def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> No
         raise SpecsimError(
             f"{where}: header 'levels', 'level_formats' and 'activation_formats' must be non-empty lists of one length"
         )
+    heads = header.get("lm_head_formats")
+    if heads is not None and (len(heads) != len(levels) or heads[0] != "fp16"):
+        raise SpecsimError(f"{where}: header 'lm_head_formats' must list one format per level, 'fp16' first")
     for name in ("step_level", "op_level", "round_level"):
         _in_range(where, arrays, name, 0, len(levels))
     _in_range(where, arrays, "op_name", 0, len(header["op_names"]))

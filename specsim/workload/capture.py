@@ -39,6 +39,7 @@ class CaptureConfig:
     seed: int = 0
     operands: bool = True  #: record the operand trace (forward hooks)
     layer_stats: bool = True  #: per-layer operand statistics (SmolLM2: ~20 s once, then from the cache)
+    draft_lm_head: str = "fp16"  #: lm_head format of the draft levels (:func:`specsim.workload.drafts.lm_head_format`)
 
     def validate(self) -> None:
         if not 1 <= self.gamma <= MAX_DRAFT:
@@ -68,7 +69,7 @@ def capture(
     from tqdm import tqdm
 
     import specsim
-    from specsim.workload.drafts import build_scheme, level_format, parse_scheme, split_tree
+    from specsim.workload.drafts import build_scheme, level_format, lm_head_format, parse_scheme, split_tree
     from specsim.workload.format_report import CALIBRATION_TOKENS
     from specsim.workload.models import load_model
     from specsim.workload.optrace import OpRecorder
@@ -85,6 +86,10 @@ def capture(
 
     cfg.validate()
     plan = parse_scheme(cfg.draft)  # fail on a bad scheme before loading anything
+    if cfg.draft_lm_head != "fp16" and plan.mode != "speculative":
+        raise SpecsimError(f"--draft-lm-head {cfg.draft_lm_head}: draft scheme '{cfg.draft}' has no draft level")
+    for level in plan.levels:
+        lm_head_format(level, cfg.draft_lm_head)
     for level in plan.levels:
         tree = split_tree(level)[1]
         if tree is not None and tree.max_depth > MAX_DRAFT:
@@ -109,10 +114,14 @@ def capture(
 
         fingerprint = model_fingerprint(loaded.model)
     lap("fingerprint")
-    built = build_scheme(loaded.model, cfg.draft, calibration=calibration_ids, fingerprint=fingerprint)
+    built = build_scheme(
+        loaded.model, cfg.draft, calibration=calibration_ids, fingerprint=fingerprint, draft_lm_head=cfg.draft_lm_head
+    )
     lap("draft")
     gammas = [cfg.gamma] + [cfg.inner_gamma or cfg.gamma] * (plan.depth - 1) if plan.depth else []
-    recorder = OpRecorder([built.target, *built.drafts], built.level_formats) if cfg.operands else None
+    recorder = (
+        OpRecorder([built.target, *built.drafts], built.level_formats, built.lm_head_formats) if cfg.operands else None
+    )
     rounds: dict[str, list] = {
         "round_prompt": [],
         "round_level": [],
@@ -208,6 +217,7 @@ def capture(
         "prompts_sha256": prompts_hash(prompts),
         "levels": built.level_names,
         "level_formats": built.level_formats,
+        "lm_head_formats": built.lm_head_formats if plan.mode == "speculative" else ["fp16"],
         "activation_formats": [plan.target if plan.target in ("olive4", "olive8", "tender4", "tender8") else "fp16"]
         + ["fp16"] * plan.depth,
         "operands_recorded": cfg.operands,

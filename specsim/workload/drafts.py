@@ -36,8 +36,11 @@ tree): :data:`DEFAULT_SPECMQUANT` = ``hierarchical:int4_g128/int3_g32>tree(early
 The intermediate level drafts ``gamma`` tokens (``specsim trace --gamma``) per target round, obtained by
 as many tree rounds below it as needed; the gamma of a level verifying a tree is not used.
 
-Weight views replace every decoder linear weight; embeddings, lm_head, norms, activations and the
-KV cache stay 16-bit (keeping lm_head 16-bit is worth 0.05-0.08 alpha on SmolLM2-135M, greedy, gamma 4).
+Weight views replace every decoder linear weight; embeddings, norms, activations and the KV cache stay
+16-bit. The draft levels' lm_head is a choice (``specsim trace --draft-lm-head``, :func:`lm_head_format`):
+FP16 by default (keeping it 16-bit is worth 0.05-0.08 alpha on SmolLM2-135M, greedy, gamma 4), ``same``
+(the level's own weight format, e.g. BSFP's top nibble for ``speq``) or a weight format (``int8``,
+``speq`` for BSFP's top nibble, ``mxfp4``, ...). The target's lm_head is always FP16.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from specsim.workload.formats import bsfp, get_format
 from specsim.workload.models import load_model
 from specsim.workload.quantized import DRIFT_FORMATS, quantized_model
 from specsim.workload.trees import TreeShape, parse_tree
-from specsim.workload.views import early_exit, weight_view, weight_view_draft
+from specsim.workload.views import early_exit, lm_head_view, weight_view, weight_view_draft
 
 __all__ = [
     "BuiltScheme",
@@ -62,6 +65,7 @@ __all__ = [
     "build_scheme",
     "early_exit",
     "level_format",
+    "lm_head_format",
     "parse_scheme",
     "split_tree",
     "weight_view",
@@ -185,6 +189,24 @@ def level_format(level: str, where: str | None = None) -> str:
     return name
 
 
+LM_HEAD_CHOICES = "fp16, same (the level's own weight format), speq[:layout] (BSFP top nibble) or a weight format"
+
+
+def lm_head_format(level: str, choice: str) -> str:
+    """Weight format of a draft level's lm_head for ``--draft-lm-head choice`` (see the module docstring)."""
+    if choice == "fp16":
+        return "fp16"
+    if choice == "same":
+        return level_format(level)
+    name = choice.partition(":")[0]
+    if name in ("early", "model", "view") or choice.startswith("tree("):
+        raise SpecsimError(f"--draft-lm-head '{choice}': expected {LM_HEAD_CHOICES}")
+    try:
+        return level_format(choice)
+    except SpecsimError:
+        raise SpecsimError(f"--draft-lm-head '{choice}': expected {LM_HEAD_CHOICES}") from None
+
+
 @dataclass
 class BuiltScheme:
     """The models of a scheme, ready to run: the target (possibly quantized) and the draft levels."""
@@ -192,6 +214,12 @@ class BuiltScheme:
     plan: SchemePlan
     target: torch.nn.Module
     drafts: list[torch.nn.Module] = field(default_factory=list)
+    draft_lm_head: str = "fp16"  #: the ``--draft-lm-head`` choice applied to every draft level
+
+    @property
+    def lm_head_formats(self) -> list[str]:
+        """Weight format of each level's lm_head, target (always ``fp16``) first."""
+        return ["fp16"] + [lm_head_format(level, self.draft_lm_head) for level in self.plan.levels]
 
     @property
     def level_formats(self) -> list[str]:
@@ -213,20 +241,26 @@ def build_scheme(
     scheme: str,
     calibration: Callable[[], torch.Tensor] | None = None,
     fingerprint: str | None = None,
+    draft_lm_head: str = "fp16",
 ) -> BuiltScheme:
     """Build a scheme's models from the FP16 ``model``.
 
     ``calibration`` returns token ids ``[1, T]`` of calibration text; drift schemes (OliVe, Tender)
     calibrate their static activation quantizers on it. With ``fingerprint`` (of ``model``, see
     :func:`~specsim.workload.cache.model_fingerprint`) weight views come from specsim's cache.
+    ``draft_lm_head``: the draft levels' lm_head (:func:`lm_head_format`).
     """
     plan = parse_scheme(scheme)
+    if plan.mode != "speculative" and draft_lm_head != "fp16":
+        raise SpecsimError(f"--draft-lm-head {draft_lm_head}: draft scheme '{scheme}' has no draft level")
     if plan.mode == "drift":
         if calibration is None:
             raise SpecsimError(f"draft scheme '{scheme}' needs calibration text for its activation quantizers")
         return BuiltScheme(plan, quantized_model(model, plan.target, calibration()))
+    heads = [lm_head_format(level, draft_lm_head) for level in plan.levels]  # validated before any work
     target = model if plan.target == "fp16" else weight_view(model, plan.target, fingerprint)
-    return BuiltScheme(plan, target, [build_level(model, level, fingerprint) for level in plan.levels])
+    drafts = [lm_head_view(build_level(model, lv, fingerprint), head) for lv, head in zip(plan.levels, heads)]
+    return BuiltScheme(plan, target, drafts, draft_lm_head)
 
 
 def build_level(model: torch.nn.Module, level: str, fingerprint: str | None = None) -> torch.nn.Module:

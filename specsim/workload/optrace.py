@@ -78,14 +78,15 @@ class Step:
 class OpRecorder:
     """A :class:`~specsim.workload.speculative.StepObserver` that records operator templates and steps.
 
-    ``models[i]`` is chain level ``i`` (0 = the model producing the output) and ``formats[i]`` the
-    weight format of its decoder linears. Modules shared between levels (an early-exit draft reuses
+    ``models[i]`` is chain level ``i`` (0 = the model producing the output), ``formats[i]`` the
+    weight format of its decoder linears and ``lm_head_formats[i]`` its lm_head's (default ``fp16``). Modules shared between levels (an early-exit draft reuses
     the target's layers) are hooked once; observations go to the level of the running step. Hooks
     are attached only while an observed pass runs (see the module docstring).
     """
 
-    def __init__(self, models: list[torch.nn.Module], formats: list[str]):
+    def __init__(self, models: list[torch.nn.Module], formats: list[str], lm_head_formats: list[str] | None = None):
         self.formats = formats
+        self.lm_head_formats = lm_head_formats or ["fp16"] * len(formats)
         self.templates: dict[int, list[OpSpec]] = {}
         self.steps: list[Step] = []
         self.prompt = 0
@@ -236,7 +237,8 @@ class OpRecorder:
             keys = rest[0] if rest else None
             if info.kind == "lm_head":
                 _expect(m == step.logits, step, info, "lm_head rows")
-                ops.append(OpSpec("gemm", -1, "lm_head", M_LOGITS, info.n, info.k, 1, "fp16"))
+                head_format = self.lm_head_formats[step.level]
+                ops.append(OpSpec("gemm", -1, "lm_head", M_LOGITS, info.n, info.k, 1, head_format))
                 continue
             _expect(m == step.tokens or info.kind == "head_norm", step, info, "tokens")
             if info.kind == "linear":

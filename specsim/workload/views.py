@@ -20,10 +20,7 @@ def weight_view(model: torch.nn.Module, fmt: str, fingerprint: str | None = None
     With ``fingerprint`` (:func:`~specsim.workload.cache.model_fingerprint` of ``model``) the view's
     weights come from specsim's cache when it holds them, and are stored there when it does not.
     """
-    if fmt.startswith("bsfp_draft_"):
-        view = BSFP(fmt.removeprefix("bsfp_draft_")).quantize_draft
-    else:
-        view = get_format(fmt).quantize
+    view = _view_function(fmt)
     if fingerprint is None:
         return weight_view_draft(model, view)
     from specsim.workload.cache import cached, environment
@@ -85,6 +82,34 @@ def _load_weights(folder, model: torch.nn.Module) -> dict[str, torch.Tensor]:
     if sorted(stored) != sorted(names):
         raise ValueError("cached view holds other layers")
     return {name: stored[name].to(lin.weight.dtype) for name, lin in decoder_linears(model)}
+
+
+def lm_head_view(model: torch.nn.Module, fmt: str) -> torch.nn.Module:
+    """A copy of ``model`` whose lm_head weight is format ``fmt``'s (draft) view of the FP16 lm_head; all else
+    (decoder layers, norms and the input embedding, even when lm_head is tied to it) shared bit-for-bit.
+
+    A tied model is untied in the copy only: the embedding lookup still reads the FP16 rows (a BSFP word
+    reconstructs them exactly; other formats keep a separate lm_head copy, see ``decoding.lm_head_formats``).
+    """
+    if fmt == "fp16":
+        return model
+    view = _view_function(fmt)
+    head = model.get_output_embeddings()
+    with torch.no_grad():
+        weight = view(head.weight.detach().half()).to(head.weight.dtype).contiguous()
+    new_head = copy.copy(head)
+    new_head._parameters = dict(head._parameters)
+    new_head.weight = torch.nn.Parameter(weight, requires_grad=False)
+    draft = _shallow(model)
+    draft.lm_head = new_head
+    return draft
+
+
+def _view_function(fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function that turns FP16 weights into format ``fmt``'s (draft) view of them."""
+    if fmt.startswith("bsfp_draft_"):
+        return BSFP(fmt.removeprefix("bsfp_draft_")).quantize_draft
+    return get_format(fmt).quantize
 
 
 def early_exit(model: torch.nn.Module, layers: int) -> torch.nn.Module:
