@@ -19,6 +19,7 @@ def speq_vs_fp16(folder: Path, decoding: dict, shape: dict, fp16_overrides: dict
             "method": "speq",
             "draft": "speq",
             "level_modes": ["fp16", "quarter"],
+            "fp16_mode": "bsfp16",
             "formats": ["fp16", "bsfp_draft"],
             **decoding,
         },

@@ -25,12 +25,14 @@ GAMMA = 4
 #: bits per decoder weight each accelerator's passes read (metadata included), by pass kind
 BITS = {
     "fp16": {"decode": 16},
-    "speq": {"draft": 4, "verify": 16},
+    "speq": {"draft": 4 + 6 / 32, "verify": 16 + 6 / 32},  # BSFP words + a 4-bit shift and 2-bit selector per 32
     "olive": {"decode": 8},
     "tender": {"decode": 8},
     "mlspecqd": {"draft": 4.25, "verify": 16},
     "hierarchical": {"draft": 3.5, "verify": 4.125},
 }
+#: bits per lm_head weight: FP16 values, read from BSFP words (with their metadata) on SPEQ
+HEAD_BITS = {"speq": 16 + 6 / 32}
 PHASE_OF = {"decode": (0, "decode"), "verify": (0, "verify"), "draft": (1, "draft")}
 
 
@@ -46,6 +48,7 @@ def _config(tmp_path: Path) -> Path:
             "draft": "speq",
             "gamma": GAMMA,
             "level_modes": ["fp16", "quarter"],
+            "fp16_mode": "bsfp16",
             "formats": ["fp16", "bsfp_draft"],
         },
         "baselines": {
@@ -89,12 +92,12 @@ def audited(tmp_path_factory):
     return cfg, report, traces, accs
 
 
-def hand_pass_bytes(bits: float, tokens: np.ndarray, past: np.ndarray) -> np.ndarray:
+def hand_pass_bytes(bits: float, tokens: np.ndarray, past: np.ndarray, head_bits: float = 16) -> np.ndarray:
     """DRAM bytes of passes of ``tokens`` new tokens after ``past`` cached ones, from the architecture:
-    decoder weights at ``bits``, lm_head in FP16, K and V read over the whole context and written for the
-    new tokens, FP16."""
+    decoder weights at ``bits``, lm_head at ``head_bits`` (FP16 values), K and V read over the whole context
+    and written for the new tokens, FP16."""
     kv_per_token = 2 * ARCH.layers * ARCH.kv_heads * ARCH.head_dim * 2  # K and V, FP16, all layers
-    weights = ARCH.decoder_weights * bits / 8 + ARCH.vocab * ARCH.hidden * 2
+    weights = ARCH.decoder_weights * bits / 8 + ARCH.vocab * ARCH.hidden * head_bits / 8
     return weights + kv_per_token * (past + tokens) + kv_per_token * tokens
 
 
@@ -124,7 +127,7 @@ def test_dram_bytes_per_pass_equal_the_hand_formula(audited, acc):
         sel = (trace["step_level"] == level) & (
             trace["step_phase"] == ["prefill", "draft", "verify", "decode"].index(phase)
         )
-        hand = hand_pass_bytes(bits, trace["step_tokens"][sel], trace["step_past"][sel]).mean()
+        hand = hand_pass_bytes(bits, trace["step_tokens"][sel], trace["step_past"][sel], HEAD_BITS.get(acc, 16)).mean()
         simulated = metrics["steps"][kind]["dram_bytes"]
         # DRAM transfers round up to 64-byte bursts per tile: at most a fraction of a percent more
         assert hand <= simulated <= hand * 1.003, (acc, kind, hand, simulated)
@@ -143,7 +146,7 @@ def test_pass_time_sits_on_its_floor_when_memory_bound(audited, acc):
             trace["step_phase"] == ["prefill", "draft", "verify", "decode"].index(phase)
         )
         tokens, past, logits = trace["step_tokens"][sel], trace["step_past"][sel], trace["step_logits"][sel]
-        dram_floor = hand_pass_bytes(bits, tokens, past).mean() / bytes_per_s
+        dram_floor = hand_pass_bytes(bits, tokens, past, HEAD_BITS.get(acc, 16)).mean() / bytes_per_s
         compute_floor = hand_compute_cycles(LANES[acc][kind], tokens, past, logits, hw.pes).mean() / (
             hw.clock_ghz * 1e9
         )
@@ -165,7 +168,8 @@ def test_fp16_decode_step_of_the_audit(audited):
 
 def test_paper_setting_speq_over_tender_matches_the_hand_calculation():
     """SPEQ over Tender W8A8 in the paper setting (Llama-2-7B, alpha 0.976, gamma 4): per token, Tender
-    reads its 8-bit weights once; SPEQ reads gamma draft passes (top nibble) and one FP16 verify per round
+    reads its 8-bit weights once; SPEQ reads gamma draft passes (top nibble + per-block metadata) and one
+    verify of its BSFP words per round
     and yields E[tau] = (1 - a^(g+1)) / (1 - a) tokens. Both memory-bound, so bytes over bandwidth."""
     cfg = load_run_config(
         ROOT / "hwconfigs/paper/speq.yaml",
@@ -180,8 +184,8 @@ def test_paper_setting_speq_over_tender_matches_the_hand_calculation():
     tau = (1 - alpha ** (GAMMA + 1)) / (1 - alpha)
     one = np.array([1])
     tender = hand_pass_bytes(8, one, ctx - 1)[0]
-    draft = hand_pass_bytes(4, one, ctx - 1)[0]
-    verify = hand_pass_bytes(16, np.array([GAMMA + 1]), ctx - 1)[0]
+    draft = hand_pass_bytes(BITS["speq"]["draft"], one, ctx - 1, HEAD_BITS["speq"])[0]
+    verify = hand_pass_bytes(BITS["speq"]["verify"], np.array([GAMMA + 1]), ctx - 1, HEAD_BITS["speq"])[0]
     hand = tender / ((GAMMA * draft + verify) / tau)
     assert 1.1 < hand < 1.25
     assert report["workloads"][0]["speedup"]["tender"] == pytest.approx(hand, rel=0.05)

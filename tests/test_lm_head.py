@@ -19,6 +19,7 @@ from specsim.workload.formats.bsfp import BSFP, DEFAULT_LAYOUT
 from specsim.workload.speculative import autoregressive_generate, speculative_generate
 
 ARCH = load_architecture("llama-2-7b")
+DRAFT_BITS = 4 + 6 / 32  #: BSFP top nibble + a 4-bit block shift and a 2-bit table selector per 32 weights
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,7 @@ def _config(tmp_path: Path, heads: list[str], modes: list[str] | None = None) ->
         "draft": "speq",
         "gamma": 4,
         "level_modes": ["fp16", "quarter"],
+        "fp16_mode": "bsfp16",
         "formats": ["fp16", "bsfp_draft"],
         "lm_head_formats": heads,
     }
@@ -122,16 +124,21 @@ def _config(tmp_path: Path, heads: list[str], modes: list[str] | None = None) ->
 
 
 def _hand_draft_bytes(head_bits: float, tokens: np.ndarray, past: np.ndarray) -> np.ndarray:
-    """DRAM bytes of draft passes from the architecture alone: decoder weights' top nibble, lm_head at
-    ``head_bits``, K and V read over the context and written for the new tokens (FP16)."""
+    """DRAM bytes of draft passes from the architecture alone: decoder weights' top nibble with the BSFP
+    layout's per-block metadata, lm_head at ``head_bits``, K and V read over the context and written for the
+    new tokens (FP16)."""
     kv_per_token = 2 * ARCH.layers * ARCH.kv_heads * ARCH.head_dim * 2
-    weights = ARCH.decoder_weights * 4 / 8 + ARCH.vocab * ARCH.hidden * head_bits / 8
+    weights = ARCH.decoder_weights * DRAFT_BITS / 8 + ARCH.vocab * ARCH.hidden * head_bits / 8
     return weights + kv_per_token * (past + tokens) + kv_per_token * tokens
 
 
 @pytest.mark.parametrize(
     ("heads", "modes", "head_bits"),
-    [(["fp16", "fp16"], None, 16), (["fp16", "bsfp_draft"], None, 4), (["fp16", "int8"], ["fp16", "w8a16"], 8)],
+    [
+        (["fp16", "fp16"], None, 16 + 6 / 32),  # FP16 values read from BSFP words (fp16_mode bsfp16)
+        (["fp16", "bsfp_draft"], None, DRAFT_BITS),
+        (["fp16", "int8"], ["fp16", "w8a16"], 8),
+    ],
 )
 def test_draft_pass_bytes_follow_the_lm_head_format(tmp_path, heads, modes, head_bits):
     from specsim.results.config import accelerators

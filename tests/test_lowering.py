@@ -50,11 +50,11 @@ def test_draft_and_verify_steps_of_a_real_trace():
         attention = 2 * arch.layers * arch.heads * tokens * kv * arch.head_dim
         assert r.actions().macs.get("fp16", 0) + r.actions().macs.get("quarter", 0) == linear + attention
     draft_r, verify_r = results["draft"][0], results["verify"][0]
-    # the draft reads the top-nibble plane of the decoder weights (a quarter), lm_head stays FP16
+    # the draft reads the top-nibble plane of the decoder weights (a quarter) and the BSFP layout's per-block
+    # metadata (a 4-bit shift and a 2-bit selector per 32 weights); lm_head stays FP16
     lm_head = arch.vocab * arch.hidden * 2
-    assert (
-        draft_r.mapping.stream_bytes[draft_r.mapping.mode == modes.index("quarter")].sum()
-        == arch.decoder_weights * 2 // 4
+    assert draft_r.mapping.stream_bytes[draft_r.mapping.mode == modes.index("quarter")].sum() == (
+        arch.decoder_weights * (4 + 6 / 32) / 8
     )
     assert verify_r.mapping.stream_bytes[verify_r.ops.kind == 0].sum() == arch.decoder_weights * 2 + lm_head
     # attention runs in FP16 inside a quarter-mode draft pass (two switches per layer), then the FP16 lm_head

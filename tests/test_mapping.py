@@ -14,7 +14,7 @@ from specsim.hardware.ops import OpTable, gemm_table
 HW = load_hardware("speq")  # 64x64 WS, preload 256 bits per column per cycle, nibble-plane weights
 
 
-@pytest.mark.parametrize("mode, lanes, weight_bits", [("fp16", 1, 16), ("quarter", 4, 4), ("int4", 4, 4)])
+@pytest.mark.parametrize("mode, lanes, weight_bits", [("fp16", 1, 16), ("quarter", 4, 4 + 6 / 32), ("int4", 4, 4)])
 @pytest.mark.parametrize("m, n, k", [(1, 4096, 4096), (5, 11008, 4096), (3, 100, 70)])
 def test_gemm_by_hand(mode, lanes, weight_bits, m, n, k):
     ops = gemm_table(m, n, k, mode, tuple(HW.modes))

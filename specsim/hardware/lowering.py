@@ -14,8 +14,9 @@ attends, in a pass of T new tokens after P cached ones, the last ``min(P + T, w 
 its KV-cache reads and its work are those of that span. The row's ``window`` column keeps w, and the
 layer's ``k_proj``/``v_proj`` rows get it too (the KV cache that layer keeps, :mod:`specsim.results.capacity`).
 
-Mode rule: a GEMM whose weights are stored ``fp16`` (lm_head by default, and every linear of an FP16
-model) runs in ``fp16`` mode; a non-FP16 lm_head of level ``l`` runs in ``lm_head_modes[l]``; the other
+Mode rule: a GEMM whose weights are FP16 values (lm_head by default, and every linear of an FP16
+model) runs in the ``fp16_mode`` (``fp16``, or a mode that reads FP16 values from another storage, e.g.
+SPEQ's ``bsfp16``: BSFP words plus per-block metadata); a non-FP16 lm_head of level ``l`` runs in ``lm_head_modes[l]``; the other
 GEMMs of level ``l`` run in ``level_modes[l]``; attention runs in ``attention_mode``.
 """
 
@@ -151,14 +152,18 @@ def level_templates(
     lower: Lowering | None = None,
     kv_streams: int | None = None,
     lm_head_modes: list[str | None] | None = None,
+    fp16_mode: str | None = None,
 ) -> list[LevelTemplate]:
     """Hardware templates of every level of ``trace``; PE modes by the module docstring's rule (the
     modes are checked when the run config loads; ``lm_head_modes[l]`` ``None`` or absent: the level's
-    mode), then the method's ``lower`` applied to each level."""
+    mode; ``fp16_mode`` None: ``fp16``, or the target's mode if the hardware has no ``fp16``), then the
+    method's ``lower`` applied to each level."""
     formats = trace.header["formats"]
     fp16 = formats.index("fp16") if "fp16" in formats else -2
     names = np.asarray(trace.header["op_names"])
-    fp16_mode = modes.index("fp16") if "fp16" in modes else modes.index(level_modes[0])
+    if fp16_mode is None:
+        fp16_mode = "fp16" if "fp16" in modes else level_modes[0]
+    fp16_mode = modes.index(fp16_mode)
     out = []
     for level in range(len(trace.header["levels"])):
         sel = trace["op_level"] == level

@@ -103,6 +103,12 @@ class DecodingConfig:
     )
     level_modes: list[str] = spec(["fp16"], doc="PE mode for each level's non-FP16 weights, target first")
     attention_mode: str = spec("fp16", doc="PE mode of QK^T and PV (FP16 KV cache)")
+    fp16_mode: str = spec(
+        "",
+        doc="PE mode of GEMMs whose weights are FP16 values (an FP16 target, every FP16 lm_head); empty: fp16 (the "
+        "target's mode on hardware without one), or a mode "
+        "that reads them from another storage (SPEQ's bsfp16: BSFP words plus the draft layout's per-block metadata)",
+    )
     trace: str = spec("", doc="which trace of a workload this accelerator replays (default: its name)")
     formats: list[str] = spec(
         ["fp16"],
@@ -361,6 +367,11 @@ class RunConfig:
                     f"({', '.join(modes)})"
                 )
         self._check_lm_head_modes(where)
+        if self.decoding.fp16_mode and self.decoding.fp16_mode not in modes:
+            raise SpecsimError(
+                f"{where}.decoding.fp16_mode: PE mode {self.decoding.fp16_mode!r} is not one of the hardware's "
+                f"({', '.join(modes)})"
+            )
         if self.decoding.attention_mode not in modes:
             raise SpecsimError(
                 f"{where}.decoding.attention_mode: PE mode {self.decoding.attention_mode!r} is not one "

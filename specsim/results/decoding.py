@@ -339,6 +339,7 @@ def prepare(acc: Accelerator, trace: Trace, workload: str) -> Prepared:
         lower=dec.lowering(),
         kv_streams=_kv_heads(trace),
         lm_head_modes=[dec.lm_head_mode(level) for level in range(len(dec.level_modes))],
+        fp16_mode=dec.fp16_mode or None,
     )
     where = f"{acc.config.path}: workload {workload!r} on accelerator {acc.name!r}"
     try:
