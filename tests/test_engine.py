@@ -252,7 +252,8 @@ def test_quarter_mode_on_nibble_planes_fetches_a_quarter_of_the_weight_bytes(dat
     full = simulate(hw, gemm_table(1, 4096, 4096, "fp16", MODES, resident=True))
     quarter = simulate(hw, gemm_table(1, 4096, 4096, "quarter", MODES, resident=True))
     assert full.dram_read_bytes.sum() == 4096 * 4096 * 2
-    assert quarter.dram_read_bytes.sum() == 4096 * 4096 * (4 + 6 / 32) / 8
+    hand = 4096 * 4096 * (4 + 6 / 32) / 8
+    assert hand <= quarter.dram_read_bytes.sum() <= hand * 1.001  # each tile rounds up to 64-byte bursts
     packed = dataclasses.replace(hw, dram=dataclasses.replace(hw.dram, weight_layout="packed"))
     assert (
         simulate(packed, gemm_table(1, 4096, 4096, "quarter", MODES, resident=True)).dram_read_bytes.sum()
