@@ -11,6 +11,7 @@ from specsim.workload.formats.bsfp import (
     BSFP,
     BUCKET_CAPACITY,
     CODE_SPACE,
+    DEFAULT_LAYOUT,
     LAYOUTS,
     N_BUCKETS,
     BSFPLayout,
@@ -152,17 +153,20 @@ def test_row_scope_beats_or_matches_tensor_scope_on_rows_of_different_scale():
     assert err["lut8_row"] < err["lut8"]
 
 
-def test_quantize_draft_is_the_draft_view_of_a_linear_weight():
+@pytest.mark.parametrize("layout", ["lut8_row_max", DEFAULT_LAYOUT])
+def test_quantize_draft_is_the_draft_view_of_a_linear_weight(layout):
     lin = torch.nn.Linear(64, 32)
-    codec = BSFP()  # default layout: one alignment shift per row
+    codec = BSFP(layout)
     w = lin.weight.detach()
     enc = codec.encode(w)
     draft = codec.quantize_draft(w)
     assert draft.shape == w.shape and draft.dtype == w.dtype
-    levels = torch.tensor(enc.remap.levels)
-    for r in range(w.shape[0]):  # every draft value is +-level * 2**-d of its row
-        allowed = torch.cat([levels, -levels]) * 2.0 ** -int(enc.shift[r])
-        assert bool(torch.isin(draft[r], allowed).all())
+    shift, select = enc.shift.expand(32, -1), enc.select
+    for r in range(w.shape[0]):  # every draft value is +-level[t] * 2**-d of its scope (row or block)
+        for b in range(shift.shape[1]):
+            levels = torch.tensor(enc.remaps[int(select[r, b])].levels)
+            allowed = torch.cat([levels, -levels]) * 2.0 ** -int(shift[r, b])
+            assert bool(torch.isin(draft[r, b * enc.block : (b + 1) * enc.block], allowed).all())
     assert torch.equal(codec.quantize(w), w.half().float())  # full view: the FP16 weights, exactly
 
 

@@ -34,8 +34,9 @@ between consecutive levels (round to nearest), then are moved the least needed t
 4096-code width limit. The gain ``g`` (or the table) is fitted per tensor to minimise the draft's
 squared error (``fit="mse"``) or pins the top level at the tensor's largest aligned magnitude
 (``fit="max"``). Named layouts (:data:`LAYOUTS`): ``<grid>`` (one shift per tensor),
-``<grid>_row`` (one shift per row) and ``<grid>_row_max`` (pinned top level); the default,
-``lut8_row_max``, has the highest greedy agreement with the FP16 model on SmolLM2-135M.
+``<grid>_row`` (one shift per row), ``<grid>_row_max`` (pinned top level; ``lut8_row_max`` was the
+default until 2026-12-02) and the per-block layouts below; the default, ``lut8_b32s4_t4e``, has the
+highest greedy agreement and speculative alpha of them on SmolLM2-135M and Gemma 3 270M.
 
 Per-block layouts (``scope="block"``, names ``<grid>_b<B>[s<bits>][_t<T>[e]]``) close most of the
 gap to MXFP4 (which scales every 32 weights along the reduction axis by its own power of two):
@@ -211,14 +212,17 @@ LAYOUTS: dict[str, BSFPLayout] = {
         _layout("e3", "row", fit="max"),
         _layout("lut8", "row", fit="max"),
         block_layout("lut8", 32),
-        block_layout("lut8", 32, shift_bits=6, tables=4, select="mse"),
+        block_layout("lut8", 32, shift_bits=4),
         block_layout("lut8", 32, shift_bits=4, tables=4, select="mse"),
+        block_layout("lut8", 32, shift_bits=6, tables=4, select="mse"),
     )
 }
-#: Highest teacher-forced greedy agreement with the FP16 model among these layouts on SmolLM2-135M
-#: (``specsim formats --agreement``; see docs/measurements.md): pinning the top level at the largest magnitude
-#: beats the least-squares fit for acceptance although its SQNR is lower.
-DEFAULT_LAYOUT = "lut8_row_max"
+#: One alignment shift per 32 weights along the reduction axis (a 4-bit delta above an 8-bit row shift) and
+#: 4 level tables per tensor chosen per block by least draft error: 4.20 draft bits/weight on SmolLM2-135M
+#: and Gemma 3 270M, where its teacher-forced greedy agreement and speculative alpha match or beat MXFP4's
+#: (docs/formats.md#per-block-layouts). Until 2026-12-02 the default was ``lut8_row_max`` (per-row shift,
+#: one table, top level pinned at the maximum; 4.01 bits/weight), the best per-tensor/per-row layout.
+DEFAULT_LAYOUT = "lut8_b32s4_t4e"
 
 
 def get_layout(name: str) -> BSFPLayout:
