@@ -11,6 +11,7 @@ from specsim.workload.formats.bsfp import (
     BSFP,
     BUCKET_CAPACITY,
     CODE_SPACE,
+    DEFAULT_LAYOUT,
     LAYOUTS,
     N_BUCKETS,
     BSFPLayout,
@@ -42,6 +43,8 @@ def test_every_fp16_pattern_roundtrips_with_fitted_remap(layout, d):
     codec = BSFP(layout)
     enc = codec.encode(ALL, shift=None if d is None else torch.tensor([d]))
     assert torch.equal(fp16.to_bits(codec.decode_fp16(enc)), fp16.to_bits(ALL))
+    if LAYOUTS[layout].scope == "block":  # per-block shifts: tests/test_bsfp_blocks.py
+        return
     if d is None:  # the largest finite value 65504 aligns into [1, 2): d = -15
         assert enc.shift.flatten().tolist() == [-15]
         d = -15
@@ -112,7 +115,10 @@ def test_draft_reads_only_the_top_nibble(layout):
     draft = codec.decode_draft(enc)
     enc.words = (enc.words & 0xF000) | torch.randint(0, 4096, enc.words.shape, dtype=torch.int32)
     assert torch.equal(codec.decode_draft(enc), draft)
-    assert enc.fetched_bits() < 4.1 * w.numel() and enc.stored_bits() >= 16 * w.numel()
+    assert enc.fetched_bits() == LAYOUTS[layout].draft_bits_per_weight(64, 128) * w.numel()
+    assert enc.stored_bits() >= 16 * w.numel()
+    if LAYOUTS[layout].scope != "block":
+        assert enc.fetched_bits() < 4.1 * w.numel()
 
 
 def test_draft_is_sign_symmetric_and_keeps_zero():
@@ -147,17 +153,20 @@ def test_row_scope_beats_or_matches_tensor_scope_on_rows_of_different_scale():
     assert err["lut8_row"] < err["lut8"]
 
 
-def test_quantize_draft_is_the_draft_view_of_a_linear_weight():
+@pytest.mark.parametrize("layout", ["lut8_row_max", DEFAULT_LAYOUT])
+def test_quantize_draft_is_the_draft_view_of_a_linear_weight(layout):
     lin = torch.nn.Linear(64, 32)
-    codec = BSFP()  # default layout: one alignment shift per row
+    codec = BSFP(layout)
     w = lin.weight.detach()
     enc = codec.encode(w)
     draft = codec.quantize_draft(w)
     assert draft.shape == w.shape and draft.dtype == w.dtype
-    levels = torch.tensor(enc.remap.levels)
-    for r in range(w.shape[0]):  # every draft value is +-level * 2**-d of its row
-        allowed = torch.cat([levels, -levels]) * 2.0 ** -int(enc.shift[r])
-        assert bool(torch.isin(draft[r], allowed).all())
+    shift, select = enc.shift.expand(32, -1), enc.select
+    for r in range(w.shape[0]):  # every draft value is +-level[t] * 2**-d of its scope (row or block)
+        for b in range(shift.shape[1]):
+            levels = torch.tensor(enc.remaps[int(select[r, b])].levels)
+            allowed = torch.cat([levels, -levels]) * 2.0 ** -int(shift[r, b])
+            assert bool(torch.isin(draft[r, b * enc.block : (b + 1) * enc.block], allowed).all())
     assert torch.equal(codec.quantize(w), w.half().float())  # full view: the FP16 weights, exactly
 
 

@@ -57,7 +57,9 @@ def test_formats_command_on_one_real_decoder_layer():
     assert f["mxfp4"]["bits_per_weight"] == 4.25
     for name in f:
         if name.startswith("bsfp_draft"):
-            assert 4.0 <= f[name]["bits_per_weight"] < 4.1 and f[name]["stored_bits_per_weight"] >= 16
+            per_block = LAYOUTS[name.removeprefix("bsfp_draft_")].scope == "block"  # + shifts/selectors per block
+            assert 4.0 <= f[name]["bits_per_weight"] < (4.26 if per_block else 4.1)
+            assert f[name]["stored_bits_per_weight"] >= 16
             assert 5 < f[name]["sqnr_db"] < 30
     assert f["olive8"]["sqnr_db"] > f["olive4"]["sqnr_db"] + 15
     assert f["int8"]["sqnr_db"] > f["int4_g128"]["sqnr_db"] > f["int4"]["sqnr_db"]

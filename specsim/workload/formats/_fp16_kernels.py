@@ -61,30 +61,35 @@ def scale_code(code: int, d: int) -> int:
 
 
 @nb.njit(cache=True, parallel=True)
-def row_peak_codes(mag: np.ndarray, excluded: np.ndarray) -> np.ndarray:
-    """Largest finite magnitude code per row of ``mag`` [rows, cols], skipping ``excluded`` elements."""
+def block_peak_codes(mag: np.ndarray, excluded: np.ndarray, block: int) -> np.ndarray:
+    """Largest finite magnitude code per block of ``block`` columns of ``mag`` [rows, cols] -> [rows, blocks].
+
+    ``excluded`` elements are skipped; the last block of a row may be partial.
+    """
     rows, cols = mag.shape
-    out = np.zeros(rows, dtype=np.int32)
+    nblocks = (cols + block - 1) // block
+    out = np.zeros((rows, nblocks), dtype=np.int32)
     for r in nb.prange(rows):
-        best = 0
         for c in range(cols):
             v = mag[r, c]
-            if v < 0x7C00 and v > best and not excluded[r, c]:
-                best = v
-        out[r] = best
+            b = c // block
+            if v < 0x7C00 and v > out[r, b] and not excluded[r, c]:
+                out[r, b] = v
     return out
 
 
 @nb.njit(cache=True, parallel=True)
-def align_codes(mag: np.ndarray, shift: np.ndarray, limit: int, aligned: np.ndarray, side: np.ndarray) -> None:
-    """Align magnitude codes by ``2**shift[row]``; mark elements that cannot be aligned below ``limit``.
+def align_codes(
+    mag: np.ndarray, shift: np.ndarray, block: int, limit: int, aligned: np.ndarray, side: np.ndarray
+) -> None:
+    """Align magnitude codes by ``2**shift[row, col // block]``; mark elements that cannot be aligned below ``limit``.
 
     Writes ``aligned`` (int32 code, saturated to ``limit - 1`` for side elements) and ORs into ``side``.
     """
     rows, cols = mag.shape
     for r in nb.prange(rows):
-        d = shift[r]
         for c in range(cols):
+            d = shift[r, c // block]
             v = mag[r, c]
             if v >= 0x7C00:
                 side[r, c] = True
@@ -100,54 +105,106 @@ def align_codes(mag: np.ndarray, shift: np.ndarray, limit: int, aligned: np.ndar
 
 
 @nb.njit(cache=True)
-def weighted_histogram(codes: np.ndarray, side: np.ndarray, row_weight: np.ndarray, bins: int) -> np.ndarray:
-    """Histogram of aligned codes over non-side elements, each weighted by its row's weight."""
+def weighted_histogram(
+    codes: np.ndarray, side: np.ndarray, select: np.ndarray, weight: np.ndarray, block: int, tables: int, bins: int
+) -> np.ndarray:
+    """Histogram [tables, bins] of aligned codes over non-side elements, per level table ``select[row, block]``,
+    each element weighted by its block's ``weight[row, block]``."""
     rows, cols = codes.shape
-    hist = np.zeros(bins, dtype=np.float64)
+    hist = np.zeros((tables, bins), dtype=np.float64)
     for r in range(rows):
-        w = row_weight[r]
         for c in range(cols):
             if not side[r, c]:
-                hist[codes[r, c]] += w
+                b = c // block
+                hist[select[r, b], codes[r, c]] += weight[r, b]
     return hist
 
 
 @nb.njit(cache=True, parallel=True)
+def block_table_errors(
+    codes: np.ndarray, side: np.ndarray, block: int, bucket_of: np.ndarray, levels: np.ndarray, values: np.ndarray
+) -> np.ndarray:
+    """Squared draft error (aligned domain) of every block under every level table -> [rows, blocks, tables].
+
+    ``bucket_of`` [tables, bins] maps a code to its bucket, ``levels`` [tables, 8], ``values`` [bins] code -> value.
+    """
+    rows, cols = codes.shape
+    tables = levels.shape[0]
+    nblocks = (cols + block - 1) // block
+    out = np.zeros((rows, nblocks, tables), dtype=np.float64)
+    for r in nb.prange(rows):
+        for c in range(cols):
+            if side[r, c]:
+                continue
+            u = codes[r, c]
+            b = c // block
+            for t in range(tables):
+                e = values[u] - levels[t, bucket_of[t, u]]
+                out[r, b, t] += e * e
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
 def pack_words(
-    bits: np.ndarray, aligned: np.ndarray, bucket_of: np.ndarray, edges: np.ndarray, offset_bits: int, words: np.ndarray
+    bits: np.ndarray,
+    aligned: np.ndarray,
+    select: np.ndarray,
+    block: int,
+    bucket_of: np.ndarray,
+    edges: np.ndarray,
+    offset_bits: int,
+    words: np.ndarray,
 ) -> None:
-    """BSFP words: sign | bucket << offset_bits | (aligned - edges[bucket])."""
+    """BSFP words: sign | bucket << offset_bits | (aligned - edges[t, bucket]), t = select[row, col // block]."""
     rows, cols = bits.shape
     for r in nb.prange(rows):
         for c in range(cols):
+            t = select[r, c // block]
             u = aligned[r, c]
-            b = bucket_of[u]
-            words[r, c] = (bits[r, c] & 0x8000) | (b << offset_bits) | (u - edges[b])
+            b = bucket_of[t, u]
+            words[r, c] = (bits[r, c] & 0x8000) | (b << offset_bits) | (u - edges[t, b])
 
 
 @nb.njit(cache=True, parallel=True)
 def unpack_words(
-    words: np.ndarray, shift: np.ndarray, edges: np.ndarray, offset_bits: int, out_bits: np.ndarray
+    words: np.ndarray,
+    shift: np.ndarray,
+    select: np.ndarray,
+    block: int,
+    edges: np.ndarray,
+    offset_bits: int,
+    out_bits: np.ndarray,
 ) -> None:
-    """Full BSFP decode to FP16 bit patterns: undo the remap, then the alignment ``2**shift[row]``."""
+    """Full BSFP decode to FP16 bit patterns: undo the remap of the block's table, then its alignment."""
     rows, cols = words.shape
     low_mask = (1 << offset_bits) - 1
     for r in nb.prange(rows):
-        d = -shift[r]
-        for c in range(cols):
-            w = words[r, c]
-            u = edges[(w >> offset_bits) & 7] + (w & low_mask)
-            a = scale_code(u, d)
-            out_bits[r, c] = (w & 0x8000) | (a if a >= 0 else 0)
+        for b in range((cols + block - 1) // block):
+            t = select[r, b]
+            d = -shift[r, b]
+            for c in range(b * block, min(cols, (b + 1) * block)):
+                w = words[r, c]
+                a = scale_code(edges[t, (w >> offset_bits) & 7] + (w & low_mask), d)
+                out_bits[r, c] = (w & 0x8000) | (a if a >= 0 else 0)
 
 
 @nb.njit(cache=True, parallel=True)
-def draft_values(words: np.ndarray, shift: np.ndarray, levels: np.ndarray, offset_bits: int, out: np.ndarray) -> None:
-    """Draft decode from the top nibble: ``(-1)**s * levels[bucket] * 2**-shift[row]`` (float32)."""
+def draft_values(
+    words: np.ndarray,
+    shift: np.ndarray,
+    select: np.ndarray,
+    block: int,
+    levels: np.ndarray,
+    offset_bits: int,
+    out: np.ndarray,
+) -> None:
+    """Draft decode from the top nibble: ``(-1)**s * levels[t, bucket] * 2**-shift[row, block]`` (float32)."""
     rows, cols = words.shape
     for r in nb.prange(rows):
-        scale = np.float32(2.0 ** (-shift[r]))
-        for c in range(cols):
-            nib = words[r, c] >> offset_bits
-            v = levels[nib & 7] * scale
-            out[r, c] = -v if nib >= 8 else v
+        for b in range((cols + block - 1) // block):
+            t = select[r, b]
+            scale = np.float32(2.0 ** (-shift[r, b]))
+            for c in range(b * block, min(cols, (b + 1) * block)):
+                nib = words[r, c] >> offset_bits
+                v = levels[t, nib & 7] * scale
+                out[r, c] = -v if nib >= 8 else v
