@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the default traces that `specsim run hwconfigs/*.yaml` replays (committed in this folder).
 # Real runs of SmolLM2-135M and Gemma 3 270M, greedy, the first 5 shipped prompts (1 per category) x 64 new
-# tokens. About 25 min (SmolLM2) and 40 min (Gemma) on the 2-core reference machine, one trace at a time.
+# tokens (Gemma: no W8A8 drift runs). About 25 min (SmolLM2) and 40 min (Gemma) on the 2-core reference machine, one trace at a time.
 # Usage: bash traces/make_default_traces.sh [all|smollm2|gemma]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,6 @@ if [[ "$which" == all || "$which" == gemma ]]; then
   specsim trace "${gemma[@]}" --draft olive -o traces/gemma3-270m_olive4.npz
   specsim trace "${gemma[@]}" --draft tender -o traces/gemma3-270m_tender4.npz
   specsim trace "${gemma[@]}" --draft int4 -o traces/gemma3-270m_int4.npz
-  specsim trace "${gemma[@]}" --draft olive:8 -o traces/gemma3-270m_olive8.npz
-  specsim trace "${gemma[@]}" --draft tender:8 -o traces/gemma3-270m_tender8.npz
   specsim trace "${gemma[@]}" --draft int4:g128 -o traces/gemma3-270m_int4_g128.npz
 fi
 [[ "$which" == all || "$which" == smollm2 ]] || exit 0
