@@ -49,7 +49,7 @@ def _tree_trace() -> Trace:
 
 
 def test_schema_2_traces_read_as_chains():
-    trace = read_trace(ROOT / "traces" / "smollm2-135m_speq_g4.npz")
+    trace = read_trace(ROOT / "traces" / "smollm2-135m_mxfp4_g4.npz")  # recorded by specsim 2026-12-01
     assert trace.header["schema_version"] == 2 and SCHEMA_VERSION == 4
     assert np.array_equal(trace["round_nodes"], trace["round_drafted"])
     assert trace["op_window"].size == trace["op_kind"].size and not trace["op_window"].any()  # full attention
