@@ -49,6 +49,7 @@ def replay(folder: Path, model: str, head: str, speq_trace: Path, fp16_trace: Pa
         "method": "speq",
         "draft": "speq",
         "level_modes": ["fp16", "quarter"],
+        "fp16_mode": "bsfp16",
         "formats": ["fp16", "bsfp_draft"],
         "lm_head_formats": heads,
         **({"lm_head_modes": modes} if modes else {}),
