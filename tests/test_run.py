@@ -242,12 +242,14 @@ def test_shipped_main_job_runs_on_shipped_traces(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     names = [w["name"] for w in report["workloads"]]
-    assert names == ["smollm2-135m", "llama-2-7b"]
-    assert {w["source"] for w in report["workloads"]} == {"trace", "shape"}
+    assert names == ["smollm2-135m", "llama-2-7b", "gemma3-270m"]
+    assert [w["source"] for w in report["workloads"]] == ["trace", "shape", "trace"]
     assert set(report["geomean_speedup"]) == {"fp16", "olive", "tender", "mlspecqd", "hierarchical", "w4a16"}
     smol = report["workloads"][0]
     assert smol["drift"]["olive"]["token_agreement"] < 1 and "speq" not in smol["drift"]
     assert all(math.isfinite(v) and v > 0 for v in report["geomean_speedup"].values())
+    gemma = report["workloads"][2]  # a second real model, with sliding-window layers
+    assert gemma["drift"]["tender"]["token_agreement"] < 1 and gemma["theory"]["alpha"] > 0
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "hwconfigs").rglob("*.yaml")), ids=lambda p: p.name)
