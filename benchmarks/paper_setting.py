@@ -3,7 +3,7 @@
 Prints, per model and as a geometric mean, SPEQ's decode speedup over FP16, OliVe W8A8 and Tender W8A8
 with its confidence interval (8 sequences per model, each an independent sample of the acceptance),
 beside the paper's averages [speq2025] and a hand calculation from bytes per pass (decoder weights at
-each accelerator's width, FP16 lm_head and KV cache, DRAM-bound) at the expected tokens per round::
+each accelerator's width with SPEQ's BSFP metadata, FP16 lm_head and KV cache, DRAM-bound) at the expected tokens per round::
 
     python benchmarks/paper_setting.py             # the table (about 20 s on 2 cores)
     python benchmarks/paper_setting.py --explore   # + which baseline configurations reach the paper's ratios
@@ -30,6 +30,7 @@ from specsim.trace.architectures import load_architecture  # noqa: E402
 CONFIG = ROOT / "hwconfigs" / "paper" / "speq.yaml"
 PAPER = {"fp16": 2.07, "olive": 1.53, "tender": 1.45}  # [speq2025] abstract, averages over 15 model/task pairs
 BASELINE_BITS = {"fp16": 16, "olive": 8, "tender": 8}
+BSFP_METADATA_BITS = 6 / 32  #: SPEQ's per-block layout: a 4-bit shift and a 2-bit table selector per 32 weights
 
 
 def hand_speedups(arch_name: str, alpha: float, gamma: int, prompt_len: int, new_tokens: int) -> dict[str, float]:
@@ -37,13 +38,13 @@ def hand_speedups(arch_name: str, alpha: float, gamma: int, prompt_len: int, new
     arch = load_architecture(arch_name)
     context = prompt_len + new_tokens // 2
     kv = 2 * arch.layers * arch.kv_heads * arch.head_dim * 2 * context
-    head = arch.vocab * arch.hidden * 2
 
-    def step(bits: float) -> float:
-        return arch.decoder_weights * bits / 8 + head + kv
+    def step(bits: float, head_bits: float = 16) -> float:
+        return arch.decoder_weights * bits / 8 + arch.vocab * arch.hidden * head_bits / 8 + kv
 
     tau = (1 - alpha ** (gamma + 1)) / (1 - alpha)
-    speq_per_token = (gamma * step(4) + step(16)) / tau
+    words = 16 + BSFP_METADATA_BITS  # SPEQ's weights (lm_head too) are BSFP words with per-block metadata
+    speq_per_token = (gamma * step(4 + BSFP_METADATA_BITS, words) + step(words, words)) / tau
     return {b: step(bits) / speq_per_token for b, bits in BASELINE_BITS.items()}
 
 
