@@ -125,17 +125,18 @@ def simulate_reference(
 
     def compute():
         mode = -1
+        group = hw.switch_groups(ops.modes)  # modes of one PE configuration do not switch
         for s, (i, j) in enumerate(segments):
             t0 = env.now
             parts = max(int(m.tiles[i]), 1)
             waits = []
             switch = 0
             if m.unit[i] == UNIT_ARRAY:
-                if mode >= 0 and m.mode[i] != mode:
+                if mode >= 0 and group[m.mode[i]] != mode:
                     switch = hw.array.mode_switch_cycles
                     switches[i] += 1
                     waits.append(env.timeout(switch))
-                mode = int(m.mode[i])
+                mode = int(group[m.mode[i]])
             g = seg_load.get(s)
             if g is not None:
                 waits.append(fill_done[g])

@@ -57,6 +57,8 @@ def test_draft_lm_head_is_the_format_view_and_leaves_the_rest_alone(tiny, choice
     # the tied embedding is untied in the draft only: lookups still read the FP16 rows, the target is untouched
     assert torch.equal(draft.model.embed_tokens.weight, embed)
     assert torch.equal(tiny.lm_head.weight, embed) and tiny.lm_head.weight is tiny.model.embed_tokens.weight
+    # its own module: hooks on the target's lm_head (the operand recorder's) do not see the draft's
+    assert draft.lm_head._forward_hooks is not tiny.lm_head._forward_hooks
 
 
 def test_a_quantized_draft_lm_head_keeps_decoding_lossless(tiny):
@@ -166,6 +168,14 @@ def test_lm_head_formats_the_modes_cannot_run_are_refused(tmp_path):
         load_run_config(_config(tmp_path, ["int8", "int8"]))
     with pytest.raises(SpecsimError, match=r"lm_head_modes\[1\]: PE mode 'w9' is not one of"):
         load_run_config(_config(tmp_path, ["fp16", "int8"], ["fp16", "w9"]))
+    with pytest.raises(SpecsimError, match=r"lm_head_modes\[1\]: level 1's lm_head is FP16"):
+        load_run_config(_config(tmp_path, ["fp16", "fp16"], ["", "w8a16"]))
+
+
+def test_fp16_mode_must_run_fp16_values(tmp_path):
+    path = _config(tmp_path, ["fp16", "fp16"])
+    with pytest.raises(SpecsimError, match=r"decoding.fp16_mode: PE mode 'quarter' cannot run FP16 weights"):
+        load_run_config(path, ["decoding.fp16_mode=quarter"])
 
 
 def test_a_trace_with_another_draft_lm_head_is_refused(tmp_path):

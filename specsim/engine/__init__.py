@@ -163,7 +163,7 @@ def simulate(
     slots = np.array([hw.buffers.get(b).slots for b in BUFFER_NAMES], dtype=np.int64)
     op_arrays = OpArrays(
         m.unit,
-        m.mode,
+        hw.switch_groups(ops.modes)[m.mode],  # a mode switch is a change of PE configuration
         m.tiles,
         m.stream_buffer,
         m.load_bytes,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from specsim.errors import SpecsimError
 from specsim.hardware.dram import DRAMPreset, load_preset
 from specsim.typedconfig import build, check_names, load_yaml, revalidate, spec
@@ -38,8 +40,8 @@ class PEMode:
     activation_bits: float = spec(16.0, unit="bits", gt=0, le=32, doc="bits per activation operand")
     draft_fetch: bool = spec(
         False,
-        doc="weights come from the top-nibble plane of the FP16 weights "
-        "(a quarter of their bytes with the nibble_planes layout)",
+        doc="weights come from the top-nibble plane of the stored 16-bit words (weight_bits per weight with the "
+        "nibble_planes layout: the plane plus the layout's metadata; no copy of their own is stored)",
     )
 
 
@@ -253,6 +255,19 @@ class HardwareConfig:
             )
 
     # -- derived quantities -------------------------------------------------------------------------
+    def switch_groups(self, names: tuple[str, ...]) -> np.ndarray:
+        """For each PE mode in ``names``, the index of the first mode of ``names`` with the same PE
+        configuration: lanes, lane orientation, activation bits and weight element bits (the integer part
+        of ``weight_bits``). Modes of one configuration differ only in how their weights are fetched and
+        stored (``fp16`` and SPEQ's ``bsfp16``), so moving between them is not a mode switch."""
+
+        def key(name: str) -> tuple:
+            m = self.mode(name)
+            return (m.lanes, m.lane_dim, m.activation_bits, math.floor(m.weight_bits))
+
+        keys = [key(n) for n in names]
+        return np.array([keys.index(k) for k in keys], dtype=np.int64)
+
     def mode(self, name: str) -> PEMode:
         if name not in self.modes:
             raise SpecsimError(f"{self.path}: unknown PE mode {name!r} (this config has: {', '.join(self.modes)})")

@@ -34,8 +34,9 @@ activations need several passes (M chunks that fit the activations buffer; or, w
 inputs are streamed again for every weight tile instead) or a stationary-output / input dataflow
 cannot keep the reused weight block in its buffer slot; inputs and outputs move to
 or from DRAM only when they are not resident on chip (or do not fit the activations buffer). Draft
-modes (``draft_fetch``) read a quarter of the FP16 weight bytes with the ``nibble_planes`` layout and
-all of them with ``packed``. The streamed bytes are cut into tiles of one buffer slot; tiles share
+modes (``draft_fetch``) read their ``weight_bits`` per weight with the ``nibble_planes`` layout (the
+top-nibble plane plus the layout's metadata: 4 + 6/32 bits for SPEQ's per-block BSFP) and whole 16-bit
+words plus the same metadata with ``packed``. The streamed bytes are cut into tiles of one buffer slot; tiles share
 the op's compute cycles in proportion (the engine replays them).
 """
 
@@ -143,9 +144,8 @@ def _shapes(hw: HardwareConfig, ops: OpTable) -> _Shapes:
     mode_idx = ops.mode.astype(np.int64)
     lanes = np.array([m.lanes for m in modes], dtype=np.int64)[mode_idx]
     lane_k = np.array([m.lane_dim == "k" for m in modes])[mode_idx]
-    wbits = np.array([16.0 if (m.draft_fetch and hw.dram.weight_layout == "packed") else m.weight_bits for m in modes])[
-        mode_idx
-    ]
+    packed = hw.dram.weight_layout == "packed"  # a draft then reads whole 16-bit words (+ the same metadata)
+    wbits = np.array([m.weight_bits + 12 if (m.draft_fetch and packed) else m.weight_bits for m in modes])[mode_idx]
     wbits_sram = np.array([m.weight_bits for m in modes])[mode_idx]
     abits = np.array([m.activation_bits for m in modes])[mode_idx]
     kv = ops.kind == KIND_KV_GEMM

@@ -122,7 +122,7 @@ class DecodingConfig:
     )
     lm_head_modes: list[str] = spec(
         [],
-        doc="PE mode of each level's non-FP16 lm_head, target first (an FP16 lm_head runs in fp16 mode); "
+        doc="PE mode of each level's non-FP16 lm_head, target first (an FP16 lm_head runs in decoding.fp16_mode); "
         "default: the level's mode when its lm_head holds the level's own weight format",
     )
     method_params: Any = field(default=None, init=False, compare=False, repr=False)  #: typed, set by validate
@@ -187,6 +187,12 @@ class DecodingConfig:
                 f"{where}.lm_head_formats[0]: the target's lm_head is FP16 (lossless verification); got "
                 f"{shown(self.lm_head_formats[0])}"
             )
+        for level, mode in enumerate(self.lm_head_modes):
+            if mode not in ("", "fp16") and self.lm_head_format(level) == "fp16":
+                raise SpecsimError(
+                    f"{where}.lm_head_modes[{level}]: level {level}'s lm_head is FP16 (decoding.lm_head_formats), which "
+                    "runs in decoding.fp16_mode; remove this mode or give the level's lm_head format"
+                )
         for level, fmt in enumerate(self.lm_head_formats):
             own = self.formats[level] if level < len(self.formats) else None
             explicit = level < len(self.lm_head_modes) and self.lm_head_modes[level]
@@ -367,10 +373,15 @@ class RunConfig:
                     f"({', '.join(modes)})"
                 )
         self._check_lm_head_modes(where)
-        if self.decoding.fp16_mode and self.decoding.fp16_mode not in modes:
+        fp16_mode = self.decoding.fp16_mode
+        if fp16_mode and fp16_mode not in modes:
             raise SpecsimError(
-                f"{where}.decoding.fp16_mode: PE mode {self.decoding.fp16_mode!r} is not one of the hardware's "
-                f"({', '.join(modes)})"
+                f"{where}.decoding.fp16_mode: PE mode {fp16_mode!r} is not one of the hardware's ({', '.join(modes)})"
+            )
+        if fp16_mode and (modes[fp16_mode].activation_bits != 16 or modes[fp16_mode].weight_bits < 16):
+            raise SpecsimError(
+                f"{where}.decoding.fp16_mode: PE mode {fp16_mode!r} cannot run FP16 weights x FP16 activations; "
+                "expected a mode with activation_bits 16 and weight_bits >= 16"
             )
         if self.decoding.attention_mode not in modes:
             raise SpecsimError(

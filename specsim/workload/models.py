@@ -166,11 +166,9 @@ def convert_gguf(gguf: Path | None, target: Path, source: Callable[[Path], Path]
         )
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        if source is not None:  # the assembled file is no part of the entry
-            if gguf.parent == tmp:
-                gguf.unlink()
-            else:
-                shutil.rmtree(gguf.parent)
+        if source is not None:  # the assembled file is no part of the entry (nothing else is deleted)
+            gguf.unlink(missing_ok=True)
+            shutil.rmtree(tmp / ".assembled", ignore_errors=True)
         _save_plain(model, tmp)
         tokenizer.save_pretrained(tmp)
 

@@ -95,13 +95,13 @@ def lm_head_view(model: torch.nn.Module, fmt: str) -> torch.nn.Module:
         return model
     view = _view_function(fmt)
     head = model.get_output_embeddings()
+    if not isinstance(head, torch.nn.Linear):
+        raise SpecsimError(f"--draft-lm-head {fmt}: the model has no linear output embedding (lm_head) to draft")
     with torch.no_grad():
-        weight = view(head.weight.detach().half()).to(head.weight.dtype).contiguous()
-    new_head = copy.copy(head)
-    new_head._parameters = dict(head._parameters)
-    new_head.weight = torch.nn.Parameter(weight, requires_grad=False)
+        weight = torch.nn.Parameter(view(head.weight.detach().half()).to(head.weight.dtype).contiguous(), False)
+    new_head = copy.deepcopy(head, {id(head.weight): weight})  # its own module: hooks are not shared
     draft = _shallow(model)
-    draft.lm_head = new_head
+    draft.set_output_embeddings(new_head)
     return draft
 
 
