@@ -45,6 +45,19 @@ def teacher_forced(target, draft, ids) -> tuple[float, float]:
     return greedy, sampled / p_logits.shape[0]
 
 
+def shipped_matches(header: dict, expected: dict) -> list[str]:
+    """Names of the settings in which a shipped trace's ``header`` differs from ``expected``.
+
+    A shipped greedy trace stands in for a fresh greedy run only if it decoded the same model with the
+    same draft formats, lm_head formats, gamma, prompts and length; otherwise its alpha is not the
+    alpha of this row.
+    """
+    from specsim.trace.tracefile import lm_head_formats
+
+    recorded = {**header, "lm_head_formats": lm_head_formats(header)}
+    return [key for key, value in expected.items() if recorded.get(key) != value]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="smollm2-135m,gemma3-270m")
@@ -61,7 +74,12 @@ def main() -> None:
         "speq_g4, mxfp4_g4, multilevel_g4, hierarchical_g4) instead of decoding again",
     )
     ap.add_argument("--json", default=None, help="also write the rows here")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from specsim.trace.tracefile import Trace, read_trace, summarize
     from specsim.workload.capture import CaptureConfig, capture
@@ -82,12 +100,26 @@ def main() -> None:
             start = time.perf_counter()
             built = build_scheme(loaded.model, scheme, draft_lm_head=args.draft_lm_head)
             tf_greedy, tf_sampled = teacher_forced(built.target, built.drafts[0], ids)
+            expected = {
+                "model": model,
+                "verify": "greedy",
+                "level_formats": built.level_formats,
+                "lm_head_formats": built.lm_head_formats,
+                "gamma": [args.gamma] * len(built.drafts),
+                "prompt_count": args.limit,
+                "max_new_tokens": args.max_new_tokens,
+            }
             del built
             alphas, sources = {}, {}
             shipped = Path(args.greedy_traces or "/nonexistent") / f"{model}_{SHIPPED.get(scheme, '-')}.npz"
+            reused = False
             if shipped.is_file():
                 trace = read_trace(shipped)
-                alphas["greedy"], sources["greedy"] = summarize(trace).alpha, str(shipped)
+                differs = shipped_matches(trace.header, expected)
+                if differs:
+                    print(f"# {shipped}: not reused, it differs in {', '.join(differs)}", flush=True)
+                else:
+                    alphas["greedy"], sources["greedy"], reused = summarize(trace).alpha, str(shipped), True
             for verify in ("greedy", "sample"):
                 if verify in alphas:
                     continue
@@ -123,7 +155,7 @@ def main() -> None:
             rows.append(row)
             print(
                 f"| {model} | `{scheme}` | {args.draft_lm_head} | {row['alpha_greedy']:.3f}"
-                f"{'*' if shipped.is_file() else ''} | "
+                f"{'*' if reused else ''} | "
                 f"{row['alpha_sampled']:.3f} | {tf_greedy:.3f} | {tf_sampled:.3f} | {row['seconds']:.0f} |",
                 flush=True,
             )

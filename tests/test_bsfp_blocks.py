@@ -167,3 +167,24 @@ def test_error_driven_selector_is_no_worse_than_selection_by_maximum():
         codec = BSFP(block_layout("lut8", 32, shift_bits=6, tables=4, select=select))
         err[select] = float(((codec.decode_draft(codec.encode(w)) - w.float()) ** 2).sum())
     assert err["mse"] <= err["max"] * 1.001
+
+
+@pytest.mark.parametrize("layout", [*LAYOUTS.values(), *BLOCK_LAYOUTS], ids=lambda lay: lay.name)
+def test_hardware_side_metadata_bits_match_the_encoders_count(layout):
+    """The torch-free per-weight metadata the run checks PE-mode pricing against is the encoder's own
+    draft bits per weight of a large tensor, less the 4-bit nibble."""
+    from specsim.trace.format_bits import bsfp_layout, bsfp_metadata_bits
+
+    large = 1 << 20  # per-row and per-tensor terms vanish: 8 / 2**20 bits per weight
+    assert bsfp_layout(f"bsfp_draft_{layout.name}") == layout.name
+    assert bsfp_metadata_bits(layout.name) == pytest.approx(layout.draft_bits_per_weight(large, large) - 4, abs=1e-5)
+
+
+def test_plain_bsfp_draft_names_the_default_layout():
+    from specsim.trace.format_bits import DEFAULT_LAYOUT as HARDWARE_DEFAULT
+    from specsim.trace.format_bits import bsfp_layout, bsfp_metadata_bits
+    from specsim.workload.formats.bsfp import DEFAULT_LAYOUT
+
+    assert HARDWARE_DEFAULT == DEFAULT_LAYOUT and bsfp_layout("bsfp_draft") == DEFAULT_LAYOUT
+    assert bsfp_layout("mxfp4") is None and bsfp_metadata_bits("no_such_layout") is None
+    assert bsfp_metadata_bits(DEFAULT_LAYOUT) == 6 / 32  # 4-bit delta shift + 2-bit selector per 32 weights

@@ -198,3 +198,44 @@ def test_gemma_hooked_template_equals_its_architecture_file(gemma):
         0: architecture_template(arch, "fp16"),
         1: architecture_template(arch, built.level_formats[1]),
     }
+
+
+# -- Mistral: one window in every layer (config.sliding_window, no layer_types) ---------------------------
+
+TINY_MISTRAL = Architecture("tiny-mistral", "llama", 64, 2, 4, 2, 128, 97, False, sliding_window=4)
+
+
+@pytest.fixture(scope="module")
+def mistral():
+    from tiny import tiny_mistral
+
+    return tiny_mistral()
+
+
+def test_tiny_mistral_windows_every_layer_in_its_template_and_masks(mistral):
+    built = build_scheme(mistral, "speq")
+    recorder = OpRecorder([built.target, *built.drafts], built.level_formats)
+    try:
+        out = speculative_generate(built.target, built.drafts, PROMPT, 3, 20, observer=recorder)
+    finally:
+        recorder.remove()
+    assert out.tokens == autoregressive_generate(mistral, PROMPT, 20)
+    assert recorder.templates[0] == architecture_template(TINY_MISTRAL, "fp16")
+    assert {op.layer: op.window for op in recorder.templates[0] if op.kind == "attn_qk"} == {0: 4, 1: 4}
+    assert recorder.observed >= 3
+    steps = [PROMPT, [1], [2, 3, 4]]
+    for step, ids, p in zip(_mask_keys(mistral, steps), steps, [0, len(PROMPT), len(PROMPT) + 1]):
+        for layer in (0, 1):
+            per_query, together = step[layer]
+            assert per_query == [min(p + i + 1, 4) for i in range(len(ids))]
+            assert together == hand_window_keys(p, len(ids), 4)
+
+
+@pytest.mark.parametrize("scheme", ["tree(speq,fork4)", "tree(mxfp4,eagle)"])
+def test_tiny_mistral_tree_speculation_past_the_window_is_lossless(mistral, scheme):
+    """Tree passes give a Mistral (one mask for all layers) the tree mask cut to its window."""
+    reference = autoregressive_generate(mistral, PROMPT, 30)
+    built = build_scheme(mistral, scheme)
+    out = speculative_generate(built.target, built.drafts, PROMPT, [4], 30, trees=built.trees)
+    assert out.tokens == reference
+    assert any(r.accepted < r.drafted for r in out.rounds)

@@ -1,6 +1,7 @@
 """The draft's lm_head as a choice: the workload side (real acceptance with that lm_head, lossless) and the
 hardware side (its PE mode and bytes, against a hand formula from the architecture file)."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,20 @@ def test_choices_resolve_to_formats():
     for bad in ("early:3", "model:x", "tree(speq,eagle)", "fp7", "none", "olive"):
         with pytest.raises(SpecsimError, match="--draft-lm-head"):
             lm_head_format("speq", bad)
+
+
+def test_shape_traces_resolve_the_same_choices_without_a_model():
+    from specsim.trace.schedule import shape_lm_head_format
+
+    assert shape_lm_head_format("fp16", "speq", "bsfp_draft") == "fp16"
+    assert shape_lm_head_format("same", "mxfp4", "mxfp4") == "mxfp4"
+    assert shape_lm_head_format("speq", "mxfp4", "mxfp4") == "bsfp_draft"
+    assert shape_lm_head_format("int8", "speq", "bsfp_draft") == "int8"
+    for bad in ("none", "early:3", "tree(speq,eagle)", "olive"):
+        with pytest.raises(SpecsimError, match=f"--draft-lm-head '{re.escape(bad)}': expected fp16, same"):
+            shape_lm_head_format(bad, "speq", "bsfp_draft")
+    with pytest.raises(SpecsimError, match="--draft-lm-head int8: draft scheme 'none' has no draft level"):
+        shape_lm_head_format("int8", "none", None)
 
 
 @pytest.mark.parametrize("choice", ["same", "int8", "mxfp4"])
@@ -187,3 +202,25 @@ def test_a_trace_with_another_draft_lm_head_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     with pytest.raises(SpecsimError, match="lm_head"):
         run(load_run_config(path), progress=False)
+
+
+def test_a_mode_priced_for_another_bsfp_layout_is_refused(tmp_path):
+    """quarter and bsfp16 price the default layout's 6/32 metadata bits; a per-row layout has none, so a
+    run of it is refused until the modes are priced for it, and then its draft reads 4 bits per weight."""
+    path = _config(tmp_path, ["fp16", "fp16"])
+    cfg = yaml.safe_load(path.read_text())
+    cfg["decoding"]["formats"] = ["fp16", "bsfp_draft_lut8_row_max"]
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(SpecsimError, match=r"layout 'lut8_row_max' \(4 \+ 0 metadata.*'quarter'.*4\.1875.*to 4 "):
+        run(load_run_config(path), progress=False)
+    sets = ["hardware.modes.quarter.weight_bits=4", "hardware.modes.bsfp16.weight_bits=16"]
+    with pytest.raises(SpecsimError, match=r"'bsfp16' \(decoding.fp16_mode\) prices 16\.1875"):
+        run(load_run_config(path, sets[:1]), progress=False)
+    report = run(load_run_config(path, sets), progress=False)
+    draft = report["workloads"][0]["accelerators"]["speq"]["steps"]["draft"]["dram_bytes"]
+    assert (
+        draft
+        < run(load_run_config(_config(tmp_path, ["fp16", "fp16"])), progress=False)["workloads"][0]["accelerators"][
+            "speq"
+        ]["steps"]["draft"]["dram_bytes"]
+    )

@@ -133,3 +133,25 @@ def test_bad_trace_files_give_one_clear_error(tmp_path, how, message):
 def test_missing_trace_file(tmp_path):
     with pytest.raises(SpecsimError, match="not found"):
         read_trace(tmp_path / "none.npz")
+
+
+def _with_lm_head(heads: list[str], row_formats: list[int]) -> tuple[dict, dict]:
+    """HEADER and arrays() with an lm_head operator per level whose weight format indexes 'formats'."""
+    header = {**HEADER, "op_names": [*HEADER["op_names"], "lm_head"], "formats": ["fp16", "int8"]}
+    header["lm_head_formats"] = heads
+    data = arrays()
+    extra = {"op_level": [0, 1], "op_kind": [0, 0], "op_layer": [-1, -1], "op_name": [2, 2], "op_m": [-2, -2]}
+    extra |= {"op_n": [32, 32], "op_k": [64, 64], "op_count": [1, 1], "op_weight_format": row_formats}
+    for key, values in extra.items():
+        data[key] = np.concatenate([np.asarray(data[key]), values])
+    return header, data
+
+
+def test_lm_head_rows_must_carry_the_header_lm_head_formats(tmp_path):
+    header, data = _with_lm_head(["fp16", "int8"], [0, 1])
+    write_trace(tmp_path / "ok.npz", header, data)
+    assert read_trace(tmp_path / "ok.npz").header["lm_head_formats"] == ["fp16", "int8"]
+    header, data = _with_lm_head(["fp16", "fp16"], [0, 1])  # the header hides the draft's int8 lm_head
+    with pytest.raises(SpecsimError, match=r"lm_head operator row of level 1 has format 'int8'.*says 'fp16'"):
+        write_trace(tmp_path / "bad.npz", header, data)
+    assert not (tmp_path / "bad.npz").exists()

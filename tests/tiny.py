@@ -47,3 +47,25 @@ def tiny_gemma3(vocab=97, hidden=64, layers=4, window=4, init=0.02, seed=0):
     model = Gemma3ForCausalLM(cfg).eval()
     round_linear_weights_to_fp16(model)
     return model
+
+
+def tiny_mistral(vocab=97, hidden=64, layers=2, window=4, init=0.3, seed=0):
+    """A tiny random Mistral: Llama's layers with a ``window``-token sliding window in every layer (its
+    config sets ``sliding_window`` and no ``layer_types``), so short prompts already run past the window."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    cfg = MistralConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=window,
+        max_position_embeddings=512,
+        initializer_range=init,
+    )
+    torch.manual_seed(seed)
+    model = MistralForCausalLM(cfg).eval()
+    round_linear_weights_to_fp16(model)
+    return model

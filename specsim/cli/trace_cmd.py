@@ -163,7 +163,7 @@ def record_shape(args: argparse.Namespace) -> int:
     from specsim.errors import SpecsimError
     from specsim.results.config import ShapeWorkload
     from specsim.results.decoding import shape_workload_trace
-    from specsim.trace.schedule import shape_draft_format
+    from specsim.trace.schedule import shape_draft_format, shape_lm_head_format
     from specsim.trace.tracefile import read_trace, write_trace
     from specsim.typedconfig import build
 
@@ -184,18 +184,14 @@ def record_shape(args: argparse.Namespace) -> int:
     acceptance = (
         args.alpha if args.alpha is not None else (read_trace(args.acceptance_from) if args.acceptance_from else None)
     )
-    head = args.draft_lm_head
-    if head != "fp16" and draft_format is None:
-        raise SpecsimError(f"--draft-lm-head {head}: draft scheme '{args.draft}' has no draft level")
-    if head not in ("fp16", "same"):
-        head = shape_draft_format(head) or "fp16"
+    head = shape_lm_head_format(args.draft_lm_head, args.draft, draft_format)
     trace = shape_workload_trace(
         shape,
         draft_format,
         args.gamma,
         acceptance,
         workload=args.shape,
-        draft_lm_head=draft_format if head == "same" else head,
+        draft_lm_head=head,
     )
     digest = write_trace(args.output, trace.header, trace.arrays)
     read_trace(args.output)

@@ -31,6 +31,7 @@ from specsim.results.config import Accelerator, ShapeWorkload
 from specsim.results.serving_costs import AUTO_GAMMAS, PassCosts, best_gamma
 from specsim.trace.architectures import load_architecture, shipped_architectures
 from specsim.trace.batching import BatchSchedule, batch_schedule
+from specsim.trace.format_bits import bsfp_layout, bsfp_metadata_bits
 from specsim.trace.schedule import AcceptanceProfile, check_operator_rows, shape_trace
 from specsim.trace.tracefile import PHASES, Trace, lm_head_formats, read_trace, summarize
 
@@ -370,6 +371,41 @@ def _table_rows(templates: list, schedule: BatchSchedule) -> int:
     return int((shared[schedule.pass_level] + per_seq[schedule.pass_level] * groups).sum())
 
 
+def _bsfp_modes(acc: Accelerator, trace: Trace) -> list[tuple[str, str, str, int]]:
+    """(layout, PE mode, config key, value bits) of every GEMM group that reads BSFP-encoded weights: a level's
+    draft linears and a BSFP draft lm_head in their mode (4-bit top nibble), and, when the trace drafts
+    with BSFP, the FP16-valued GEMMs in ``decoding.fp16_mode`` (the 16-bit words)."""
+    dec = acc.config.decoding
+    found = []
+    for level, fmt in enumerate(trace.header["level_formats"]):
+        if (layout := bsfp_layout(fmt)) is not None:
+            found.append((layout, dec.level_modes[level], f"decoding.level_modes[{level}]", 4))
+    for level, fmt in enumerate(lm_head_formats(trace.header)):
+        if (layout := bsfp_layout(fmt)) is not None:
+            found.append((layout, dec.lm_head_mode(level) or "", f"the mode of lm_head level {level}", 4))
+    if found and dec.fp16_mode:
+        found.append((found[0][0], dec.fp16_mode, "decoding.fp16_mode", 16))
+    return found
+
+
+def _check_bsfp_pricing(acc: Accelerator, trace: Trace, where: str) -> None:
+    """A PE mode that reads BSFP weights is priced at the value bits plus the trace's layout's per-block
+    metadata (hardware ``weight_bits``); a mode priced for another layout is refused, not mis-priced."""
+    modes = acc.config.hardware.modes
+    for layout, mode_name, key, value_bits in _bsfp_modes(acc, trace):
+        meta = bsfp_metadata_bits(layout)
+        if meta is None:
+            raise SpecsimError(f"{where} names BSFP layout {layout!r}, which this specsim does not know")
+        mode = modes.get(mode_name)
+        if mode is None or abs(mode.weight_bits - value_bits - meta) < 1e-9:
+            continue
+        raise SpecsimError(
+            f"{where} encodes with BSFP layout {layout!r} ({value_bits} + {meta:g} metadata bits per weight), "
+            f"but PE mode {mode_name!r} ({key}) prices {mode.weight_bits:g} bits per weight; set "
+            f"hardware.modes.{mode_name}.weight_bits to {value_bits + meta:g} or use a trace of the layout it prices"
+        )
+
+
 def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
     """The trace must be of the kind of decoding the accelerator is configured for."""
     dec = acc.config.decoding
@@ -398,6 +434,7 @@ def check_trace(acc: Accelerator, trace: Trace, workload: str) -> None:
         raise SpecsimError(
             f"{where} has {len(trace.header['levels'])} levels, decoding.level_modes gives {len(dec.level_modes)}"
         )
+    _check_bsfp_pricing(acc, trace, where)
     if trace["step_level"].size == 0:
         raise SpecsimError(f"{where} has no operand trace (recorded with --no-operands)")
     method = dec.method_plugin

@@ -192,21 +192,54 @@ def check_operator_rows(rows: int, where: str) -> None:
         )
 
 
+#: what ``--draft-lm-head`` accepts (the model path, :func:`specsim.workload.drafts.lm_head_format`, and the
+#: shape path, :func:`shape_lm_head_format`)
+LM_HEAD_CHOICES = "fp16, same (the level's own weight format), speq[:layout] (BSFP top nibble) or a weight format"
+
+
+def _weight_view_format(scheme: str) -> str | None:
+    """``speq[:<layout>]`` -> ``bsfp_draft[_<layout>]``, ``mxfp4`` / ``int<bits>[_g<group>]`` -> itself, else None."""
+    name, _, arg = scheme.partition(":")
+    if name == "speq":
+        return f"bsfp_draft_{arg}" if arg else "bsfp_draft"
+    if scheme == "mxfp4" or re.fullmatch(r"int[2-68](_g[1-9][0-9]*)?", scheme):
+        return scheme
+    return None
+
+
 def shape_draft_format(scheme: str) -> str | None:
     """The draft level's weight format of a one-level draft scheme for a shape trace (no model is built):
     ``none`` -> None (plain decoding), ``speq[:<layout>]`` -> ``bsfp_draft[_<layout>]``, a weight format
     (``mxfp4``, ``int4_g128``, ...) -> itself. Chains, early exits and independent models need a real model."""
-    name, _, arg = scheme.partition(":")
     if scheme == "none":
         return None
-    if name == "speq":
-        return f"bsfp_draft_{arg}" if arg else "bsfp_draft"
-    if not (scheme == "mxfp4" or re.fullmatch(r"int[2-68](_g[1-9][0-9]*)?", scheme)):
+    draft_format = _weight_view_format(scheme)
+    if draft_format is None:
         raise SpecsimError(
             f"--shape: draft scheme '{scheme}' is not supported for shape-only workloads; use one "
             "weight-view draft (speq[:layout], mxfp4, int<bits>[_g<group>]) or none"
         )
-    return scheme
+    return draft_format
+
+
+def refuse_lm_head_without_draft(choice: str, scheme: str, has_draft: bool) -> None:
+    """``--draft-lm-head`` other than ``fp16`` needs a draft level to apply to."""
+    if choice != "fp16" and not has_draft:
+        raise SpecsimError(f"--draft-lm-head {choice}: draft scheme '{scheme}' has no draft level")
+
+
+def shape_lm_head_format(choice: str, scheme: str, draft_format: str | None) -> str:
+    """Weight format of a shape trace's draft lm_head for ``--draft-lm-head choice`` (``draft_format``: the
+    draft level's, from :func:`shape_draft_format`)."""
+    refuse_lm_head_without_draft(choice, scheme, draft_format is not None)
+    if choice == "fp16":
+        return "fp16"
+    if choice == "same":
+        return draft_format
+    head = _weight_view_format(choice)
+    if head is None:
+        raise SpecsimError(f"--draft-lm-head '{choice}': expected {LM_HEAD_CHOICES}")
+    return head
 
 
 def shape_trace(

@@ -485,6 +485,8 @@ def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> No
     heads = header.get("lm_head_formats")
     if heads is not None and (len(heads) != len(levels) or heads[0] != "fp16"):
         raise SpecsimError(f"{where}: header 'lm_head_formats' must list one format per level, 'fp16' first")
+    if heads is not None:
+        _check_lm_head_rows(where, header, arrays, heads)
     for name in ("step_level", "op_level", "round_level"):
         _in_range(where, arrays, name, 0, len(levels))
     _in_range(where, arrays, "op_name", 0, len(header["op_names"]))
@@ -504,6 +506,21 @@ def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> No
                 f"{where}: a round of the level-{key} tree accepts a path whose length is not its accepted "
                 "node's depth ('round_accepted_node', header 'trees')"
             )
+
+
+def _check_lm_head_rows(where: str, header: dict, arrays: dict[str, np.ndarray], heads: list[str]) -> None:
+    """Every recorded lm_head operator row carries its level's format from header 'lm_head_formats'."""
+    if "lm_head" not in header["op_names"] or not len(arrays["op_name"]):
+        return
+    rows = arrays["op_name"] == header["op_names"].index("lm_head")
+    formats = np.asarray([*header["formats"], ""])[arrays["op_weight_format"][rows]]  # -1: no weight -> ""
+    expected = np.asarray(heads)[arrays["op_level"][rows]]
+    if np.any(formats != expected):
+        bad = int(np.flatnonzero(formats != expected)[0])
+        raise SpecsimError(
+            f"{where}: an lm_head operator row of level {int(arrays['op_level'][rows][bad])} has format "
+            f"'{formats[bad]}', but header 'lm_head_formats' says '{expected[bad]}'"
+        )
 
 
 def is_trace_file(path: str | Path) -> bool:

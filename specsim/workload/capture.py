@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from specsim.errors import SpecsimError
+from specsim.trace.schedule import refuse_lm_head_without_draft
 from specsim.trace.tracefile import LAYER_STATS, MAX_DRAFT, empty_arrays
 from specsim.workload.speculative import SamplingConfig
 
@@ -86,8 +87,7 @@ def capture(
 
     cfg.validate()
     plan = parse_scheme(cfg.draft)  # fail on a bad scheme before loading anything
-    if cfg.draft_lm_head != "fp16" and plan.mode != "speculative":
-        raise SpecsimError(f"--draft-lm-head {cfg.draft_lm_head}: draft scheme '{cfg.draft}' has no draft level")
+    refuse_lm_head_without_draft(cfg.draft_lm_head, cfg.draft, plan.mode == "speculative")
     for level in plan.levels:
         lm_head_format(level, cfg.draft_lm_head)
     for level in plan.levels:

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 import torch
 
 from specsim.errors import SpecsimError
+from specsim.trace.schedule import LM_HEAD_CHOICES, refuse_lm_head_without_draft
 from specsim.workload.formats import bsfp, get_format
 from specsim.workload.models import load_model
 from specsim.workload.quantized import DRIFT_FORMATS, quantized_model
@@ -189,9 +190,6 @@ def level_format(level: str, where: str | None = None) -> str:
     return name
 
 
-LM_HEAD_CHOICES = "fp16, same (the level's own weight format), speq[:layout] (BSFP top nibble) or a weight format"
-
-
 def lm_head_format(level: str, choice: str) -> str:
     """Weight format of a draft level's lm_head for ``--draft-lm-head choice`` (see the module docstring)."""
     if choice == "fp16":
@@ -251,8 +249,7 @@ def build_scheme(
     ``draft_lm_head``: the draft levels' lm_head (:func:`lm_head_format`).
     """
     plan = parse_scheme(scheme)
-    if plan.mode != "speculative" and draft_lm_head != "fp16":
-        raise SpecsimError(f"--draft-lm-head {draft_lm_head}: draft scheme '{scheme}' has no draft level")
+    refuse_lm_head_without_draft(draft_lm_head, scheme, plan.mode == "speculative")
     if plan.mode == "drift":
         if calibration is None:
             raise SpecsimError(f"draft scheme '{scheme}' needs calibration text for its activation quantizers")

@@ -17,8 +17,9 @@ describing the model would raise, not silently mis-count; the other passes run w
 the operand trace adds almost nothing to a pass.
 
 Sliding-window attention (Gemma 3, Mistral): an attention module with a ``sliding_window`` attribute
-(what Hugging Face passes its attention kernel) gets that window on its QK^T, softmax and PV rows
-(``OpSpec.window``; 0 = full attention). On an observed non-tree pass that receives a 4D attention mask,
+(what Hugging Face passes its attention kernel; Gemma 3's sliding layers), or of a model whose config sets
+``sliding_window`` for every layer (Mistral: no ``layer_types``), gets that window on its QK^T, softmax and
+PV rows (``OpSpec.window``; 0 = full attention). On an observed non-tree pass that receives a 4D attention mask,
 the keys the pass's queries attend together (columns of the mask with any query allowed) are checked to
 be the template's ``min(past + tokens, window + tokens - 1)`` (full attention: ``past + tokens``).
 Gemma 3's RMSNorms of every query and key head (``q_norm``, ``k_norm``: inputs ``[batch, heads, tokens,
@@ -52,6 +53,19 @@ from specsim.trace.tracefile import PHASES
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 CHECK_EVERY = 64  #: after the first pass of each kind, one pass in this many is observed through hooks and checked
+
+
+def attention_window(module) -> int:
+    """Sliding window (tokens) of one attention module, 0 for full attention: its own ``sliding_window``
+    (Gemma 3 sets it on sliding layers only), else its config's when the config has no ``layer_types``
+    (Mistral: every layer slides)."""
+    own = getattr(module, "sliding_window", None)
+    if own:
+        return int(own)
+    cfg = getattr(module, "config", None)
+    if cfg is None or getattr(cfg, "layer_types", None):
+        return 0
+    return int(getattr(cfg, "sliding_window", None) or 0)
 
 
 @dataclass
@@ -135,7 +149,7 @@ class OpRecorder:
             info = _ModuleInfo(layer, short, "activation")
             self._targets.append((module, "vector"))
         elif short == "self_attn" and layer >= 0:
-            info = _ModuleInfo(layer, short, "attention", window=int(getattr(module, "sliding_window", None) or 0))
+            info = _ModuleInfo(layer, short, "attention", window=attention_window(module))
             self._targets.append((module, "attention"))
         else:
             return

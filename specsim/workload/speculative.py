@@ -159,12 +159,22 @@ def cache_kwarg(model) -> str:
 
 
 def sliding_window(model) -> int:
-    """The sliding attention window (tokens) of a model whose ``config.layer_types`` has sliding layers
-    (Gemma 3: 512), else 0. Such a model takes a dict of masks by layer type (``full_attention``,
-    ``sliding_attention``), which tree passes use (:func:`~specsim.workload.trees.windowed_tree_mask`)."""
+    """The sliding attention window (tokens) of a model, else 0: of the sliding layers of a model whose
+    ``config.layer_types`` lists them (Gemma 3: 512 in 15 of 18 layers), or of every layer of a model whose
+    config sets ``sliding_window`` without layer types (Mistral: 4,096). Tree passes cut their mask to it
+    (:func:`~specsim.workload.trees.windowed_tree_mask`)."""
     cfg = model.config
-    types = getattr(cfg, "layer_types", None) or ()
-    return int(cfg.sliding_window) if "sliding_attention" in types and getattr(cfg, "sliding_window", None) else 0
+    window = getattr(cfg, "sliding_window", None)
+    types = getattr(cfg, "layer_types", None)
+    if not window or (types and "sliding_attention" not in types):
+        return 0
+    return int(window)
+
+
+def mixed_attention(model) -> bool:
+    """Whether the model mixes sliding and full attention layers (``config.layer_types``), so it takes a dict
+    of masks by layer type (``full_attention``, ``sliding_attention``) rather than one mask."""
+    return bool(getattr(model.config, "layer_types", None))
 
 
 def _truncate(cache, length: int) -> None:
@@ -189,6 +199,7 @@ class _Stream:
         self.cache = DynamicCache()
         self._cache_kwarg = cache_kwarg(model)
         self._window = sliding_window(model)
+        self._mixed = mixed_attention(model)
 
     @property
     def length(self) -> int:
@@ -226,9 +237,9 @@ class _Stream:
         context = self.length - len(cached)
         dtype = next(self.model.parameters()).dtype
         mask = tree_mask(shape, context, len(catchup), cached, fed, dtype)
-        if self._window:  # windowed layers (Gemma 3) get the tree mask cut to their window
+        if self._window:  # windowed layers (Gemma 3's sliding ones, all of Mistral's) get the mask cut to the window
             windowed = windowed_tree_mask(mask, shape, context, len(catchup), cached, fed, self._window)
-            mask = {"full_attention": mask, "sliding_attention": windowed}
+            mask = {"full_attention": mask, "sliding_attention": windowed} if self._mixed else windowed
         tree = {
             "attention_mask": mask,
             "position_ids": tree_positions(shape, context, len(catchup), fed),
