@@ -25,6 +25,17 @@ def floor_log2_code(code: int) -> int:
     return p - 24
 
 
+@nb.njit(cache=True)
+def shifts_of_peak_codes(peaks: np.ndarray) -> np.ndarray:
+    """Shift d (int32) aligning each peak magnitude code (int64, any shape) into [1, 2); 0 for a zero peak."""
+    flat = peaks.ravel()
+    out = np.zeros(flat.size, dtype=np.int32)
+    for i in range(flat.size):
+        if flat[i] > 0:
+            out[i] = -floor_log2_code(flat[i])
+    return out.reshape(peaks.shape)
+
+
 @nb.njit(cache=True, inline="always")
 def scale_code(code: int, d: int) -> int:
     """Magnitude code of ``value(code) * 2**d``, or ``NOT_EXACT`` if not exactly representable.

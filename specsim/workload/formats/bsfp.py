@@ -265,11 +265,6 @@ class BSFPTensor(EncodedTensor):
     shift_field_bits: int = SHIFT_BITS  #: stored bits per entry of ``shift``
     row_shift_bits: int = 0  #: bits of a base shift per row (block shifts stored as deltas above it)
 
-    @property
-    def remap(self) -> BSFPRemap:
-        """The (first) level table's remap."""
-        return self.remaps[0]
-
     def _metadata_bits(self, draft: bool) -> int:
         rows = self.shape[0]
         shift = self.shift_field_bits * self.shift.numel() + self.row_shift_bits * rows
@@ -404,10 +399,7 @@ def _lloyd_max(moments: CodeMoments, top: float, pin_top: bool, iterations: int 
 
 def shift_of_peaks(peak_codes: np.ndarray) -> np.ndarray:
     """Shift d (int32) aligning each peak magnitude code into [1, 2); 0 for a zero peak."""
-    p = np.asarray(peak_codes, dtype=np.int64)
-    e = p >> 10
-    sub = np.floor(np.log2(np.maximum(p & 0x3FF, 1))).astype(np.int64) - 24  # subnormal peaks
-    return np.where(p > 0, -np.where(e > 0, e - 15, sub), 0).astype(np.int32)
+    return _kernels.shifts_of_peak_codes(np.ascontiguousarray(peak_codes, dtype=np.int64))
 
 
 def _alignment_shift(peaks: np.ndarray, layout: BSFPLayout) -> np.ndarray:
