@@ -144,6 +144,13 @@ def _write(folder: Path, name: str, text: str | bytes) -> str:
     return str(p)
 
 
+def _shape_trace(folder: Path, architecture: str, **changed) -> list[str]:
+    """``specsim trace --shape`` arguments for a shipped architecture file with ``changed`` keys (1 prompt x 4 tokens)."""
+    arch = yaml.safe_load((ROOT / f"specsim/data/architectures/{architecture}.yaml").read_text())
+    path = _write(folder, f"{architecture}-changed.yaml", yaml.safe_dump({**arch, **changed}))
+    return ["trace", "--shape", path, "--alpha", "0.5", "--limit", "1", "--max-new-tokens", "4", "-o", "t.npz"]
+
+
 def _config(folder: Path, name: str, edit) -> str:
     data = _tiny_config()
     edit(data)
@@ -802,65 +809,9 @@ CORPUS = {
         "-o",
         "t.npz",
     ],
-    "trace-shape-huge-layers": lambda f, i: [
-        "trace",
-        "--shape",
-        _write(
-            f,
-            "big.yaml",
-            yaml.safe_dump(
-                {**yaml.safe_load((ROOT / "specsim/data/architectures/llama-2-7b.yaml").read_text()), "layers": 40000}
-            ),
-        ),
-        "--alpha",
-        "0.5",
-        "--limit",
-        "1",
-        "--max-new-tokens",
-        "4",
-        "-o",
-        "t.npz",
-    ],
-    "trace-shape-bad-sliding-window": lambda f, i: [
-        "trace",
-        "--shape",
-        _write(
-            f,
-            "windowed.yaml",
-            yaml.safe_dump(
-                {
-                    **yaml.safe_load((ROOT / "specsim/data/architectures/gemma3-270m.yaml").read_text()),
-                    "sliding_window": -4,
-                }
-            ),
-        ),
-        "--alpha",
-        "0.5",
-        "--limit",
-        "1",
-        "--max-new-tokens",
-        "4",
-        "-o",
-        "t.npz",
-    ],
-    "trace-shape-window-pattern-without-window": lambda f, i: [
-        "trace",
-        "--shape",
-        _write(
-            f,
-            "pattern.yaml",
-            yaml.safe_dump(
-                {
-                    **yaml.safe_load((ROOT / "specsim/data/architectures/llama-2-7b.yaml").read_text()),
-                    "sliding_window_pattern": 6,
-                }
-            ),
-        ),
-        "--alpha",
-        "0.5",
-        "-o",
-        "t.npz",
-    ],
+    "trace-shape-huge-layers": lambda f, i: _shape_trace(f, "llama-2-7b", layers=40000),
+    "trace-shape-bad-sliding-window": lambda f, i: _shape_trace(f, "gemma3-270m", sliding_window=-4),
+    "trace-shape-window-pattern-without-window": lambda f, i: _shape_trace(f, "llama-2-7b", sliding_window_pattern=6),
     "trace-shape-too-much-work": lambda f, i: [
         "trace",
         "--shape",

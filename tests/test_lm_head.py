@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from shape_configs import speq_vs_fp16
 from tiny import tiny_llama
 
 from specsim.errors import SpecsimError
@@ -102,42 +103,16 @@ def test_element_bits_of_format_names():
 
 
 def _config(tmp_path: Path, heads: list[str], modes: list[str] | None = None) -> Path:
-    decoding = {
-        "method": "speq",
-        "draft": "speq",
-        "gamma": 4,
-        "level_modes": ["fp16", "quarter"],
-        "fp16_mode": "bsfp16",
-        "formats": ["fp16", "bsfp_draft"],
-        "lm_head_formats": heads,
+    decoding = {"gamma": 4, "lm_head_formats": heads, **({"lm_head_modes": modes} if modes is not None else {})}
+    shape = {
+        "architecture": "llama-2-7b",
+        "prompts": 1,
+        "prompt_len": 128,
+        "max_new_tokens": 24,
+        "acceptance_mode": "expected",
+        "acceptance": {"speq": 0.8},
     }
-    if modes is not None:
-        decoding["lm_head_modes"] = modes
-    (tmp_path / "fp16.yaml").write_text(
-        yaml.safe_dump({"name": "fp16", "hardware": "speq", "decoding": {"kind": "autoregressive"}})
-    )
-    cfg = {
-        "name": "speq",
-        "hardware": {"include": "speq"},
-        "decoding": decoding,
-        "baselines": {"fp16": "fp16.yaml"},
-        "workloads": [
-            {
-                "name": "llama-2-7b",
-                "shape": {
-                    "architecture": "llama-2-7b",
-                    "prompts": 1,
-                    "prompt_len": 128,
-                    "max_new_tokens": 24,
-                    "acceptance_mode": "expected",
-                    "acceptance": {"speq": 0.8},
-                },
-            }
-        ],
-    }
-    path = tmp_path / "speq.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return speq_vs_fp16(tmp_path, decoding, shape)
 
 
 def _hand_draft_bytes(head_bits: float, tokens: np.ndarray, past: np.ndarray) -> np.ndarray:
@@ -164,7 +139,7 @@ def test_draft_pass_bytes_follow_the_lm_head_format(tmp_path, heads, modes, head
     cfg = load_run_config(_config(tmp_path, heads, modes))
     report = run(cfg, progress=False)
     acc = next(a for a in accelerators(cfg) if a.name == "speq")
-    trace = shape_trace_for(acc, cfg.workloads[0].shape, cfg.path, workload="llama-2-7b")
+    trace = shape_trace_for(acc, cfg.workloads[0].shape, cfg.path, workload="w")
     assert trace.header["lm_head_formats"] == heads
     draft = (trace["step_level"] == 1) & (trace["step_phase"] == 1)
     hand = _hand_draft_bytes(head_bits, trace["step_tokens"][draft], trace["step_past"][draft]).mean()

@@ -6,36 +6,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
+
+# the traces every model gets: the four draft schemes (gamma 4), FP16 and the drift runs
+# (OliVe, Tender and INT4 W4A4, INT4 W4A16); $1 model, then extra "draft=suffix" pairs
+model_traces() {
+  local model=$1
+  shift
+  local common=(--model "$model" --limit 5 --max-new-tokens 64 --verify greedy --seed 0)
+  for scheme in speq mxfp4 multilevel hierarchical; do
+    specsim trace "${common[@]}" --draft "$scheme" --gamma 4 -o "traces/${model}_${scheme}_g4.npz"
+  done
+  for pair in none=fp16 olive=olive4 tender=tender4 int4=int4 int4:g128=int4_g128 "$@"; do
+    specsim trace "${common[@]}" --draft "${pair%%=*}" -o "traces/${model}_${pair#*=}.npz"
+  done
+}
+
 if [[ "$which" == all || "$which" == gemma ]]; then
-  gemma=(--model gemma3-270m --limit 5 --max-new-tokens 64 --verify greedy --seed 0)
-  specsim trace "${gemma[@]}" --draft speq --gamma 4 -o traces/gemma3-270m_speq_g4.npz
-  specsim trace "${gemma[@]}" --draft mxfp4 --gamma 4 -o traces/gemma3-270m_mxfp4_g4.npz
-  specsim trace "${gemma[@]}" --draft multilevel --gamma 4 -o traces/gemma3-270m_multilevel_g4.npz
-  specsim trace "${gemma[@]}" --draft hierarchical --gamma 4 -o traces/gemma3-270m_hierarchical_g4.npz
-  specsim trace "${gemma[@]}" --draft none -o traces/gemma3-270m_fp16.npz
-  specsim trace "${gemma[@]}" --draft olive -o traces/gemma3-270m_olive4.npz
-  specsim trace "${gemma[@]}" --draft tender -o traces/gemma3-270m_tender4.npz
-  specsim trace "${gemma[@]}" --draft int4 -o traces/gemma3-270m_int4.npz
-  specsim trace "${gemma[@]}" --draft int4:g128 -o traces/gemma3-270m_int4_g128.npz
+  model_traces gemma3-270m
 fi
 [[ "$which" == all || "$which" == smollm2 ]] || exit 0
-common=(--model smollm2-135m --limit 5 --max-new-tokens 64 --verify greedy --seed 0)
-specsim trace "${common[@]}" --draft speq --gamma 4 -o traces/smollm2-135m_speq_g4.npz
-specsim trace "${common[@]}" --draft mxfp4 --gamma 4 -o traces/smollm2-135m_mxfp4_g4.npz
-specsim trace "${common[@]}" --draft multilevel --gamma 4 -o traces/smollm2-135m_multilevel_g4.npz
-specsim trace "${common[@]}" --draft hierarchical --gamma 4 -o traces/smollm2-135m_hierarchical_g4.npz
-specsim trace "${common[@]}" --draft none -o traces/smollm2-135m_fp16.npz
-specsim trace "${common[@]}" --draft olive -o traces/smollm2-135m_olive4.npz
-specsim trace "${common[@]}" --draft tender -o traces/smollm2-135m_tender4.npz
-specsim trace "${common[@]}" --draft int4 -o traces/smollm2-135m_int4.npz
-specsim trace "${common[@]}" --draft olive:8 -o traces/smollm2-135m_olive8.npz
-specsim trace "${common[@]}" --draft tender:8 -o traces/smollm2-135m_tender8.npz
-specsim trace "${common[@]}" --draft int4:g128 -o traces/smollm2-135m_int4_g128.npz
+model_traces smollm2-135m olive:8=olive8 tender:8=tender8
 # token trees (docs/runs.md "Token trees"): EAGLE's 25-node tree, a 4-node fork (5 verify tokens, as gamma 4),
 # and SpecMQuant's hierarchy with the tree at its bottom level
-specsim trace "${common[@]}" --draft "tree(speq,eagle)" --gamma 4 -o traces/smollm2-135m_speq_tree_eagle.npz
-specsim trace "${common[@]}" --draft "tree(speq,fork4)" --gamma 4 -o traces/smollm2-135m_speq_tree_fork4.npz
-specsim trace "${common[@]}" --draft "tree(mxfp4,eagle)" --gamma 4 -o traces/smollm2-135m_mxfp4_tree_eagle.npz
-specsim trace "${common[@]}" --draft "tree(mxfp4,fork4)" --gamma 4 -o traces/smollm2-135m_mxfp4_tree_fork4.npz
+common=(--model smollm2-135m --limit 5 --max-new-tokens 64 --verify greedy --seed 0)
+for tree in "speq,eagle" "speq,fork4" "mxfp4,eagle" "mxfp4,fork4"; do
+  specsim trace "${common[@]}" --draft "tree($tree)" --gamma 4 -o "traces/smollm2-135m_${tree/,/_tree_}.npz"
+done
 specsim trace "${common[@]}" --draft "hierarchical:int4_g128/int3_g32>tree(early:15:int3_g32,eagle)" --gamma 4 \
   -o traces/smollm2-135m_hierarchical_tree.npz
