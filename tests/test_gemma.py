@@ -239,3 +239,17 @@ def test_tiny_mistral_tree_speculation_past_the_window_is_lossless(mistral, sche
     out = speculative_generate(built.target, built.drafts, PROMPT, [4], 30, trees=built.trees)
     assert out.tokens == reference
     assert any(r.accepted < r.drafted for r in out.rounds)
+
+
+@pytest.mark.model
+def test_the_assembled_gemma_gguf_by_path_converts_to_the_embedded_model(gemma, tmp_path, monkeypatch, capsys):
+    """The second shipped GGUF, assembled from its part packages into a file of the user's, loads with
+    ``--model FILE.gguf`` (converted into an empty cache) into the same weights as ``--model gemma3-270m``."""
+    from specsim.workload import models
+
+    path = models.assemble_gguf(models.EMBEDDED_MODELS["gemma3-270m"], tmp_path)
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "cache"))
+    by_path = models.load_model(str(path), tokenizer=False)
+    assert "converting" in capsys.readouterr().err
+    for (name, p), (_, q) in zip(by_path.model.named_parameters(), gemma.model.named_parameters(), strict=True):
+        assert torch.equal(p, q), name
