@@ -11,6 +11,10 @@ For each model and draft scheme this measures
   (Leviathan et al. 2023, eq. 1). Teacher forcing scores every draft on the same fixed text, so it is
   the fairer comparison between models whose greedy outputs repeat themselves differently.
 
+Every figure carries its 95 % interval: trace alpha as a ratio estimator over the prompts (the sampling
+unit; 5 prompts give Student's t with 4 degrees of freedom), teacher-forced figures by batch means over
+blocks of 64 positions (neighbouring positions are not independent).
+
 Prints a markdown table and writes the rows as JSON. Usage::
 
     python benchmarks/cross_model_table.py --models smollm2-135m,gemma3-270m --json results/cross_model.json
@@ -23,26 +27,85 @@ import json
 import time
 from pathlib import Path
 
-SCHEMES = ("speq", "speq:lut8_row_max", "mxfp4", "int4_g128", "multilevel", "hierarchical")
+import numpy as np
+
+SCHEMES = ("speq", "mxfp4", "speq:lut8_row_max", "int4_g128", "multilevel", "hierarchical", "speq:e3_row")
 #: scheme -> file suffix of its shipped greedy trace (traces/make_default_traces.sh)
 SHIPPED = {"speq": "speq_g4", "mxfp4": "mxfp4_g4", "multilevel": "multilevel_g4", "hierarchical": "hierarchical_g4"}
 AGREEMENT_TOKENS = 1024
 
 
-def teacher_forced(target, draft, ids) -> tuple[float, float]:
-    """(greedy agreement, expected sampled acceptance) of ``draft`` against ``target`` on ``ids [1, T]``."""
+BLOCK = 64  #: positions per batch of the teacher-forced intervals (batch means: neighbouring positions correlate)
+LEVEL = 0.95
+
+
+def teacher_forced(target, draft, ids) -> tuple[np.ndarray, np.ndarray]:
+    """Per position of ``ids [1, T]``: whether the argmaxes of ``draft`` and ``target`` agree (greedy), and
+    sum_x min(p, q) (the probability that speculative sampling accepts the draft's token)."""
     import torch
 
     with torch.no_grad():
         p_logits = target(ids).logits[0]
         q_logits = draft(ids).logits[0]
-        greedy = float((p_logits.argmax(-1) == q_logits.argmax(-1)).float().mean())
-        sampled = 0.0
+        greedy = (p_logits.argmax(-1) == q_logits.argmax(-1)).double().numpy()
+        sampled = []
         for start in range(0, p_logits.shape[0], 128):  # chunks: Gemma's 262,144-entry vocabulary
             p = torch.softmax(p_logits[start : start + 128].double(), -1)
             q = torch.softmax(q_logits[start : start + 128].double(), -1)
-            sampled += float(torch.minimum(p, q).sum())
-    return greedy, sampled / p_logits.shape[0]
+            sampled.append(torch.minimum(p, q).sum(-1).numpy())
+    return greedy, np.concatenate(sampled)
+
+
+def mean_interval(per_position: np.ndarray) -> tuple[float, float, float]:
+    """Mean of ``per_position`` with its ``LEVEL`` interval by batch means (blocks of ``BLOCK`` positions,
+    the last one shorter; Student's t over the block means)."""
+    from specsim.results.stats import t_quantile
+
+    blocks = np.array([b.mean() for b in np.array_split(per_position, -(-per_position.size // BLOCK))])
+    half = t_quantile(0.5 + LEVEL / 2, blocks.size - 1) * blocks.std(ddof=1) / np.sqrt(blocks.size)
+    mean = float(per_position.mean())
+    return mean, mean - half, mean + half
+
+
+def alpha_interval(trace) -> tuple[float, float | None, float | None]:
+    """Level-1 alpha (accepted / examined draft tokens) with its ``LEVEL`` interval: a ratio estimator over
+    the prompts (the sampling unit; :func:`specsim.results.stats.ratio_of_ratios`, delta method)."""
+    from specsim.results.stats import ratio_of_ratios
+
+    top = trace["round_level"] == 0
+    prompt = trace["round_prompt"][top]
+    acc = trace["round_accepted"][top].astype(np.int64)
+    examined = np.minimum(acc + 1, trace["round_drafted"][top].astype(np.int64))
+    n = int(prompt.max(initial=-1)) + 1
+    per_acc, per_examined = np.bincount(prompt, acc, n), np.bincount(prompt, examined, n)
+    est = ratio_of_ratios(per_acc, np.ones(n), per_examined, np.ones(n), LEVEL)
+    return est.value, est.low, est.high
+
+
+def paired_differences(paired: dict, versus: str) -> list[dict]:
+    """Teacher-forced greedy agreement and sampled acceptance of every scheme minus ``versus``'s on the same
+    positions of the same model, with ``LEVEL`` intervals (batch means of the per-position differences);
+    printed as a table."""
+    out = []
+    for (model, scheme), (agree, accept) in paired.items():
+        if scheme == versus or (model, versus) not in paired:
+            continue
+        ref_agree, ref_accept = paired[model, versus]
+        greedy, sampled = mean_interval(agree - ref_agree), mean_interval(accept - ref_accept)
+        out.append({"model": model, "draft": scheme, "versus": versus, "greedy": greedy, "sampled": sampled})
+    if out:
+        print(f"\n| model | draft | teacher-forced greedy minus `{versus}` | teacher-forced sampled minus `{versus}` |")
+        print("|---|---|---|---|")
+        for d in out:
+            print(
+                f"| {d['model']} | `{d['draft']}` | {shown(*d['greedy'], sign=True)} | {shown(*d['sampled'], sign=True)} |"
+            )
+    return out
+
+
+def shown(value: float, low: float | None, high: float | None, sign: bool = False) -> str:
+    f = "+.3f" if sign else ".3f"
+    return f"{value:{f}} [{low:{f}}, {high:{f}}]" if low is not None else f"{value:{f}}"
 
 
 def shipped_matches(header: dict, expected: dict) -> list[str]:
@@ -73,6 +136,11 @@ def main() -> None:
         help="take greedy alpha from DIR/<model>_<suffix>.npz where it exists (the shipped traces: "
         "speq_g4, mxfp4_g4, multilevel_g4, hierarchical_g4) instead of decoding again",
     )
+    ap.add_argument(
+        "--versus",
+        default="mxfp4",
+        help="scheme every other is compared with, paired on the same teacher-forced positions (if run)",
+    )
     ap.add_argument("--json", default=None, help="also write the rows here")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
@@ -81,25 +149,29 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
 
-    from specsim.trace.tracefile import Trace, read_trace, summarize
+    from specsim.trace.tracefile import Trace, read_trace
     from specsim.workload.capture import CaptureConfig, capture
     from specsim.workload.drafts import build_scheme
     from specsim.workload.models import load_model
     from specsim.workload.prompts import shipped_text
 
     rows = []
+    print(f"Intervals: {LEVEL:.0%}; trace alpha over prompts, teacher-forced over blocks of {BLOCK} positions.")
     print(
         "| model | draft | lm_head | alpha greedy | alpha sampled | teacher-forced greedy | teacher-forced sampled "
         "| wall s |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    paired = {}  #: (model, scheme) -> per-position (agreement, acceptance)
     for model in args.models.split(","):
         loaded = load_model(model)
         ids = loaded.tokenizer(shipped_text("calibration"), return_tensors="pt").input_ids[:, :AGREEMENT_TOKENS]
         for scheme in args.schemes.split(","):
             start = time.perf_counter()
             built = build_scheme(loaded.model, scheme, draft_lm_head=args.draft_lm_head)
-            tf_greedy, tf_sampled = teacher_forced(built.target, built.drafts[0], ids)
+            agree, accept = teacher_forced(built.target, built.drafts[0], ids)
+            tf = {"greedy": mean_interval(agree), "sample": mean_interval(accept)}
+            paired[model, scheme] = (agree, accept)
             expected = {
                 "model": model,
                 "verify": "greedy",
@@ -119,7 +191,7 @@ def main() -> None:
                 if differs:
                     print(f"# {shipped}: not reused, it differs in {', '.join(differs)}", flush=True)
                 else:
-                    alphas["greedy"], sources["greedy"], reused = summarize(trace).alpha, str(shipped), True
+                    alphas["greedy"], sources["greedy"], reused = alpha_interval(trace), str(shipped), True
             for verify in ("greedy", "sample"):
                 if verify in alphas:
                     continue
@@ -136,7 +208,7 @@ def main() -> None:
                     draft_lm_head=args.draft_lm_head,
                 )
                 header, arrays = capture(cfg, progress=False)
-                alphas[verify] = summarize(Trace("<memory>", header, arrays)).alpha
+                alphas[verify] = alpha_interval(Trace("<memory>", header, arrays))
                 sources[verify] = f"{args.limit} prompts x {args.max_new_tokens} tokens, gamma {args.gamma}"
             row = {
                 "model": model,
@@ -145,23 +217,31 @@ def main() -> None:
                 "gamma": args.gamma,
                 "prompts": args.limit,
                 "max_new_tokens": args.max_new_tokens,
-                "alpha_greedy": round(alphas["greedy"], 4),
-                "alpha_sampled": round(alphas["sample"], 4),
-                "teacher_forced_greedy": round(tf_greedy, 4),
-                "teacher_forced_sampled": round(tf_sampled, 4),
+                "level": LEVEL,
+                "alpha_greedy": [round(x, 4) for x in alphas["greedy"]],
+                "alpha_sampled": [round(x, 4) for x in alphas["sample"]],
+                "teacher_forced_greedy": [round(x, 4) for x in tf["greedy"]],
+                "teacher_forced_sampled": [round(x, 4) for x in tf["sample"]],
+                "teacher_forced_positions": int(agree.size),
                 "seconds": round(time.perf_counter() - start, 1),
                 "alpha_sources": sources,
             }
             rows.append(row)
+            if args.json:  # after every row: a long run stopped early keeps what it measured
+                write_json(args.json, rows, [])
             print(
-                f"| {model} | `{scheme}` | {args.draft_lm_head} | {row['alpha_greedy']:.3f}"
-                f"{'*' if reused else ''} | "
-                f"{row['alpha_sampled']:.3f} | {tf_greedy:.3f} | {tf_sampled:.3f} | {row['seconds']:.0f} |",
+                f"| {model} | `{scheme}` | {args.draft_lm_head} | {shown(*alphas['greedy'])}{'*' if reused else ''} | "
+                f"{shown(*alphas['sample'])} | {shown(*tf['greedy'])} | {shown(*tf['sample'])} | {row['seconds']:.0f} |",
                 flush=True,
             )
+    differences = paired_differences(paired, args.versus)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        write_json(args.json, rows, differences)
+
+
+def write_json(path: str, rows: list[dict], differences: list[dict]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"rows": rows, "differences": differences}, indent=2))
 
 
 if __name__ == "__main__":
