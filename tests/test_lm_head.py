@@ -57,6 +57,8 @@ def test_shape_traces_resolve_the_same_choices_without_a_model():
             shape_lm_head_format(bad, "speq", "bsfp_draft")
     with pytest.raises(SpecsimError, match="--draft-lm-head int8: draft scheme 'none' has no draft level"):
         shape_lm_head_format("int8", "none", None)
+    with pytest.raises(SpecsimError, match="'speq:bogus': unknown BSFP layout 'bogus'"):
+        shape_lm_head_format("speq:bogus", "speq", "bsfp_draft")
 
 
 @pytest.mark.parametrize("choice", ["same", "int8", "mxfp4"])
