@@ -56,20 +56,24 @@ def teacher_forced(target, draft, ids) -> tuple[np.ndarray, np.ndarray]:
     return greedy, np.concatenate(sampled)
 
 
-def mean_interval(per_position: np.ndarray) -> tuple[float, float, float]:
-    """Mean of ``per_position`` with its ``LEVEL`` interval by batch means (blocks of ``BLOCK`` positions,
-    the last one shorter; Student's t over the block means)."""
+def mean_interval(per_position: np.ndarray) -> tuple[float, float | None, float | None]:
+    """Mean of ``per_position`` with its ``LEVEL`` interval by batch means: ``ceil(n / BLOCK)`` consecutive
+    blocks of near-equal length (``np.array_split``; 729 positions: 12 blocks of 60-61), Student's t over
+    the block means; no interval from a single block."""
     from specsim.results.stats import t_quantile
 
-    blocks = np.array([b.mean() for b in np.array_split(per_position, -(-per_position.size // BLOCK))])
-    half = t_quantile(0.5 + LEVEL / 2, blocks.size - 1) * blocks.std(ddof=1) / np.sqrt(blocks.size)
     mean = float(per_position.mean())
+    blocks = np.array([b.mean() for b in np.array_split(per_position, -(-per_position.size // BLOCK))])
+    if blocks.size < 2:
+        return mean, None, None
+    half = t_quantile(0.5 + LEVEL / 2, blocks.size - 1) * blocks.std(ddof=1) / np.sqrt(blocks.size)
     return mean, mean - half, mean + half
 
 
 def alpha_interval(trace) -> tuple[float, float | None, float | None]:
     """Level-1 alpha (accepted / examined draft tokens) with its ``LEVEL`` interval: a ratio estimator over
-    the prompts (the sampling unit; :func:`specsim.results.stats.ratio_of_ratios`, delta method)."""
+    the prompts (the sampling unit; :func:`specsim.results.stats.ratio_of_ratios`, delta method on the log
+    scale, its upper end capped at 1); no interval from one prompt."""
     from specsim.results.stats import ratio_of_ratios
 
     top = trace["round_level"] == 0
@@ -79,18 +83,20 @@ def alpha_interval(trace) -> tuple[float, float | None, float | None]:
     n = int(prompt.max(initial=-1)) + 1
     per_acc, per_examined = np.bincount(prompt, acc, n), np.bincount(prompt, examined, n)
     est = ratio_of_ratios(per_acc, np.ones(n), per_examined, np.ones(n), LEVEL)
-    return est.value, est.low, est.high
+    return est.value, est.low, None if est.high is None else min(est.high, 1.0)  # a log-scale interval; alpha <= 1
 
 
 def paired_differences(paired: dict, versus: str) -> list[dict]:
     """Teacher-forced greedy agreement and sampled acceptance of every scheme minus ``versus``'s on the same
-    positions of the same model, with ``LEVEL`` intervals (batch means of the per-position differences);
-    printed as a table."""
+    positions of the same model and against the same target, with ``LEVEL`` intervals (batch means of the
+    per-position differences); printed as a table."""
     out = []
-    for (model, scheme), (agree, accept) in paired.items():
+    for (model, scheme), (agree, accept, target) in paired.items():
         if scheme == versus or (model, versus) not in paired:
             continue
-        ref_agree, ref_accept = paired[model, versus]
+        ref_agree, ref_accept, ref_target = paired[model, versus]
+        if target != ref_target:  # agreement with another target (hierarchical's W4A16) is no like-for-like pair
+            continue
         greedy, sampled = mean_interval(agree - ref_agree), mean_interval(accept - ref_accept)
         out.append({"model": model, "draft": scheme, "versus": versus, "greedy": greedy, "sampled": sampled})
     if out:
@@ -101,6 +107,10 @@ def paired_differences(paired: dict, versus: str) -> list[dict]:
                 f"| {d['model']} | `{d['draft']}` | {shown(*d['greedy'], sign=True)} | {shown(*d['sampled'], sign=True)} |"
             )
     return out
+
+
+def rounded(estimate: tuple) -> list[float | None]:
+    return [None if x is None else round(x, 4) for x in estimate]
 
 
 def shown(value: float, low: float | None, high: float | None, sign: bool = False) -> str:
@@ -127,7 +137,7 @@ def main() -> None:
     ap.add_argument("--schemes", default=",".join(SCHEMES))
     ap.add_argument("--gamma", type=int, default=4)
     ap.add_argument("--limit", type=int, default=5)
-    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--draft-lm-head", default="fp16")
     ap.add_argument(
         "--greedy-traces",
@@ -171,13 +181,14 @@ def main() -> None:
             built = build_scheme(loaded.model, scheme, draft_lm_head=args.draft_lm_head)
             agree, accept = teacher_forced(built.target, built.drafts[0], ids)
             tf = {"greedy": mean_interval(agree), "sample": mean_interval(accept)}
-            paired[model, scheme] = (agree, accept)
+            paired[model, scheme] = (agree, accept, built.level_formats[0])
             expected = {
                 "model": model,
                 "verify": "greedy",
                 "level_formats": built.level_formats,
                 "lm_head_formats": built.lm_head_formats,
                 "gamma": [args.gamma] * len(built.drafts),
+                "prompts": "default",
                 "prompt_count": args.limit,
                 "max_new_tokens": args.max_new_tokens,
             }
@@ -218,10 +229,10 @@ def main() -> None:
                 "prompts": args.limit,
                 "max_new_tokens": args.max_new_tokens,
                 "level": LEVEL,
-                "alpha_greedy": [round(x, 4) for x in alphas["greedy"]],
-                "alpha_sampled": [round(x, 4) for x in alphas["sample"]],
-                "teacher_forced_greedy": [round(x, 4) for x in tf["greedy"]],
-                "teacher_forced_sampled": [round(x, 4) for x in tf["sample"]],
+                "alpha_greedy": rounded(alphas["greedy"]),
+                "alpha_sampled": rounded(alphas["sample"]),
+                "teacher_forced_greedy": rounded(tf["greedy"]),
+                "teacher_forced_sampled": rounded(tf["sample"]),
                 "teacher_forced_positions": int(agree.size),
                 "seconds": round(time.perf_counter() - start, 1),
                 "alpha_sources": sources,

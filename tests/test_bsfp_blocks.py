@@ -182,9 +182,12 @@ def test_hardware_side_metadata_bits_match_the_encoders_count(layout):
 
 def test_plain_bsfp_draft_names_the_default_layout():
     from specsim.trace.format_bits import DEFAULT_LAYOUT as HARDWARE_DEFAULT
-    from specsim.trace.format_bits import bsfp_layout, bsfp_metadata_bits
+    from specsim.trace.format_bits import LAYOUT_NAMES, bsfp_layout, bsfp_metadata_bits
     from specsim.workload.formats.bsfp import DEFAULT_LAYOUT
 
     assert HARDWARE_DEFAULT == DEFAULT_LAYOUT and bsfp_layout("bsfp_draft") == DEFAULT_LAYOUT
+    assert LAYOUT_NAMES == tuple(LAYOUTS)  # the torch-free list of named layouts is the encoder's
+    for not_a_layout in ("foo_b32", "lut8_b32s9", "lut8_b32_t1", "lut8_b32s8", "lut9_row"):
+        assert bsfp_metadata_bits(not_a_layout) is None, not_a_layout
     assert bsfp_layout("mxfp4") is None and bsfp_metadata_bits("no_such_layout") is None
     assert bsfp_metadata_bits(DEFAULT_LAYOUT) == 6 / 32  # 4-bit delta shift + 2-bit selector per 32 weights

@@ -253,3 +253,20 @@ def test_the_assembled_gemma_gguf_by_path_converts_to_the_embedded_model(gemma, 
     assert "converting" in capsys.readouterr().err
     for (name, p), (_, q) in zip(by_path.model.named_parameters(), gemma.model.named_parameters(), strict=True):
         assert torch.equal(p, q), name
+
+
+def test_which_configs_window_every_layer():
+    """Mistral (a window, no layer types) windows every layer; a config listing layer types, one keeping an
+    unused window (Qwen2's use_sliding_window: false) or none does not; an older Gemma 3 config that
+    windows some layers by a pattern without layer types is refused, not windowed everywhere."""
+    from types import SimpleNamespace as Config
+
+    from specsim.errors import SpecsimError
+    from specsim.workload.speculative import uniform_window
+
+    assert uniform_window(Config(sliding_window=4096)) == 4096
+    assert uniform_window(Config(sliding_window=4096, use_sliding_window=False)) == 0
+    assert uniform_window(Config(sliding_window=512, layer_types=["sliding_attention", "full_attention"])) == 0
+    assert uniform_window(Config()) == 0
+    with pytest.raises(SpecsimError, match="sliding_window_pattern"):
+        uniform_window(Config(sliding_window=512, sliding_window_pattern=6))

@@ -201,3 +201,9 @@ def test_a_mode_priced_for_another_bsfp_layout_is_refused(tmp_path):
             "speq"
         ]["steps"]["draft"]["dram_bytes"]
     )
+
+
+def test_one_mode_cannot_price_two_bsfp_layouts(tmp_path):
+    path = _config(tmp_path, ["fp16", "bsfp_draft_lut8_row_max"], ["fp16", "quarter"])
+    with pytest.raises(SpecsimError, match=r"reads BSFP layouts lut8_b32s4_t4e, lut8_row_max in one PE mode 'quarter'"):
+        run(load_run_config(path), progress=False)

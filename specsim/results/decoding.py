@@ -374,7 +374,8 @@ def _table_rows(templates: list, schedule: BatchSchedule) -> int:
 def _bsfp_modes(acc: Accelerator, trace: Trace) -> list[tuple[str, str, str, int]]:
     """(layout, PE mode, config key, value bits) of every GEMM group that reads BSFP-encoded weights: a level's
     draft linears and a BSFP draft lm_head in their mode (4-bit top nibble), and, when the trace drafts
-    with BSFP, the FP16-valued GEMMs in ``decoding.fp16_mode`` (the 16-bit words)."""
+    with BSFP, the FP16-valued GEMMs in ``decoding.fp16_mode`` (the 16-bit words, with every layout's
+    metadata)."""
     dec = acc.config.decoding
     found = []
     for level, fmt in enumerate(trace.header["level_formats"]):
@@ -383,26 +384,34 @@ def _bsfp_modes(acc: Accelerator, trace: Trace) -> list[tuple[str, str, str, int
     for level, fmt in enumerate(lm_head_formats(trace.header)):
         if (layout := bsfp_layout(fmt)) is not None:
             found.append((layout, dec.lm_head_mode(level) or "", f"the mode of lm_head level {level}", 4))
-    if found and dec.fp16_mode:
-        found.append((found[0][0], dec.fp16_mode, "decoding.fp16_mode", 16))
+    if dec.fp16_mode:
+        found += [(layout, dec.fp16_mode, "decoding.fp16_mode", 16) for layout in sorted({f[0] for f in found})]
     return found
 
 
 def _check_bsfp_pricing(acc: Accelerator, trace: Trace, where: str) -> None:
     """A PE mode that reads BSFP weights is priced at the value bits plus the trace's layout's per-block
-    metadata (hardware ``weight_bits``); a mode priced for another layout is refused, not mis-priced."""
+    metadata (hardware ``weight_bits``); a mode priced for another layout is refused, not mis-priced, and
+    one mode cannot price two layouts."""
     modes = acc.config.hardware.modes
+    layouts_of: dict[str, set[str]] = {}
     for layout, mode_name, key, value_bits in _bsfp_modes(acc, trace):
         meta = bsfp_metadata_bits(layout)
         if meta is None:
             raise SpecsimError(f"{where} names BSFP layout {layout!r}, which this specsim does not know")
+        layouts_of.setdefault(mode_name, set()).add(layout)
+        if len(layouts_of[mode_name]) > 1:
+            raise SpecsimError(
+                f"{where} reads BSFP layouts {', '.join(sorted(layouts_of[mode_name]))} in one PE mode "
+                f"{mode_name!r} ({key}), which prices one layout; record the trace with one layout"
+            )
         mode = modes.get(mode_name)
-        if mode is None or abs(mode.weight_bits - value_bits - meta) < 1e-9:
+        if mode is None or abs(mode.weight_bits - value_bits - meta) < 1e-4:
             continue
         raise SpecsimError(
-            f"{where} encodes with BSFP layout {layout!r} ({value_bits} + {meta:g} metadata bits per weight), "
-            f"but PE mode {mode_name!r} ({key}) prices {mode.weight_bits:g} bits per weight; set "
-            f"hardware.modes.{mode_name}.weight_bits to {value_bits + meta:g} or use a trace of the layout it prices"
+            f"{where} encodes with BSFP layout {layout!r} ({value_bits} + {meta:.6g} metadata bits per weight), "
+            f"but PE mode {mode_name!r} ({key}) prices {mode.weight_bits:.6g} bits per weight; set "
+            f"hardware.modes.{mode_name}.weight_bits to {value_bits + meta:.6g} or use a trace of the layout it prices"
         )
 
 

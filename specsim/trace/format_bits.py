@@ -22,8 +22,23 @@ import re
 #: the plain ``bsfp_draft`` name means this layout (``specsim.workload.formats.bsfp.DEFAULT_LAYOUT``; a
 #: test keeps the two equal)
 DEFAULT_LAYOUT = "lut8_b32s4_t4e"
-_BLOCK = re.compile(r"[a-z0-9]+?_b(?P<block>[1-9][0-9]*)(?:s(?P<shift>[1-9]))?(?:_t(?P<tables>[1248])e?)?(?:_max)?")
-_SCOPE = re.compile(r"(e3|e2m1|lut8)(_row)?(_max)?(_x[1-9][0-9]*)?")
+#: the named layouts a draft can use (``specsim.workload.formats.bsfp.LAYOUTS``; a test keeps the two equal)
+LAYOUT_NAMES = (
+    "e3",
+    "e2m1",
+    "lut8",
+    "e3_row",
+    "lut8_row",
+    "e3_row_max",
+    "lut8_row_max",
+    "lut8_b32",
+    "lut8_b32s4",
+    "lut8_b32s4_t4e",
+    "lut8_b32s6_t4e",
+)
+_GRID = r"(?:e3|e2m1|lut8)"
+_BLOCK = re.compile(_GRID + r"_b(?P<block>[1-9][0-9]*)(?:s(?P<shift>[1-7]))?(?:_t(?P<tables>[248])e?)?(?:_max)?")
+_SCOPE = re.compile(_GRID + r"(?:_row)?(?:_max)?(?:_x[1-9][0-9]*)?")
 _DEFAULT_SHIFT_BITS = 8
 
 

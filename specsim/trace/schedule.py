@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specsim.errors import SpecsimError
-from specsim.trace.format_bits import bsfp_metadata_bits
+from specsim.trace.format_bits import LAYOUT_NAMES
 from specsim.trace.operators import DIM_KV, architecture_template, template_arrays
 from specsim.trace.tracefile import LAYER_STATS, PHASES, Trace, empty_arrays, summarize
 
@@ -202,11 +202,8 @@ def _weight_view_format(scheme: str) -> str | None:
     """``speq[:<layout>]`` -> ``bsfp_draft[_<layout>]``, ``mxfp4`` / ``int<bits>[_g<group>]`` -> itself, else None."""
     name, _, arg = scheme.partition(":")
     if name == "speq":
-        if arg and bsfp_metadata_bits(arg) is None:
-            raise SpecsimError(
-                f"'{scheme}': unknown BSFP layout '{arg}'; expected <grid>[_row][_max] or "
-                "<grid>_b<block>[s<shift bits>][_t<tables>[e]] with grid e3, e2m1 or lut8"
-            )
+        if arg and arg not in LAYOUT_NAMES:
+            raise SpecsimError(f"'{scheme}': unknown BSFP layout '{arg}'; expected one of {', '.join(LAYOUT_NAMES)}")
         return f"bsfp_draft_{arg}" if arg else "bsfp_draft"
     if scheme == "mxfp4" or re.fullmatch(r"int[2-68](_g[1-9][0-9]*)?", scheme):
         return scheme

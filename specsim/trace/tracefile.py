@@ -485,12 +485,12 @@ def _check_header(where: str, header: dict, arrays: dict[str, np.ndarray]) -> No
     heads = header.get("lm_head_formats")
     if heads is not None and (len(heads) != len(levels) or heads[0] != "fp16"):
         raise SpecsimError(f"{where}: header 'lm_head_formats' must list one format per level, 'fp16' first")
-    if heads is not None:
-        _check_lm_head_rows(where, header, arrays, heads)
     for name in ("step_level", "op_level", "round_level"):
         _in_range(where, arrays, name, 0, len(levels))
     _in_range(where, arrays, "op_name", 0, len(header["op_names"]))
     _in_range(where, arrays, "op_weight_format", -1, len(header["formats"]))
+    if heads is not None:
+        _check_lm_head_rows(where, header, arrays, heads)
     if "layer_names" in header:
         _in_range(where, arrays, "ls_name", 0, len(header["layer_names"]))
     for key, tree in (header.get("trees") or {}).items():

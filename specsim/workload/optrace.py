@@ -50,6 +50,7 @@ import torch
 from specsim.errors import SpecsimError
 from specsim.trace.operators import M_LOGITS, M_TOKENS, OpSpec, attention_ops, template_arrays, window_kv
 from specsim.trace.tracefile import PHASES
+from specsim.workload.speculative import uniform_window
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 CHECK_EVERY = 64  #: after the first pass of each kind, one pass in this many is observed through hooks and checked
@@ -57,15 +58,13 @@ CHECK_EVERY = 64  #: after the first pass of each kind, one pass in this many is
 
 def attention_window(module) -> int:
     """Sliding window (tokens) of one attention module, 0 for full attention: its own ``sliding_window``
-    (Gemma 3 sets it on sliding layers only), else its config's when the config has no ``layer_types``
-    (Mistral: every layer slides)."""
+    (Gemma 3 sets it on sliding layers only), else its config's when that windows every layer (Mistral;
+    :func:`~specsim.workload.speculative.uniform_window`)."""
     own = getattr(module, "sliding_window", None)
     if own:
         return int(own)
     cfg = getattr(module, "config", None)
-    if cfg is None or getattr(cfg, "layer_types", None):
-        return 0
-    return int(getattr(cfg, "sliding_window", None) or 0)
+    return uniform_window(cfg) if cfg is not None else 0
 
 
 @dataclass

@@ -164,11 +164,25 @@ def sliding_window(model) -> int:
     config sets ``sliding_window`` without layer types (Mistral: 4,096). Tree passes cut their mask to it
     (:func:`~specsim.workload.trees.windowed_tree_mask`)."""
     cfg = model.config
-    window = getattr(cfg, "sliding_window", None)
     types = getattr(cfg, "layer_types", None)
-    if not window or (types and "sliding_attention" not in types):
+    if types:
+        return int(cfg.sliding_window or 0) if "sliding_attention" in types else 0
+    return uniform_window(cfg)
+
+
+def uniform_window(cfg) -> int:
+    """The window of every layer of a config that sets ``sliding_window`` without ``layer_types`` (Mistral),
+    else 0. Not for configs that window only some layers by another key (older Gemma 3 configs:
+    ``sliding_window_pattern``: refused, its sliding layers cannot be told) or that keep a window they do
+    not use (Qwen2: ``use_sliding_window: false``)."""
+    if getattr(cfg, "layer_types", None) or getattr(cfg, "use_sliding_window", True) is False:
         return 0
-    return int(window)
+    if getattr(cfg, "sliding_window_pattern", None):
+        raise SpecsimError(
+            "the model's config windows some layers by 'sliding_window_pattern' without 'layer_types' "
+            "(transformers older than specsim supports); install the transformers version of the workload extra"
+        )
+    return int(getattr(cfg, "sliding_window", None) or 0)
 
 
 def mixed_attention(model) -> bool:
