@@ -49,7 +49,7 @@ def test_scheme_grammar():
             marks=pytest.mark.slow,
             id="all-gammas",
         ),
-        ("int8>speq>early:1", [(2, 3, 1), (5, 2, 4), (8, 1, 2)]),
+        pytest.param("int8>speq>early:1", [(2, 3, 1), (5, 2, 4), (8, 1, 2)], marks=pytest.mark.slow),
         ("speq>early:2:int3_g32", [(4, 4)]),
     ],
 )

@@ -22,7 +22,10 @@ def tiny():
     return tiny_llama()
 
 
-@pytest.mark.parametrize("scheme", ["speq", "speq:e3_row", "mxfp4", "int4_g128"])
+@pytest.mark.parametrize(
+    "scheme",
+    ["speq", "mxfp4", *(pytest.param(s, marks=pytest.mark.slow) for s in ("speq:e3_row", "int4_g128"))],
+)
 def test_greedy_output_equals_target_greedy_for_gamma_1_to_8(tiny, scheme):
     draft = build_draft(tiny, scheme)
     for prompt in ([1, 5, 7], [3, 3, 3, 3, 9, 11, 2]):
