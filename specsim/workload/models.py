@@ -177,7 +177,7 @@ def check_gguf(gguf: Path) -> None:
     load: it starts with the GGUF magic bytes, its header parses, its tensors' data ends within the file, and
     transformers reads its metadata (what it refuses: an architecture it has no mapping for). Reads the
     header and metadata only (memory-mapped): a foreign or truncated file is refused at once, a whole one
-    takes the parse of its metadata (about 20 s for SmolLM2's, its 49,152-token vocabulary parsed field by
+    takes the parse of its metadata (about 15 s for SmolLM2's, its 49,152-token vocabulary parsed field by
     field, twice), a part of its one-time conversion."""
     from gguf import GGUFReader
     from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
